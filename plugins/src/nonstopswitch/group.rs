@@ -1,0 +1,536 @@
+//! Switch groups: the `nonstopswitch` elements of one channel (video + audio)
+//! share input health and switching decisions, so a picture and its sound
+//! always come from the same input and cut at the same running time.
+//!
+//! Every element is a member of a group; without a `group` name the group is
+//! private to the element. Members publish their pads' health at each output
+//! slot. Decisions are taken at the slots of the member with the longest
+//! period (the "leader grid"), by whichever member reaches that point first,
+//! and appended to a log that every member applies at its first slot at or
+//! after the decision time. Members align their slot grids on the group's
+//! origin, so with 10 ms audio chunks and common frame rates audio and video
+//! cut on the same running time.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use gst::prelude::*;
+use gst::ClockTime;
+
+use super::decide::{self, Candidate, Control, Health, Policy, Reason, Situation};
+
+/// A member's slot grid: slot `k` starts at `origin + k * den / num` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub origin: ClockTime,
+    pub num: u64,
+    pub den: u64,
+}
+
+impl Grid {
+    pub fn slot(&self, k: u64) -> ClockTime {
+        let off = k
+            .mul_div_floor(self.den * ClockTime::SECOND.nseconds(), self.num)
+            .unwrap_or(u64::MAX / 2);
+        self.origin + ClockTime::from_nseconds(off)
+    }
+
+    /// Index of the first slot starting at or after `t`.
+    pub fn first_at_or_after(&self, t: ClockTime) -> u64 {
+        let rel = t.saturating_sub(self.origin).nseconds();
+        let k = rel
+            .mul_div_ceil(self.num, self.den * ClockTime::SECOND.nseconds())
+            .unwrap_or(0);
+        // Rounding in slot() can put slot k a nanosecond early; fix up.
+        if self.slot(k) < t {
+            k + 1
+        } else {
+            k
+        }
+    }
+
+    /// Start of the last slot at or before `t`.
+    pub fn at_or_before(&self, t: ClockTime) -> ClockTime {
+        let k = self.first_at_or_after(t);
+        if self.slot(k) == t || k == 0 {
+            self.slot(k)
+        } else {
+            self.slot(k - 1)
+        }
+    }
+
+    /// True if this grid's period is longer than `other`'s.
+    fn longer_than(&self, other: &Grid) -> bool {
+        (self.den as u128) * (other.num as u128) > (other.den as u128) * (self.num as u128)
+    }
+}
+
+/// A pad's own view of its input, published to the group each slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    Waiting,
+    Receiving {
+        last_seen: ClockTime,
+        since: ClockTime,
+    },
+    Eos,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    pub priority: u32,
+    pub local: Local,
+}
+
+impl Published {
+    fn effective(&self, now: ClockTime, timeout: ClockTime) -> Health {
+        match self.local {
+            Local::Waiting => Health::Waiting,
+            Local::Eos => Health::Eos,
+            Local::Receiving { last_seen, since } => {
+                if now.saturating_sub(last_seen) >= timeout {
+                    Health::Stalled { since: last_seen }
+                } else {
+                    Health::Healthy { since }
+                }
+            }
+        }
+    }
+}
+
+/// One switching decision, as every member applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: ClockTime,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub reason: Reason,
+    pub stall_duration: ClockTime,
+}
+
+#[derive(Debug, Default)]
+struct Member {
+    grid: Option<Grid>,
+    pads: BTreeMap<u32, Published>,
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    members: BTreeMap<usize, Member>,
+    origin: Option<ClockTime>,
+    last_point: Option<ClockTime>,
+    active: Option<u32>,
+    started: Option<ClockTime>,
+    lost_since: Option<ClockTime>,
+    control: Control,
+    seq: u64,
+    log: VecDeque<Entry>,
+}
+
+const LOG_LEN: usize = 64;
+
+#[derive(Debug)]
+pub struct Group {
+    state: Mutex<GroupState>,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<Group>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl Group {
+    pub fn private() -> Arc<Group> {
+        Arc::new(Group {
+            state: Mutex::new(GroupState::default()),
+        })
+    }
+
+    /// The process-wide group called `name`, created on first use.
+    pub fn named(name: &str) -> Arc<Group> {
+        let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|_, g| g.strong_count() > 0);
+        if let Some(g) = reg.get(name).and_then(Weak::upgrade) {
+            return g;
+        }
+        let g = Arc::new(Group {
+            state: Mutex::new(GroupState::default()),
+        });
+        reg.insert(name.to_owned(), Arc::downgrade(&g));
+        g
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn join(&self, id: usize) {
+        self.lock().members.entry(id).or_default();
+    }
+
+    pub fn leave(&self, id: usize) {
+        let mut st = self.lock();
+        st.members.remove(&id);
+        reset_if_idle(&mut st);
+    }
+
+    /// A member starts producing at `now` with period `den / num` seconds.
+    /// Returns its grid (aligned on the group's origin), its first slot index,
+    /// the log position it starts from and the input currently on air.
+    pub fn start(
+        &self,
+        id: usize,
+        now: ClockTime,
+        num: u64,
+        den: u64,
+    ) -> (Grid, u64, u64, Option<u32>) {
+        let mut st = self.lock();
+        let origin = *st.origin.get_or_insert(now);
+        let grid = Grid { origin, num, den };
+        let k = grid.first_at_or_after(now);
+        st.members.entry(id).or_default().grid = Some(grid);
+        (grid, k, st.seq, st.active)
+    }
+
+    /// A member stopped: its stale health must not count any more.
+    pub fn stop(&self, id: usize) {
+        let mut st = self.lock();
+        if let Some(m) = st.members.get_mut(&id) {
+            m.grid = None;
+            m.pads.clear();
+        }
+        reset_if_idle(&mut st);
+    }
+
+    pub fn control(&self) -> Control {
+        self.lock().control
+    }
+
+    pub fn set_manual(&self, index: u32) {
+        let mut st = self.lock();
+        st.control = Control {
+            manual: true,
+            preferred: Some(index),
+            request_pending: true,
+        };
+    }
+
+    pub fn set_manual_mode(&self, manual: bool) {
+        let mut st = self.lock();
+        if manual {
+            st.control.manual = true;
+            if st.control.preferred.is_none() {
+                st.control.preferred = st.active;
+            }
+        } else {
+            st.control = Control::default();
+        }
+    }
+
+    /// Publishes a member's health at its slot `t`, takes a decision if `t`
+    /// reaches a decision point nobody has evaluated yet, and returns the log
+    /// entries this member must apply at `t` (those after `applied`).
+    /// Health is judged at `now`: a member whose push was held back by a
+    /// synchronising sink runs late, and must not fail over late.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &self,
+        id: usize,
+        t: ClockTime,
+        now: ClockTime,
+        pads: BTreeMap<u32, Published>,
+        policy: &Policy,
+        timeout: ClockTime,
+        applied: u64,
+    ) -> (Vec<Entry>, Option<u32>) {
+        let mut st = self.lock();
+        let Some(own_grid) = st.members.get(&id).and_then(|m| m.grid) else {
+            return (Vec::new(), st.active);
+        };
+        st.members.get_mut(&id).expect("member").pads = pads;
+
+        let leader = st
+            .members
+            .values()
+            .filter_map(|m| m.grid)
+            .fold(own_grid, |a, g| if g.longer_than(&a) { g } else { a });
+        // The first member to reach a decision point evaluates it, and the
+        // decision takes effect at the point itself: no member can have
+        // emitted a slot past a point that was not evaluated yet.
+        let point = leader.at_or_before(t);
+        if st.last_point.is_none_or(|p| p < point) {
+            st.last_point = Some(point);
+            evaluate(&mut st, point, now.max(t), policy, timeout);
+        }
+
+        let entries = st
+            .log
+            .iter()
+            .filter(|e| e.seq > applied && e.at <= t)
+            .copied()
+            .collect();
+        (entries, st.active)
+    }
+}
+
+/// When no member runs, the next start is a fresh start (new origin, nothing
+/// on air); membership and the operator's manual choice survive.
+fn reset_if_idle(st: &mut GroupState) {
+    if st.members.values().all(|m| m.grid.is_none()) {
+        *st = GroupState {
+            members: std::mem::take(&mut st.members),
+            control: st.control,
+            ..Default::default()
+        };
+    }
+}
+
+/// Combined health of input `index`: unhealthy if any member's pad is.
+fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime) -> Vec<Candidate> {
+    let mut out: BTreeMap<u32, Candidate> = BTreeMap::new();
+    for m in st.members.values().filter(|m| m.grid.is_some()) {
+        for (&index, p) in &m.pads {
+            let h = p.effective(now, timeout);
+            let c = out.entry(index).or_insert(Candidate {
+                index,
+                priority: p.priority,
+                health: Health::Waiting,
+            });
+            c.health = match (c.health, h) {
+                (Health::Stalled { since: a }, Health::Stalled { since: b }) => {
+                    Health::Stalled { since: a.max(b) }
+                }
+                (s @ Health::Stalled { .. }, _) | (_, s @ Health::Stalled { .. }) => s,
+                (Health::Eos, _) | (_, Health::Eos) => Health::Eos,
+                (Health::Healthy { since: a }, Health::Healthy { since: b }) => {
+                    Health::Healthy { since: a.max(b) }
+                }
+                (h @ Health::Healthy { .. }, Health::Waiting)
+                | (Health::Waiting, h @ Health::Healthy { .. }) => h,
+                (Health::Waiting, Health::Waiting) => Health::Waiting,
+            };
+        }
+    }
+    out.into_values().collect()
+}
+
+fn evaluate(
+    st: &mut GroupState,
+    at: ClockTime,
+    now: ClockTime,
+    policy: &Policy,
+    timeout: ClockTime,
+) {
+    let candidates = combined(st, now, timeout);
+    let situation = Situation {
+        now,
+        current: st.active,
+        never_started: st.started.is_none(),
+        startup: st.started.is_some_and(|s| now < s + timeout),
+        control: st.control,
+        candidates: &candidates,
+    };
+    let Some(sw) = decide::decide(&situation, policy) else {
+        return;
+    };
+    if sw.to == st.active {
+        return;
+    }
+    let health_of = |i: u32| candidates.iter().find(|c| c.index == i).map(|c| c.health);
+    let stall_duration = match (sw.reason, st.active) {
+        (Reason::Recovered, None) => st
+            .lost_since
+            .map_or(ClockTime::ZERO, |l| now.saturating_sub(l)),
+        (Reason::Stall | Reason::AllLost | Reason::Eos, Some(f)) => match health_of(f) {
+            Some(Health::Stalled { since }) => now.saturating_sub(since),
+            _ => ClockTime::ZERO,
+        },
+        _ => ClockTime::ZERO,
+    };
+    st.seq += 1;
+    let entry = Entry {
+        seq: st.seq,
+        at,
+        from: st.active,
+        to: sw.to,
+        reason: sw.reason,
+        stall_duration,
+    };
+    st.log.push_back(entry);
+    while st.log.len() > LOG_LEN {
+        st.log.pop_front();
+    }
+    st.active = sw.to;
+    if sw.to.is_none() {
+        st.lost_since = Some(at);
+    } else if st.started.is_none() {
+        st.started = Some(at);
+    }
+    if sw.to.is_some() && sw.to == st.control.preferred {
+        st.control.request_pending = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: ClockTime = ClockTime::MSECOND;
+
+    #[test]
+    fn grid_slots_are_exact_for_fractional_rates() {
+        let g = Grid {
+            origin: ClockTime::ZERO,
+            num: 30000,
+            den: 1001,
+        };
+        assert_eq!(g.slot(30000).nseconds(), 1001 * 1_000_000_000);
+        for k in [0u64, 1, 2, 29, 30, 1000, 107_892] {
+            let t = g.slot(k);
+            assert_eq!(g.first_at_or_after(t), k);
+            assert_eq!(g.at_or_before(t), t);
+            assert_eq!(g.at_or_before(t + ClockTime::NSECOND), t);
+        }
+    }
+
+    fn receiving(last_ms: u64) -> BTreeMap<u32, Published> {
+        [(
+            0,
+            Published {
+                priority: 0,
+                local: Local::Receiving {
+                    last_seen: last_ms * MS,
+                    since: ClockTime::ZERO,
+                },
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn grouped_members_apply_one_decision_at_one_time() {
+        let g = Group::private();
+        let policy = Policy {
+            auto_return: true,
+            return_after: 5 * ClockTime::SECOND,
+            manual_failover: true,
+        };
+        let timeout = 500 * MS;
+        g.join(1);
+        g.join(2);
+        let (video, kv, _, _) = g.start(1, ClockTime::ZERO, 50, 1);
+        let (audio, ka, _, _) = g.start(2, 5 * MS, 100, 1);
+        assert_eq!((kv, ka), (0, 1), "audio aligns on the group origin");
+        assert_eq!(audio.slot(ka), 10 * MS);
+
+        let (e, active) = g.step(
+            1,
+            video.slot(0),
+            video.slot(0),
+            receiving(0),
+            &policy,
+            timeout,
+            0,
+        );
+        assert_eq!(active, Some(0));
+        assert_eq!(
+            (e.len(), e[0].at, e[0].reason),
+            (1, ClockTime::ZERO, Reason::Start)
+        );
+        let (e, _) = g.step(
+            2,
+            audio.slot(1),
+            audio.slot(1),
+            receiving(10),
+            &policy,
+            timeout,
+            0,
+        );
+        assert_eq!(e.len(), 1, "audio applies the start at its first slot");
+
+        // Input 0 goes silent after 20 ms: the video member sees it first.
+        let (e, active) = g.step(1, 520 * MS, 520 * MS, receiving(20), &policy, timeout, 1);
+        assert_eq!(
+            (active, e[0].reason, e[0].at),
+            (None, Reason::AllLost, 520 * MS)
+        );
+        assert_eq!(e[0].stall_duration, 500 * MS);
+        let (e, _) = g.step(2, 510 * MS, 510 * MS, receiving(20), &policy, timeout, 1);
+        assert!(
+            e.is_empty(),
+            "a lagging member applies it at its own slot 520 ms"
+        );
+        let (e, _) = g.step(2, 520 * MS, 520 * MS, receiving(20), &policy, timeout, 1);
+        assert_eq!(e[0].at, 520 * MS);
+
+        // It returns (video publishes first), then the audio member alone
+        // loses its input and reaches the next point first.
+        let back = |last_seen, since| {
+            [(
+                0,
+                Published {
+                    priority: 0,
+                    local: Local::Receiving { last_seen, since },
+                },
+            )]
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+        };
+        let (e, _) = g.step(
+            2,
+            530 * MS,
+            530 * MS,
+            back(530 * MS, 530 * MS),
+            &policy,
+            timeout,
+            2,
+        );
+        assert!(e.is_empty(), "530 ms is no decision point");
+        let (e, active) = g.step(
+            1,
+            540 * MS,
+            540 * MS,
+            back(540 * MS, 530 * MS),
+            &policy,
+            timeout,
+            2,
+        );
+        assert_eq!(
+            (active, e[0].reason, e[0].at),
+            (Some(0), Reason::Recovered, 540 * MS)
+        );
+        let (e, _) = g.step(
+            2,
+            540 * MS,
+            540 * MS,
+            back(540 * MS, 530 * MS),
+            &policy,
+            timeout,
+            2,
+        );
+        assert_eq!(e[0].at, 540 * MS);
+        let (e, active) = g.step(
+            2,
+            1100 * MS,
+            1101 * MS,
+            back(560 * MS, 530 * MS),
+            &policy,
+            timeout,
+            3,
+        );
+        assert_eq!(
+            (active, e[0].reason, e[0].at),
+            (None, Reason::AllLost, 1100 * MS)
+        );
+        let (e, _) = g.step(
+            1,
+            1100 * MS,
+            1102 * MS,
+            back(1100 * MS, 530 * MS),
+            &policy,
+            timeout,
+            3,
+        );
+        assert_eq!(e[0].at, 1100 * MS, "video cuts at the same running time");
+    }
+}

@@ -1,0 +1,1315 @@
+//! The `nonstopswitch` element: a frame synchronizer with priority failover.
+//!
+//! Sink pads queue their input (chain never blocks); a task on the src pad
+//! wakes once per output slot on the pipeline clock, publishes the inputs'
+//! health to the switch group, applies the group's decision, and pushes one
+//! frame (or audio chunk) with the slot's timestamp.
+//!
+//! Lock order: `settings` is only ever held alone (copied out); `state` may
+//! be held while taking the group's lock, never the other way round. Nothing
+//! is pushed, posted or notified while `state` is held.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst::ClockTime;
+
+use super::decide::Policy;
+use super::group::{Grid, Group, Local, Published};
+use super::media::{Format, InputQueue, Taken};
+use super::sinkpad::index_of;
+use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "nonstopswitch",
+        gst::DebugColorFlags::empty(),
+        Some("nonstop priority input switch"),
+    )
+});
+
+const PROP_TIMEOUT: &str = "timeout";
+const PROP_LATENCY: &str = "latency";
+const PROP_AUTO_RETURN: &str = "auto-return";
+const PROP_RETURN_AFTER: &str = "return-after";
+const PROP_ACTIVE_PAD: &str = "active-pad";
+const PROP_MODE: &str = "mode";
+const PROP_MANUAL_FAILOVER: &str = "manual-failover";
+const PROP_LOSS_REPEAT: &str = "loss-repeat";
+const PROP_GROUP: &str = "group";
+const PROP_SWITCHES: &str = "switches";
+const PROP_FRAMES_OUT: &str = "frames-out";
+const PROP_FRAMES_REPEATED: &str = "frames-repeated";
+const PROP_FRAMES_BLACK: &str = "frames-black";
+
+pub const MSG_SWITCH: &str = "nonstop-switch";
+pub const MSG_INPUT: &str = "nonstop-input";
+
+const DEFAULT_TIMEOUT: ClockTime = ClockTime::from_mseconds(500);
+const DEFAULT_RETURN_AFTER: ClockTime = ClockTime::from_seconds(5);
+const DEFAULT_LOSS_REPEAT: ClockTime = ClockTime::from_seconds(1);
+
+static MEMBER_IDS: AtomicUsize = AtomicUsize::new(1);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    timeout: ClockTime,
+    latency: ClockTime,
+    auto_return: bool,
+    return_after: ClockTime,
+    manual_failover: bool,
+    loss_repeat: ClockTime,
+    group: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            latency: ClockTime::ZERO,
+            auto_return: true,
+            return_after: DEFAULT_RETURN_AFTER,
+            manual_failover: true,
+            loss_repeat: DEFAULT_LOSS_REPEAT,
+            group: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    fn policy(&self) -> Policy {
+        Policy {
+            auto_return: self.auto_return,
+            return_after: self.return_after,
+            manual_failover: self.manual_failover,
+        }
+    }
+}
+
+struct Input {
+    pad: NonstopSwitchSinkPad,
+    index: u32,
+    caps: Option<gst::Caps>,
+    queue: Option<InputQueue>,
+    local: Local,
+    /// Data came while no clock ran (PAUSED): timed at the first slot.
+    seen_unclocked: bool,
+    flushing: bool,
+}
+
+impl Input {
+    fn new(pad: NonstopSwitchSinkPad, index: u32) -> Self {
+        Self {
+            pad,
+            index,
+            caps: None,
+            queue: None,
+            local: Local::Waiting,
+            seen_unclocked: false,
+            flushing: false,
+        }
+    }
+}
+
+struct Timeline {
+    grid: Grid,
+    next: u64,
+}
+
+#[derive(Default)]
+struct State {
+    inputs: Vec<Input>,
+    format: Option<Format>,
+    filler: Option<gst::Buffer>,
+    caps_pending: bool,
+    stream_started: bool,
+    timeline: Option<Timeline>,
+    active: Option<u32>,
+    /// Group log position applied; `join` is the group's choice at start.
+    applied: u64,
+    join: Option<Option<u32>>,
+    last_frame: Option<gst::Buffer>,
+    lost_since: Option<ClockTime>,
+    playing: bool,
+    flushing: bool,
+    clock_id: Option<gst::SingleShotClockId>,
+    eos_sent: bool,
+    discont: bool,
+    switches: u64,
+    frames_out: u64,
+    frames_repeated: u64,
+    frames_black: u64,
+}
+
+impl State {
+    fn input(&mut self, pad: &NonstopSwitchSinkPad) -> Option<&mut Input> {
+        self.inputs.iter_mut().find(|i| &i.pad == pad)
+    }
+
+    fn pad_name(&self, index: Option<u32>) -> Option<String> {
+        let i = index?;
+        self.inputs
+            .iter()
+            .find(|x| x.index == i)
+            .map(|x| x.pad.name().to_string())
+    }
+}
+
+/// What one output slot produced, pushed and posted after the lock is gone.
+#[derive(Default)]
+struct Output {
+    events: Vec<gst::Event>,
+    buffer: Option<gst::Buffer>,
+    messages: Vec<gst::Message>,
+    notify_active: bool,
+    eos: bool,
+}
+
+pub struct NonstopSwitch {
+    src_pad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    /// Wakes the src task waiting for the first data.
+    cond: Condvar,
+    group: Mutex<Arc<Group>>,
+    member: usize,
+}
+
+fn input_message(
+    obj: &super::NonstopSwitch,
+    pad: &str,
+    state: PadState,
+    at: Option<ClockTime>,
+) -> gst::Message {
+    let s = gst::Structure::builder(MSG_INPUT)
+        .field("pad", pad)
+        .field("state", state.nick())
+        .field("running-time", at.map_or(u64::MAX, ClockTime::nseconds))
+        .build();
+    gst::message::Element::builder(s).src(obj).build()
+}
+
+impl NonstopSwitch {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn group(&self) -> Arc<Group> {
+        self.group.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Current running time, only meaningful while PLAYING.
+    fn now(&self, st: &State) -> Option<ClockTime> {
+        if !st.playing {
+            return None;
+        }
+        let obj = self.obj();
+        let clock = obj.clock()?;
+        clock.time().checked_sub(obj.base_time()?)
+    }
+
+    fn sink_chain(
+        &self,
+        pad: &NonstopSwitchSinkPad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let latency = self.settings().latency;
+        let mut st = self.lock_state();
+        let now = self.now(&st);
+        let slot = st.format.as_ref().map(Format::slot_duration);
+        let waiting_for_data = st.timeline.is_none();
+        let Some(input) = st.input(pad) else {
+            return Err(gst::FlowError::Flushing);
+        };
+        if input.flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        let (Some(queue), Some(slot)) = (input.queue.as_mut(), slot) else {
+            drop(st);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("{} received data before caps", pad.name())
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        queue.push(buffer);
+        // Bound memory and latency even when nobody consumes (not PLAYING,
+        // or an input delivering faster than real time).
+        let prefill = queue.prefill(slot, latency);
+        if queue.level() > prefill * 2 {
+            let dropped = queue.trim(prefill);
+            gst::log!(CAT, obj = pad, "queue over limit, dropped {dropped}");
+        }
+        input.local = match (input.local, now) {
+            (Local::Receiving { since, .. }, Some(now)) => Local::Receiving {
+                last_seen: now,
+                since,
+            },
+            (_, Some(now)) => Local::Receiving {
+                last_seen: now,
+                since: now,
+            },
+            (local @ Local::Receiving { .. }, None) => local,
+            (_, None) => {
+                input.seen_unclocked = true;
+                Local::Receiving {
+                    last_seen: ClockTime::ZERO,
+                    since: ClockTime::ZERO,
+                }
+            }
+        };
+        let imp = pad.imp();
+        imp.count_frame(now);
+        let changed = imp.set_pad_state(PadState::Healthy);
+        drop(st);
+
+        if waiting_for_data {
+            self.cond.notify_all();
+        }
+        if changed {
+            gst::debug!(CAT, obj = pad, "input healthy");
+            let _ = self.obj().post_message(input_message(
+                &self.obj(),
+                &pad.name(),
+                PadState::Healthy,
+                now,
+            ));
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn sink_event(&self, pad: &NonstopSwitchSinkPad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Caps(c) => self.set_input_caps(pad, c.caps_owned()),
+            EventView::Eos(_) => {
+                let mut st = self.lock_state();
+                let now = self.now(&st);
+                if let Some(input) = st.input(pad) {
+                    input.local = Local::Eos;
+                }
+                let changed = pad.imp().set_pad_state(PadState::Eos);
+                drop(st);
+                self.cond.notify_all();
+                if changed {
+                    gst::info!(CAT, obj = pad, "input reached EOS: lost");
+                    let _ = self.obj().post_message(input_message(
+                        &self.obj(),
+                        &pad.name(),
+                        PadState::Eos,
+                        now,
+                    ));
+                }
+                true
+            }
+            EventView::FlushStart(_) => {
+                let mut st = self.lock_state();
+                if let Some(input) = st.input(pad) {
+                    input.flushing = true;
+                    if let Some(q) = input.queue.as_mut() {
+                        q.clear();
+                    }
+                }
+                true
+            }
+            EventView::FlushStop(_) => {
+                let mut st = self.lock_state();
+                if let Some(input) = st.input(pad) {
+                    input.flushing = false;
+                    if input.local == Local::Eos {
+                        input.local = Local::Waiting;
+                        pad.imp().set_pad_state(PadState::Waiting);
+                    }
+                }
+                true
+            }
+            // Inputs are re-timed and merged into one stream: their
+            // stream-start, segment, tags and gaps stay here.
+            _ => true,
+        }
+    }
+
+    fn set_input_caps(&self, pad: &NonstopSwitchSinkPad, caps: gst::Caps) -> bool {
+        let format = match Format::from_caps(&caps) {
+            Ok(f) => f,
+            Err(msg) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("Cannot accept caps on {}: {msg}", pad.name()),
+                    details: gst::Structure::builder("nonstop-caps-error")
+                        .field("pad", pad.name().as_str())
+                        .field("caps", caps.to_string())
+                        .build()
+                );
+                return false;
+            }
+        };
+
+        let mut st = self.lock_state();
+        let conflict = st
+            .inputs
+            .iter()
+            .filter(|i| &i.pad != pad && i.local != Local::Eos)
+            .find_map(|i| {
+                i.caps
+                    .as_ref()
+                    .filter(|c| c != &&caps)
+                    .map(|c| (i.pad.name(), c.clone()))
+            });
+        if let Some((other, other_caps)) = conflict {
+            drop(st);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "Caps mismatch on {}: it offers {caps} but {other} carries {other_caps}. \
+                     Every input of nonstopswitch must have the same caps: normalize each \
+                     input (videoconvert ! videoscale ! videorate ! capsfilter, or \
+                     audioconvert ! audioresample ! capsfilter)",
+                    pad.name()
+                ),
+                details: gst::Structure::builder("nonstop-caps-error")
+                    .field("pad", pad.name().as_str())
+                    .field("caps", caps.to_string())
+                    .field("other-pad", other.as_str())
+                    .field("other-caps", other_caps.to_string())
+                    .build()
+            );
+            return false;
+        }
+
+        let unchanged = st.format.as_ref().is_some_and(|f| f.caps == caps);
+        let Some(input) = st.input(pad) else {
+            return false;
+        };
+        if input.caps.as_ref().is_some_and(|c| *c == caps) && input.queue.is_some() {
+            return true;
+        }
+        input.caps = Some(caps.clone());
+        input.queue = Some(format.new_queue());
+        if unchanged {
+            return true;
+        }
+
+        gst::info!(CAT, imp = self, "output caps {caps}");
+        let old_rate = st.format.as_ref().map(Format::grid_rate);
+        st.filler = match format.filler() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                gst::warning!(CAT, imp = self, "{e}; repeating the last frame instead");
+                None
+            }
+        };
+        st.last_frame = None;
+        st.caps_pending = true;
+        // A new rate re-anchors the slot grid at the next slot.
+        if old_rate.is_some_and(|r| r != format.grid_rate()) {
+            if let Some(tl) = st.timeline.as_ref() {
+                let next = tl.grid.slot(tl.next);
+                let (num, den) = format.grid_rate();
+                let (grid, k, _, _) = self.group().start(self.member, next, num, den);
+                st.timeline = Some(Timeline { grid, next: k });
+            }
+        }
+        st.format = Some(format);
+        true
+    }
+
+    fn sink_query(&self, pad: &NonstopSwitchSinkPad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Caps(q) => {
+                let fixed = self.lock_state().format.as_ref().map(|f| f.caps.clone());
+                let caps = match fixed {
+                    Some(c) => c,
+                    None => {
+                        let templ = pad.pad_template_caps();
+                        let peer = self.src_pad.peer_query_caps(Some(&templ));
+                        peer.intersect(&templ)
+                    }
+                };
+                let caps = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            QueryViewMut::AcceptCaps(q) => {
+                // Raw caps are accepted here and checked in the caps event,
+                // which can say exactly what is wrong.
+                let ok = q.caps().can_intersect(&pad.pad_template_caps());
+                q.set_result(ok);
+                true
+            }
+            QueryViewMut::Allocation(_) => false,
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Latency(q) => {
+                let mut upstream = ClockTime::ZERO;
+                for sink in self.sink_pads() {
+                    let mut uq = gst::query::Latency::new();
+                    if sink.peer_query(&mut uq) {
+                        let (_live, min, _max) = uq.result();
+                        upstream = upstream.max(min);
+                    }
+                }
+                let slot = self
+                    .lock_state()
+                    .format
+                    .as_ref()
+                    .map_or(ClockTime::ZERO, Format::slot_duration);
+                let ours = slot + self.settings().latency;
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "latency: upstream {upstream} + ours {ours}"
+                );
+                q.set(true, upstream + ours, ClockTime::NONE);
+                true
+            }
+            QueryViewMut::Caps(q) => {
+                let fixed = self.lock_state().format.as_ref().map(|f| f.caps.clone());
+                let caps = fixed.unwrap_or_else(|| pad.pad_template_caps());
+                let caps = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Reconfigure(_) => {
+                self.lock_state().caps_pending = true;
+                for sink in self.sink_pads() {
+                    sink.push_event(event.clone());
+                }
+                true
+            }
+            // A live switch cannot seek, and QoS must not throttle the inputs.
+            EventView::Seek(_) => false,
+            EventView::Qos(_) => true,
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn sink_pads(&self) -> Vec<gst::Pad> {
+        self.lock_state()
+            .inputs
+            .iter()
+            .map(|i| i.pad.clone().upcast())
+            .collect()
+    }
+
+    fn src_activatemode(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
+        if active {
+            self.lock_state().flushing = false;
+            return Ok(());
+        }
+        {
+            let mut st = self.lock_state();
+            st.flushing = true;
+            if let Some(id) = st.clock_id.take() {
+                id.unschedule();
+            }
+        }
+        self.cond.notify_all();
+        pad.stop_task()
+            .map_err(|e| gst::loggable_error!(CAT, "cannot stop task: {e}"))
+    }
+
+    /// Starts the output timeline once some input has queued enough.
+    fn try_start(&self, st: &mut State, settings: &Settings, now: ClockTime) -> bool {
+        let Some(format) = st.format.as_ref() else {
+            return false;
+        };
+        let slot = format.slot_duration();
+        let ready = st.inputs.iter().any(|i| {
+            i.queue.as_ref().is_some_and(|q| {
+                q.level() > ClockTime::ZERO && q.level() >= q.prefill(slot, settings.latency)
+            })
+        });
+        if !ready {
+            return false;
+        }
+        let (num, den) = format.grid_rate();
+        let (grid, k, seq, active) = self.group().start(self.member, now, num, den);
+        gst::info!(CAT, imp = self, "output starts at {}", grid.slot(k));
+        st.timeline = Some(Timeline { grid, next: k });
+        st.applied = seq;
+        st.join = Some(active);
+        true
+    }
+
+    fn src_loop(&self) {
+        let settings = self.settings();
+        let mut st = self.lock_state();
+        loop {
+            if st.flushing || !st.playing || st.eos_sent {
+                drop(st);
+                let _ = self.src_pad.pause_task();
+                return;
+            }
+            if st.timeline.is_some() {
+                break;
+            }
+            if let Some(now) = self.now(&st) {
+                if self.try_start(&mut st, &settings, now) {
+                    break;
+                }
+            }
+            st = self
+                .cond
+                .wait_timeout(st, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+
+        let obj = self.obj();
+        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
+            drop(st);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Clock,
+                ("nonstopswitch needs a pipeline clock to pace its output")
+            );
+            let _ = self.src_pad.pause_task();
+            return;
+        };
+        let tl = st.timeline.as_ref().expect("timeline");
+        let t = tl.grid.slot(tl.next);
+        let id = clock.new_single_shot_id(base + t);
+        st.clock_id = Some(id.clone());
+        drop(st);
+
+        let (res, jitter) = id.wait();
+        gst::trace!(CAT, imp = self, "slot {t}: {res:?} jitter {jitter}");
+
+        let mut st = self.lock_state();
+        st.clock_id = None;
+        if st.flushing || !st.playing {
+            drop(st);
+            let _ = self.src_pad.pause_task();
+            return;
+        }
+        if res == Err(gst::ClockError::Unscheduled) {
+            return;
+        }
+        let out = self.produce(&mut st, &settings, t);
+        if let Some(tl) = st.timeline.as_mut() {
+            tl.next += 1;
+        }
+        drop(st);
+        self.push_output(out);
+    }
+
+    /// Builds the output of slot `t`: health, decision, then the frame.
+    fn produce(&self, st: &mut State, settings: &Settings, t: ClockTime) -> Output {
+        let obj = self.obj();
+        let mut out = Output::default();
+
+        if !st.inputs.is_empty() && st.inputs.iter().all(|i| i.local == Local::Eos) {
+            gst::info!(CAT, imp = self, "every input is EOS: sending EOS");
+            st.eos_sent = true;
+            out.eos = true;
+            return out;
+        }
+
+        // 1. Local health, judged at the real time (we may run late).
+        let now = self.now(st).unwrap_or(t).max(t);
+        let mut published = BTreeMap::new();
+        for input in st.inputs.iter_mut() {
+            if input.seen_unclocked {
+                input.seen_unclocked = false;
+                input.local = Local::Receiving {
+                    last_seen: t,
+                    since: t,
+                };
+            }
+            if let Local::Receiving { last_seen, .. } = input.local {
+                let stalled = now.saturating_sub(last_seen) >= settings.timeout;
+                let s = if stalled {
+                    PadState::Stalled
+                } else {
+                    PadState::Healthy
+                };
+                if input.pad.imp().set_pad_state(s) {
+                    gst::info!(CAT, obj = input.pad, "input {}", s.nick());
+                    out.messages
+                        .push(input_message(&obj, &input.pad.name(), s, Some(now)));
+                }
+            }
+            published.insert(
+                input.index,
+                Published {
+                    priority: input.pad.imp().priority(),
+                    local: input.local,
+                },
+            );
+        }
+
+        // 2. The group's decision, applied at this member's slot.
+        let (entries, _) = self.group().step(
+            self.member,
+            t,
+            now,
+            published,
+            &settings.policy(),
+            settings.timeout,
+            st.applied,
+        );
+        if let Some(joined) = st.join.take() {
+            if joined.is_some() {
+                self.apply_switch(
+                    st,
+                    &mut out,
+                    t,
+                    joined,
+                    super::Reason::Start,
+                    ClockTime::ZERO,
+                );
+            }
+        }
+        for e in entries {
+            st.applied = e.seq;
+            if st.active != e.to {
+                self.apply_switch(st, &mut out, t, e.to, e.reason, e.stall_duration);
+            }
+        }
+
+        // 3. Keep queues shallow: inactive inputs hold just their prefill so
+        // a switch to them is immediate and adds no latency.
+        let slot = st
+            .format
+            .as_ref()
+            .map_or(ClockTime::SECOND, Format::slot_duration);
+        let active = st.active;
+        for input in st.inputs.iter_mut() {
+            if let Some(q) = input.queue.as_mut() {
+                let prefill = q.prefill(slot, settings.latency);
+                if Some(input.index) != active {
+                    q.trim(prefill);
+                } else if q.level() > prefill * 2 {
+                    q.trim(prefill);
+                }
+            }
+        }
+
+        // 4. The frame / chunk.
+        let Some(format) = st.format.as_ref() else {
+            return out;
+        };
+        let is_video = format.is_video();
+        let taken = active
+            .and_then(|a| st.inputs.iter_mut().find(|i| i.index == a))
+            .and_then(|i| i.queue.as_mut())
+            .map_or(Taken::Empty, InputQueue::take);
+        let buffer = match taken {
+            Taken::Full(b) => {
+                if is_video {
+                    st.last_frame = Some(b.clone());
+                }
+                Some(b)
+            }
+            Taken::Partial(b) => {
+                st.frames_black += 1;
+                Some(b)
+            }
+            Taken::Empty => {
+                let within_repeat =
+                    active.is_some() || st.lost_since.is_some_and(|l| t < l + settings.loss_repeat);
+                match (&st.last_frame, is_video && within_repeat) {
+                    (Some(last), true) => {
+                        st.frames_repeated += 1;
+                        Some(last.clone())
+                    }
+                    _ => {
+                        st.frames_black += 1;
+                        st.filler.clone().or_else(|| st.last_frame.clone())
+                    }
+                }
+            }
+        };
+        let Some(mut buffer) = buffer else {
+            return out;
+        };
+
+        if !st.stream_started {
+            st.stream_started = true;
+            // The output is a new stream of its own, not any input's.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let stream_id = format!(
+                "nonstopswitch/{:x}-{:x}-{nanos:x}",
+                std::process::id(),
+                self.member
+            );
+            out.events.push(
+                gst::event::StreamStart::builder(&stream_id)
+                    .group_id(gst::GroupId::next())
+                    .build(),
+            );
+            st.caps_pending = true;
+            out.events.push(gst::event::Caps::new(&format.caps));
+            out.events.push(gst::event::Segment::new(
+                &gst::FormattedSegment::<ClockTime>::new(),
+            ));
+            st.caps_pending = false;
+            st.discont = true;
+        } else if st.caps_pending {
+            st.caps_pending = false;
+            out.events.push(gst::event::Caps::new(&format.caps));
+        }
+
+        let tl = st.timeline.as_ref().expect("timeline");
+        let end = tl.grid.slot(tl.next + 1);
+        {
+            let b = buffer.make_mut();
+            b.set_pts(t);
+            b.set_dts(ClockTime::NONE);
+            b.set_duration(end - t);
+            b.unset_flags(
+                gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC | gst::BufferFlags::GAP,
+            );
+            if std::mem::take(&mut st.discont) {
+                b.set_flags(gst::BufferFlags::DISCONT);
+            }
+        }
+        st.frames_out += 1;
+        out.buffer = Some(buffer);
+        out
+    }
+
+    fn apply_switch(
+        &self,
+        st: &mut State,
+        out: &mut Output,
+        t: ClockTime,
+        to: Option<u32>,
+        reason: super::Reason,
+        stall_duration: ClockTime,
+    ) {
+        let from = st.active;
+        let from_name = st.pad_name(from);
+        let to_name = st.pad_name(to);
+        gst::info!(
+            CAT,
+            imp = self,
+            "switch {from_name:?} -> {to_name:?} at {t} ({})",
+            reason.as_str()
+        );
+        st.active = to;
+        st.switches += 1;
+        st.lost_since = if to.is_none() { Some(t) } else { None };
+        let s = gst::Structure::builder(MSG_SWITCH)
+            .field("from", from_name)
+            .field("to", to_name)
+            .field("reason", reason.as_str())
+            .field("running-time", t.nseconds())
+            .field("stall-duration", stall_duration.nseconds())
+            .build();
+        out.messages
+            .push(gst::message::Element::builder(s).src(&*self.obj()).build());
+        out.notify_active = true;
+    }
+
+    fn push_output(&self, out: Output) {
+        let obj = self.obj();
+        for m in out.messages {
+            let _ = obj.post_message(m);
+        }
+        if out.notify_active {
+            obj.notify(PROP_ACTIVE_PAD);
+        }
+        for e in out.events {
+            self.src_pad.push_event(e);
+        }
+        if out.eos {
+            self.src_pad.push_event(gst::event::Eos::new());
+            let _ = self.src_pad.pause_task();
+            return;
+        }
+        let Some(buffer) = out.buffer else {
+            return;
+        };
+        match self.src_pad.push(buffer) {
+            Ok(_) | Err(gst::FlowError::NotLinked) => {}
+            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
+                gst::debug!(CAT, imp = self, "downstream stopped us");
+                let _ = self.src_pad.pause_task();
+            }
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("Output stopped: downstream returned {err:?}")
+                );
+                let _ = self.src_pad.pause_task();
+            }
+        }
+    }
+
+    fn reset(&self) {
+        let mut st = self.lock_state();
+        for input in st.inputs.iter_mut() {
+            input.local = Local::Waiting;
+            input.seen_unclocked = false;
+            if let Some(q) = input.queue.as_mut() {
+                q.clear();
+            }
+            input.pad.imp().set_pad_state(PadState::Waiting);
+        }
+        st.timeline = None;
+        st.active = None;
+        st.join = None;
+        st.last_frame = None;
+        st.lost_since = None;
+        st.stream_started = false;
+        st.eos_sent = false;
+        drop(st);
+        self.group().stop(self.member);
+    }
+
+    fn set_group(&self, name: &str) {
+        let new = if name.is_empty() {
+            Group::private()
+        } else {
+            Group::named(name)
+        };
+        let mut g = self.group.lock().unwrap_or_else(|e| e.into_inner());
+        g.leave(self.member);
+        new.join(self.member);
+        *g = new;
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NonstopSwitch {
+    const NAME: &'static str = "GstNonstopSwitch";
+    type Type = super::NonstopSwitch;
+    type ParentType = gst::Element;
+    type Interfaces = (gst::ChildProxy,);
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("src").expect("src template");
+        let src_pad = gst::Pad::builder_from_template(&templ)
+            .query_function(|pad, parent, query| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |s| s.src_query(pad, query),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |s| s.src_event(pad, event),
+                )
+            })
+            .activatemode_function(|pad, parent, _mode, active| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in activate")),
+                    |s| s.src_activatemode(pad, active),
+                )
+            })
+            .flags(gst::PadFlags::FIXED_CAPS)
+            .build();
+        let member = MEMBER_IDS.fetch_add(1, Ordering::Relaxed);
+        let group = Group::private();
+        group.join(member);
+        Self {
+            src_pad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State {
+                flushing: true,
+                discont: true,
+                ..Default::default()
+            }),
+            cond: Condvar::new(),
+            group: Mutex::new(group),
+            member,
+        }
+    }
+}
+
+impl ObjectImpl for NonstopSwitch {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt64::builder(PROP_TIMEOUT)
+                    .nick("Timeout")
+                    .blurb("An input with no buffer for this long (ns) is stalled and the switch fails over")
+                    .minimum(1)
+                    .default_value(DEFAULT_TIMEOUT.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_LATENCY)
+                    .nick("Latency")
+                    .blurb("Jitter allowance (ns): extra input buffering before output")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder(PROP_AUTO_RETURN)
+                    .nick("Auto return")
+                    .blurb("Return to a higher-priority input once it has been healthy for return-after")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_RETURN_AFTER)
+                    .nick("Return after")
+                    .blurb("How long (ns) a higher-priority input must be continuously healthy before the switch returns to it")
+                    .default_value(DEFAULT_RETURN_AFTER.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Pad>(PROP_ACTIVE_PAD)
+                    .nick("Active pad")
+                    .blurb("The input on air; writing it switches manually and sets mode=manual")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default(PROP_MODE, SwitchMode::Auto)
+                    .nick("Mode")
+                    .blurb("auto: best healthy input by priority; manual: the input set with active-pad")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder(PROP_MANUAL_FAILOVER)
+                    .nick("Manual failover")
+                    .blurb("In manual mode, still fail over when the chosen input stalls")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_LOSS_REPEAT)
+                    .nick("Loss repeat")
+                    .blurb("With no healthy input, repeat the last frame this long (ns), then emit black")
+                    .default_value(DEFAULT_LOSS_REPEAT.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder(PROP_GROUP)
+                    .nick("Group")
+                    .blurb("Switches with the same group in one process share health and switch together (e.g. video + audio of one channel)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_SWITCHES)
+                    .nick("Switches")
+                    .blurb("Number of input changes so far")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_FRAMES_OUT)
+                    .nick("Frames out")
+                    .blurb("Frames (audio: 10 ms chunks) emitted")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_FRAMES_REPEATED)
+                    .nick("Frames repeated")
+                    .blurb("Video frames emitted again because no new frame was there")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_FRAMES_BLACK)
+                    .nick("Frames black")
+                    .blurb("Black frames (audio: chunks with inserted silence) emitted")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let get_time = || ClockTime::from_nseconds(value.get::<u64>().expect("type checked"));
+        let mut post_latency = false;
+        {
+            let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            match pspec.name() {
+                PROP_TIMEOUT => s.timeout = get_time(),
+                PROP_LATENCY => {
+                    s.latency = get_time();
+                    post_latency = true;
+                }
+                PROP_AUTO_RETURN => s.auto_return = value.get().expect("type checked"),
+                PROP_RETURN_AFTER => s.return_after = get_time(),
+                PROP_MANUAL_FAILOVER => s.manual_failover = value.get().expect("type checked"),
+                PROP_LOSS_REPEAT => s.loss_repeat = get_time(),
+                PROP_GROUP => {
+                    s.group = value
+                        .get::<Option<String>>()
+                        .expect("type checked")
+                        .unwrap_or_default();
+                    let name = s.group.clone();
+                    drop(s);
+                    self.set_group(&name);
+                    return;
+                }
+                PROP_MODE => {
+                    let mode = value.get::<SwitchMode>().expect("type checked");
+                    drop(s);
+                    self.group().set_manual_mode(mode == SwitchMode::Manual);
+                    return;
+                }
+                PROP_ACTIVE_PAD => {
+                    drop(s);
+                    let pad = value.get::<Option<gst::Pad>>().expect("type checked");
+                    let index = pad.as_ref().and_then(|p| {
+                        let ours = p
+                            .parent()
+                            .is_some_and(|o| o == *self.obj().upcast_ref::<gst::Object>());
+                        ours.then(|| index_of(&p.name())).flatten()
+                    });
+                    match index {
+                        Some(i) => {
+                            gst::info!(CAT, imp = self, "manual switch to sink_{i} requested");
+                            self.group().set_manual(i);
+                        }
+                        None => gst::warning!(
+                            CAT,
+                            imp = self,
+                            "active-pad must be one of this element's sink pads, got {:?}",
+                            pad.map(|p| p.name())
+                        ),
+                    }
+                    return;
+                }
+                other => unreachable!("unknown property {other}"),
+            }
+        }
+        if post_latency {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings();
+        match pspec.name() {
+            PROP_TIMEOUT => s.timeout.nseconds().to_value(),
+            PROP_LATENCY => s.latency.nseconds().to_value(),
+            PROP_AUTO_RETURN => s.auto_return.to_value(),
+            PROP_RETURN_AFTER => s.return_after.nseconds().to_value(),
+            PROP_MANUAL_FAILOVER => s.manual_failover.to_value(),
+            PROP_LOSS_REPEAT => s.loss_repeat.nseconds().to_value(),
+            PROP_GROUP => (!s.group.is_empty()).then_some(s.group).to_value(),
+            PROP_MODE => if self.group().control().manual {
+                SwitchMode::Manual
+            } else {
+                SwitchMode::Auto
+            }
+            .to_value(),
+            PROP_ACTIVE_PAD => {
+                let st = self.lock_state();
+                let a = st.active;
+                st.inputs
+                    .iter()
+                    .find(|i| Some(i.index) == a)
+                    .map(|i| i.pad.clone().upcast::<gst::Pad>())
+                    .to_value()
+            }
+            PROP_SWITCHES => self.lock_state().switches.to_value(),
+            PROP_FRAMES_OUT => self.lock_state().frames_out.to_value(),
+            PROP_FRAMES_REPEATED => self.lock_state().frames_repeated.to_value(),
+            PROP_FRAMES_BLACK => self.lock_state().frames_black.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.src_pad).expect("src pad");
+        obj.set_element_flags(gst::ElementFlags::SOURCE);
+    }
+
+    fn dispose(&self) {
+        self.group().leave(self.member);
+    }
+}
+
+impl GstObjectImpl for NonstopSwitch {}
+
+impl ElementImpl for NonstopSwitch {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "nonstop input switch",
+                "Generic",
+                "Priority input switch that fails over on stall and whose output never stops: \
+                 one frame per period, repeat then black when inputs are lost",
+                "nonstop developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps: gst::Caps = "video/x-raw; audio/x-raw".parse().expect("template caps");
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("src template"),
+                gst::PadTemplate::with_gtype(
+                    "sink_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                    NonstopSwitchSinkPad::static_type(),
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let mut st = self.lock_state();
+        let index = match name {
+            Some(n) => {
+                let Some(i) = index_of(n) else {
+                    gst::warning!(CAT, imp = self, "pad name {n} is not sink_N");
+                    return None;
+                };
+                if st.inputs.iter().any(|x| x.index == i) {
+                    gst::warning!(CAT, imp = self, "pad {n} exists already");
+                    return None;
+                }
+                i
+            }
+            None => st.inputs.iter().map(|x| x.index + 1).max().unwrap_or(0),
+        };
+        let pad = gst::PadBuilder::<NonstopSwitchSinkPad>::from_template(templ)
+            .name(format!("sink_{index}").as_str())
+            .chain_function(|pad, parent, buffer| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |s| s.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |s| s.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                NonstopSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |s| s.sink_query(pad, query),
+                )
+            })
+            .build();
+        st.inputs.push(Input::new(pad.clone(), index));
+        drop(st);
+
+        let obj = self.obj();
+        if obj.current_state() > gst::State::Ready {
+            let _ = pad.set_active(true);
+        }
+        obj.add_pad(&pad).ok()?;
+        obj.child_added(&pad, &pad.name());
+        let _ = obj.post_message(gst::message::Latency::builder().src(&*obj).build());
+        Some(pad.upcast())
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        {
+            let mut st = self.lock_state();
+            st.inputs.retain(|i| i.pad.upcast_ref::<gst::Pad>() != pad);
+        }
+        let _ = pad.set_active(false);
+        let obj = self.obj();
+        let _ = obj.remove_pad(pad);
+        obj.child_removed(pad, &pad.name());
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PlayingToPaused {
+            let mut st = self.lock_state();
+            st.playing = false;
+            if let Some(id) = st.clock_id.take() {
+                id.unschedule();
+            }
+            drop(st);
+            self.cond.notify_all();
+        }
+
+        let mut res = self.parent_change_state(transition)?;
+
+        match transition {
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
+                res = gst::StateChangeSuccess::NoPreroll;
+            }
+            gst::StateChange::PausedToPlaying => {
+                self.lock_state().playing = true;
+                let weak = self.obj().downgrade();
+                self.src_pad
+                    .start_task(move || {
+                        if let Some(obj) = weak.upgrade() {
+                            obj.imp().src_loop();
+                        }
+                    })
+                    .map_err(|_| gst::StateChangeError)?;
+            }
+            gst::StateChange::PausedToReady => self.reset(),
+            _ => {}
+        }
+        Ok(res)
+    }
+}
+
+impl ChildProxyImpl for NonstopSwitch {
+    fn children_count(&self) -> u32 {
+        self.obj().num_sink_pads() as u32
+    }
+
+    fn child_by_name(&self, name: &str) -> Option<glib::Object> {
+        self.obj().static_pad(name).map(|p| p.upcast())
+    }
+
+    fn child_by_index(&self, index: u32) -> Option<glib::Object> {
+        self.obj()
+            .sink_pads()
+            .into_iter()
+            .nth(index as usize)
+            .map(|p| p.upcast())
+    }
+}

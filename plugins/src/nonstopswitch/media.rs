@@ -1,0 +1,398 @@
+//! What the switch knows about media: the negotiated format and its output
+//! slots, the per-input queues (frame / sample FIFOs), and the black frames
+//! and silence it emits when no input can fill a slot.
+
+use std::collections::VecDeque;
+
+use gst::prelude::*;
+use gst::ClockTime;
+
+/// Audio goes out in fixed chunks of this length.
+pub const AUDIO_CHUNK: ClockTime = ClockTime::from_mseconds(10);
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Video(gst_video::VideoInfo),
+    Audio {
+        info: gst_audio::AudioInfo,
+        /// Samples per output chunk.
+        chunk: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Format {
+    pub caps: gst::Caps,
+    pub kind: Kind,
+}
+
+impl Format {
+    /// Validates caps offered on a sink pad; the error says what to change.
+    pub fn from_caps(caps: &gst::Caps) -> Result<Format, String> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| format!("empty caps {caps}"))?;
+        if !caps.is_fixed() {
+            return Err(format!("caps are not fixed: {caps}"));
+        }
+        let sysmem = caps
+            .features(0)
+            .is_none_or(|f| f.is_any() || f.contains(gst::CAPS_FEATURE_MEMORY_SYSTEM_MEMORY));
+        if !sysmem {
+            return Err(format!(
+                "only system-memory raw media can be switched, got {caps}; \
+                 download it first (for example cudadownload or vapostproc ! videoconvert)"
+            ));
+        }
+        match s.name().as_str() {
+            "video/x-raw" => {
+                let info = gst_video::VideoInfo::from_caps(caps)
+                    .map_err(|_| format!("unusable raw video caps {caps}"))?;
+                if info.fps().numer() <= 0 || info.fps().denom() <= 0 {
+                    return Err(format!(
+                        "raw video needs a fixed, non-zero framerate to keep a constant \
+                         cadence, got {caps}; add videorate ! video/x-raw,framerate=25/1 upstream"
+                    ));
+                }
+                Ok(Format {
+                    caps: caps.clone(),
+                    kind: Kind::Video(info),
+                })
+            }
+            "audio/x-raw" => {
+                let info = gst_audio::AudioInfo::from_caps(caps)
+                    .map_err(|_| format!("unusable raw audio caps {caps}"))?;
+                if info.layout() != gst_audio::AudioLayout::Interleaved {
+                    return Err(format!(
+                        "raw audio must be interleaved, got {caps}; add audioconvert upstream"
+                    ));
+                }
+                let chunk = (info.rate() as u64)
+                    .mul_div_round(AUDIO_CHUNK.nseconds(), ClockTime::SECOND.nseconds())
+                    .unwrap_or(1)
+                    .max(1);
+                Ok(Format {
+                    caps: caps.clone(),
+                    kind: Kind::Audio { info, chunk },
+                })
+            }
+            other => Err(format!(
+                "nonstopswitch switches raw video or raw audio only, got {other} ({caps}); \
+                 encoded input is not supported yet: decode it first (for example decodebin)"
+            )),
+        }
+    }
+
+    /// Output slot rate as a fraction: slot `k` starts `k * den / num` s in.
+    pub fn grid_rate(&self) -> (u64, u64) {
+        match &self.kind {
+            Kind::Video(info) => (info.fps().numer() as u64, info.fps().denom() as u64),
+            Kind::Audio { info, chunk } => (info.rate() as u64, *chunk),
+        }
+    }
+
+    pub fn slot_duration(&self) -> ClockTime {
+        let (num, den) = self.grid_rate();
+        ClockTime::SECOND
+            .mul_div_ceil(den, num)
+            .unwrap_or(ClockTime::SECOND)
+    }
+
+    pub fn is_video(&self) -> bool {
+        matches!(self.kind, Kind::Video(_))
+    }
+
+    /// A black frame (video) or a chunk of silence (audio).
+    pub fn filler(&self) -> Result<gst::Buffer, String> {
+        match &self.kind {
+            Kind::Video(info) => black_frame(info),
+            Kind::Audio { info, chunk } => {
+                let mut buf = gst::Buffer::with_size(*chunk as usize * info.bpf() as usize)
+                    .map_err(|e| e.to_string())?;
+                {
+                    let b = buf.get_mut().expect("new buffer");
+                    let mut map = b.map_writable().map_err(|e| e.to_string())?;
+                    info.format_info().fill_silence(map.as_mut_slice());
+                }
+                Ok(buf)
+            }
+        }
+    }
+
+    pub fn new_queue(&self) -> InputQueue {
+        match &self.kind {
+            Kind::Video(_) => InputQueue::Video {
+                frames: VecDeque::new(),
+                period: self.slot_duration(),
+            },
+            Kind::Audio { info, chunk } => InputQueue::Audio {
+                adapter: gst_base::UniqueAdapter::new(),
+                bpf: info.bpf() as usize,
+                rate: info.rate() as u64,
+                chunk_bytes: *chunk as usize * info.bpf() as usize,
+                silence: self.filler().ok(),
+                max_in: ClockTime::ZERO,
+            },
+        }
+    }
+}
+
+/// Black in any format videoconvert knows: convert an RGB black frame.
+fn black_frame(info: &gst_video::VideoInfo) -> Result<gst::Buffer, String> {
+    let fail = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot make a black frame in {}: {e}",
+            info.format().to_str()
+        )
+    };
+    let src_info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Argb, info.width(), info.height())
+            .fps(info.fps())
+            .par(info.par())
+            .interlace_mode(info.interlace_mode())
+            .build()
+            .map_err(|e| fail(&e))?;
+    let mut src = gst::Buffer::with_size(src_info.size()).map_err(|e| fail(&e))?;
+    {
+        let b = src.get_mut().expect("new buffer");
+        let mut map = b.map_writable().map_err(|e| fail(&e))?;
+        for px in map.as_mut_slice().chunks_exact_mut(4) {
+            px.copy_from_slice(&[0xff, 0, 0, 0]);
+        }
+    }
+    let src = gst_video::VideoFrame::from_buffer_readable(src, &src_info)
+        .map_err(|_| fail(&"mapping failed"))?;
+    let dst = gst::Buffer::with_size(info.size()).map_err(|e| fail(&e))?;
+    let mut dst = gst_video::VideoFrame::from_buffer_writable(dst, info)
+        .map_err(|_| fail(&"mapping failed"))?;
+    let conv = gst_video::VideoConverter::new(&src_info, info, None).map_err(|e| fail(&e))?;
+    conv.frame(&src, &mut dst);
+    Ok(dst.into_buffer())
+}
+
+/// What an input gave for one output slot.
+pub enum Taken {
+    /// A whole frame / chunk of the input.
+    Full(gst::Buffer),
+    /// Audio underrun: what there was, completed with silence.
+    Partial(gst::Buffer),
+    Empty,
+}
+
+/// One input's FIFO. Inputs are consumed in arrival order, one slot's worth
+/// per output slot, so jitter up to the queue depth never shows in the output.
+pub enum InputQueue {
+    Video {
+        frames: VecDeque<gst::Buffer>,
+        period: ClockTime,
+    },
+    Audio {
+        adapter: gst_base::UniqueAdapter,
+        bpf: usize,
+        rate: u64,
+        chunk_bytes: usize,
+        silence: Option<gst::Buffer>,
+        /// Longest input buffer seen: audio arrives in bursts of this size.
+        max_in: ClockTime,
+    },
+}
+
+impl InputQueue {
+    pub fn push(&mut self, buf: gst::Buffer) {
+        match self {
+            InputQueue::Video { frames, .. } => frames.push_back(buf),
+            InputQueue::Audio {
+                adapter,
+                bpf,
+                rate,
+                max_in,
+                ..
+            } => {
+                let samples = (buf.size() / *bpf) as u64;
+                let dur = ClockTime::SECOND
+                    .mul_div_ceil(samples, *rate)
+                    .unwrap_or_default();
+                *max_in = (*max_in).max(dur);
+                adapter.push(buf);
+            }
+        }
+    }
+
+    /// Queued media, in time.
+    pub fn level(&self) -> ClockTime {
+        match self {
+            InputQueue::Video { frames, period } => *period * frames.len() as u64,
+            InputQueue::Audio {
+                adapter, bpf, rate, ..
+            } => ClockTime::SECOND
+                .mul_div_floor((adapter.available() / *bpf) as u64, *rate)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Depth to hold before consuming: one slot, plus one input burst, plus
+    /// the jitter allowance.
+    pub fn prefill(&self, slot: ClockTime, latency: ClockTime) -> ClockTime {
+        let burst = match self {
+            InputQueue::Video { period, .. } => *period,
+            InputQueue::Audio { max_in, .. } => *max_in,
+        };
+        slot + burst + latency
+    }
+
+    pub fn clear(&mut self) {
+        match self {
+            InputQueue::Video { frames, .. } => frames.clear(),
+            InputQueue::Audio {
+                adapter, max_in, ..
+            } => {
+                adapter.clear();
+                *max_in = ClockTime::ZERO;
+            }
+        }
+    }
+
+    /// Drops the oldest media so that at most `keep` remains (at least one
+    /// frame for video). Returns how many frames / bytes went.
+    pub fn trim(&mut self, keep: ClockTime) -> usize {
+        match self {
+            InputQueue::Video { frames, period } => {
+                let keep_frames = (keep.nseconds() / period.nseconds().max(1)).max(1) as usize;
+                let drop = frames.len().saturating_sub(keep_frames);
+                frames.drain(..drop);
+                drop
+            }
+            InputQueue::Audio {
+                adapter, bpf, rate, ..
+            } => {
+                let keep_samples = keep
+                    .nseconds()
+                    .mul_div_ceil(*rate, ClockTime::SECOND.nseconds())
+                    .unwrap_or(0);
+                let keep_bytes = keep_samples as usize * *bpf;
+                let avail = adapter.available();
+                if avail > keep_bytes {
+                    let drop = (avail - keep_bytes) / *bpf * *bpf;
+                    adapter.flush(drop);
+                    drop
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Takes one output slot's worth.
+    pub fn take(&mut self) -> Taken {
+        match self {
+            InputQueue::Video { frames, .. } => {
+                frames.pop_front().map_or(Taken::Empty, Taken::Full)
+            }
+            InputQueue::Audio {
+                adapter,
+                bpf,
+                chunk_bytes,
+                silence,
+                ..
+            } => {
+                let avail = adapter.available() / *bpf * *bpf;
+                if avail >= *chunk_bytes {
+                    return adapter
+                        .take_buffer(*chunk_bytes)
+                        .map_or(Taken::Empty, Taken::Full);
+                }
+                if avail == 0 {
+                    return Taken::Empty;
+                }
+                let (Ok(part), Some(silence)) = (adapter.take_buffer(avail), silence.as_ref())
+                else {
+                    return Taken::Empty;
+                };
+                let mut out = silence.copy_deep().unwrap_or_else(|_| silence.clone());
+                {
+                    let b = out.make_mut();
+                    if let (Ok(mut dst), Ok(src)) = (b.map_writable(), part.map_readable()) {
+                        dst.as_mut_slice()[..avail].copy_from_slice(&src);
+                    }
+                }
+                Taken::Partial(out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() {
+        gst::init().unwrap();
+    }
+
+    #[test]
+    fn refuses_encoded_and_variable_rate() {
+        init();
+        let e = Format::from_caps(&gst::Caps::builder("video/x-h264").build()).unwrap_err();
+        assert!(e.contains("raw video or raw audio only"), "{e}");
+        let vfr = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 48)
+            .fps(gst::Fraction::new(0, 1))
+            .build()
+            .unwrap();
+        let e = Format::from_caps(&vfr.to_caps().unwrap()).unwrap_err();
+        assert!(e.contains("framerate"), "{e}");
+    }
+
+    #[test]
+    fn black_is_black_in_common_formats() {
+        init();
+        use gst_video::VideoFormat as F;
+        for (fmt, expect) in [
+            (F::I420, vec![16u8, 128, 128]),
+            (F::Nv12, vec![16, 128]),
+            (F::Yuy2, vec![16, 128, 16, 128]),
+            (F::Rgba, vec![0, 0, 0, 255]),
+            (F::Bgrx, vec![0, 0, 0]),
+        ] {
+            let info = gst_video::VideoInfo::builder(fmt, 16, 8)
+                .fps(gst::Fraction::new(25, 1))
+                .build()
+                .unwrap();
+            let f = Format::from_caps(&info.to_caps().unwrap()).unwrap();
+            let buf = f.filler().unwrap();
+            let frame = gst_video::VideoFrame::from_buffer_readable(buf, &info).unwrap();
+            let plane0 = frame.plane_data(0).unwrap();
+            match fmt {
+                F::I420 => {
+                    assert!(plane0.iter().all(|&y| y == expect[0]));
+                    assert!(frame.plane_data(1).unwrap().iter().all(|&u| u == 128));
+                }
+                F::Nv12 => assert!(frame.plane_data(1).unwrap().iter().all(|&c| c == 128)),
+                _ => assert_eq!(&plane0[..expect.len()], &expect[..], "{fmt:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn audio_chunks_and_underrun_padding() {
+        init();
+        let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::S16le, 48000, 2)
+            .build()
+            .unwrap();
+        let f = Format::from_caps(&info.to_caps().unwrap()).unwrap();
+        assert_eq!(f.grid_rate(), (48000, 480));
+        let mut q = f.new_queue();
+        q.push(gst::Buffer::from_mut_slice(vec![1u8; 4 * 720]));
+        assert_eq!(q.level(), ClockTime::from_mseconds(15));
+        assert!(matches!(q.take(), Taken::Full(b) if b.size() == 480 * 4));
+        match q.take() {
+            Taken::Partial(b) => {
+                let m = b.map_readable().unwrap();
+                assert_eq!(m.len(), 480 * 4);
+                assert!(m[..240 * 4].iter().all(|&x| x == 1));
+                assert!(m[240 * 4..].iter().all(|&x| x == 0));
+            }
+            _ => panic!("expected a padded chunk"),
+        }
+        assert!(matches!(q.take(), Taken::Empty));
+    }
+}
