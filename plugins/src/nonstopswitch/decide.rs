@@ -203,7 +203,9 @@ mod tests {
         Candidate {
             index,
             priority: index,
-            health: Health::Stalled { since: 0 * MS },
+            health: Health::Stalled {
+                since: ClockTime::ZERO,
+            },
         }
     }
 

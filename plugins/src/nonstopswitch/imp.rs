@@ -224,7 +224,9 @@ impl NonstopSwitch {
         pad: &NonstopSwitchSinkPad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let latency = self.settings().latency;
+        let Settings {
+            latency, timeout, ..
+        } = self.settings();
         let mut st = self.lock_state();
         let now = self.now(&st);
         let slot = st.format.as_ref().map(Format::slot_duration);
@@ -253,10 +255,15 @@ impl NonstopSwitch {
             gst::log!(CAT, obj = pad, "queue over limit, dropped {dropped}");
         }
         input.local = match (input.local, now) {
-            (Local::Receiving { since, .. }, Some(now)) => Local::Receiving {
-                last_seen: now,
-                since,
-            },
+            // Continuous health restarts when data resumes after a stall.
+            (Local::Receiving { since, last_seen }, Some(now))
+                if now.saturating_sub(last_seen) < timeout =>
+            {
+                Local::Receiving {
+                    last_seen: now,
+                    since,
+                }
+            }
             (_, Some(now)) => Local::Receiving {
                 last_seen: now,
                 since: now,
@@ -449,10 +456,10 @@ impl NonstopSwitch {
                 true
             }
             QueryViewMut::AcceptCaps(q) => {
-                // Raw caps are accepted here and checked in the caps event,
-                // which can say exactly what is wrong.
-                let ok = q.caps().can_intersect(&pad.pad_template_caps());
-                q.set_result(ok);
+                // Everything is let through to the caps event, which checks
+                // it and can say exactly what is wrong; the caps query above
+                // already steers negotiation to what works.
+                q.set_result(true);
                 true
             }
             QueryViewMut::Allocation(_) => false,
@@ -711,9 +718,7 @@ impl NonstopSwitch {
         for input in st.inputs.iter_mut() {
             if let Some(q) = input.queue.as_mut() {
                 let prefill = q.prefill(slot, settings.latency);
-                if Some(input.index) != active {
-                    q.trim(prefill);
-                } else if q.level() > prefill * 2 {
+                if Some(input.index) != active || q.level() > prefill * 2 {
                     q.trim(prefill);
                 }
             }
@@ -740,8 +745,18 @@ impl NonstopSwitch {
                 Some(b)
             }
             Taken::Empty => {
-                let within_repeat =
-                    active.is_some() || st.lost_since.is_some_and(|l| t < l + settings.loss_repeat);
+                // Repeat while the input on air may still come back, and
+                // for loss-repeat once it is lost; then black.
+                let on_air = active.and_then(|a| st.inputs.iter().find(|i| i.index == a));
+                let lost_at = match on_air.map(|i| i.local) {
+                    None => st.lost_since,
+                    Some(Local::Receiving { last_seen, .. }) => {
+                        Some(last_seen + settings.timeout).filter(|&l| l <= now)
+                    }
+                    // Pinned to an input that ended or never started.
+                    Some(Local::Eos | Local::Waiting) => Some(ClockTime::ZERO),
+                };
+                let within_repeat = lost_at.is_none_or(|l| now < l + settings.loss_repeat);
                 match (&st.last_frame, is_video && within_repeat) {
                     (Some(last), true) => {
                         st.frames_repeated += 1;
