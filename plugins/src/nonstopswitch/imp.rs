@@ -1156,7 +1156,6 @@ impl ObjectImpl for NonstopSwitch {
         self.parent_constructed();
         let obj = self.obj();
         obj.add_pad(&self.src_pad).expect("src pad");
-        obj.set_element_flags(gst::ElementFlags::SOURCE);
     }
 
     fn dispose(&self) {
