@@ -38,6 +38,8 @@ struct Out {
     pts: ClockTime,
     duration: ClockTime,
     content: Content,
+    /// Audio: the chunk's first sample (a switch fades in from it).
+    first_sample: i16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,9 @@ fn decode(media: Media, buf: &gst::Buffer) -> Content {
             }
         }
         Media::Audio => {
-            let first = i16::from_le_bytes([map[0], map[1]]);
+            // The last sample: the first chunk after a switch fades in.
+            let n = map.len();
+            let first = i16::from_le_bytes([map[n - 2], map[n - 1]]);
             if first == 0 {
                 Content::Silence
             } else {
@@ -321,10 +325,15 @@ impl Rig {
                 );
                 for sw in self.switches.iter_mut() {
                     while let Ok(buf) = sw.rx.try_recv() {
+                        let first_sample = {
+                            let m = buf.map_readable().unwrap();
+                            i16::from_le_bytes([m[0], m[1]])
+                        };
                         sw.out.push(Out {
                             pts: buf.pts().unwrap(),
                             duration: buf.duration().unwrap(),
                             content: decode(sw.media, &buf),
+                            first_sample,
                         });
                         want -= 1;
                     }
@@ -802,6 +811,11 @@ fn grouped_video_and_audio_switch_at_the_same_running_time() {
     };
     assert_eq!(first_backup(rig.out(v)), cut);
     assert_eq!(first_backup(rig.out(a)), cut);
+    // The audio cut fades in from silence (input 0's audio had stopped)
+    // instead of starting mid-waveform; the chunk after it is plain.
+    let at_cut = rig.out(a).iter().position(|o| o.pts == cut).unwrap();
+    assert!(rig.out(a)[at_cut].first_sample.abs() < 50);
+    assert_eq!(rig.out(a)[at_cut + 1].first_sample, 2000);
     // Audio before the cut is input 0 or (once it stalled) silence; video
     // is input 0 throughout until the cut.
     assert!(rig

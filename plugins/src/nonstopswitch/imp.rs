@@ -20,7 +20,7 @@ use gst::ClockTime;
 
 use super::decide::Policy;
 use super::group::{Grid, Group, Local, Published};
-use super::media::{Format, InputQueue, Taken};
+use super::media::{self, Format, InputQueue, Kind, Taken};
 use super::sinkpad::index_of;
 use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
 
@@ -133,6 +133,8 @@ struct State {
     applied: u64,
     join: Option<Option<u32>>,
     last_frame: Option<gst::Buffer>,
+    /// Audio: the next chunk fades in from this input (None: silence).
+    fade_from: Option<Option<u32>>,
     lost_since: Option<ClockTime>,
     playing: bool,
     flushing: bool,
@@ -772,6 +774,21 @@ impl NonstopSwitch {
         let Some(mut buffer) = buffer else {
             return out;
         };
+        if let (Some(from), Kind::Audio { info, .. }) = (st.fade_from.take(), &format.kind) {
+            if active.is_some() {
+                let old = from
+                    .and_then(|f| st.inputs.iter_mut().find(|i| i.index == f))
+                    .and_then(|i| i.queue.as_mut())
+                    .and_then(|q| match q.take() {
+                        Taken::Full(b) | Taken::Partial(b) => Some(b),
+                        Taken::Empty => None,
+                    });
+                let old = old.as_ref().and_then(|b| b.map_readable().ok());
+                if let Ok(mut map) = buffer.make_mut().map_writable() {
+                    media::crossfade(info, old.as_deref(), map.as_mut_slice());
+                }
+            }
+        }
 
         if !st.stream_started {
             st.stream_started = true;
@@ -838,6 +855,9 @@ impl NonstopSwitch {
             "switch {from_name:?} -> {to_name:?} at {t} ({})",
             reason.as_str()
         );
+        if st.format.as_ref().is_some_and(|f| !f.is_video()) {
+            st.fade_from = Some(from);
+        }
         st.active = to;
         st.switches += 1;
         st.lost_since = if to.is_none() { Some(t) } else { None };
@@ -903,6 +923,7 @@ impl NonstopSwitch {
         st.active = None;
         st.join = None;
         st.last_frame = None;
+        st.fade_from = None;
         st.lost_since = None;
         st.stream_started = false;
         st.eos_sent = false;

@@ -170,6 +170,50 @@ fn black_frame(info: &gst_video::VideoInfo) -> Result<gst::Buffer, String> {
     Ok(dst.into_buffer())
 }
 
+/// Ramps `to` in over its length from `from` (or from silence): a linear
+/// crossfade, so an audio switch does not click. Formats other than the
+/// common interleaved ones are left as they are (a plain cut).
+pub fn crossfade(info: &gst_audio::AudioInfo, from: Option<&[u8]>, to: &mut [u8]) {
+    use gst_audio::AudioFormat as F;
+    let channels = info.channels() as usize;
+    let width = (info.width() / 8) as usize;
+    let frames = to.len() / (width * channels).max(1);
+    if frames == 0 {
+        return;
+    }
+    let read = |b: &[u8]| -> Option<f64> {
+        Some(match info.format() {
+            F::S16le => i16::from_le_bytes(b.try_into().ok()?) as f64,
+            F::S32le => i32::from_le_bytes(b.try_into().ok()?) as f64,
+            F::F32le => f32::from_le_bytes(b.try_into().ok()?) as f64,
+            F::F64le => f64::from_le_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    };
+    let write = |b: &mut [u8], v: f64| match info.format() {
+        F::S16le => b.copy_from_slice(&(v.round() as i16).to_le_bytes()),
+        F::S32le => b.copy_from_slice(&(v.round() as i32).to_le_bytes()),
+        F::F32le => b.copy_from_slice(&(v as f32).to_le_bytes()),
+        F::F64le => b.copy_from_slice(&v.to_le_bytes()),
+        _ => {}
+    };
+    if read(&to[..width]).is_none() {
+        return;
+    }
+    for f in 0..frames {
+        let w = (f + 1) as f64 / frames as f64;
+        for c in 0..channels {
+            let at = (f * channels + c) * width;
+            let new = read(&to[at..at + width]).unwrap_or(0.0);
+            let old = from
+                .and_then(|o| o.get(at..at + width))
+                .and_then(read)
+                .unwrap_or(0.0);
+            write(&mut to[at..at + width], old * (1.0 - w) + new * w);
+        }
+    }
+}
+
 /// What an input gave for one output slot.
 pub enum Taken {
     /// A whole frame / chunk of the input.
@@ -370,6 +414,27 @@ mod tests {
                 _ => assert_eq!(&plane0[..expect.len()], &expect[..], "{fmt:?}"),
             }
         }
+    }
+
+    #[test]
+    fn crossfade_ramps_from_old_to_new() {
+        init();
+        let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::S16le, 48000, 2)
+            .build()
+            .unwrap();
+        let sample = |v: i16| v.to_le_bytes();
+        let old: Vec<u8> = (0..480 * 2).flat_map(|_| sample(1000)).collect();
+        let mut new: Vec<u8> = (0..480 * 2).flat_map(|_| sample(3000)).collect();
+        crossfade(&info, Some(&old), &mut new);
+        let at = |b: &[u8], f: usize| i16::from_le_bytes([b[f * 4], b[f * 4 + 1]]);
+        assert!((at(&new, 0) - 1000).abs() <= 5, "{}", at(&new, 0));
+        assert_eq!(at(&new, 239), 2000);
+        assert_eq!(at(&new, 479), 3000);
+        // From silence: a fade-in.
+        let mut new: Vec<u8> = (0..480 * 2).flat_map(|_| sample(3000)).collect();
+        crossfade(&info, None, &mut new);
+        assert!(at(&new, 0) < 10);
+        assert_eq!(at(&new, 479), 3000);
     }
 
     #[test]
