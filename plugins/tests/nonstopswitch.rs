@@ -722,6 +722,67 @@ fn eos_is_input_loss_and_goes_downstream_when_all_inputs_end() {
 }
 
 #[test]
+fn eos_sent_to_the_element_ends_the_output() {
+    let mut rig = Rig::new();
+    let sw = rig.add(Media::Video, 2, &[]);
+    rig.start();
+    rig.run_until(200 * MS);
+    let _: Vec<_> = rig.switches[sw].events.try_iter().collect();
+    assert!(rig.el(sw).send_event(gst::event::Eos::new()));
+    let id = rig.clock.wait_for_next_pending_id();
+    rig.clock.set_time(id.time());
+    std::mem::forget(id.clone());
+    rig.clock.process_id(&id);
+    let ev = rig.switches[sw]
+        .events
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(ev.type_(), gst::EventType::Eos);
+    // The inputs were not told anything: they simply no longer matter.
+    let state = rig.sink_pad(sw, 0).property_value("state");
+    assert_eq!(
+        glib::EnumValue::from_value(&state).unwrap().1.nick(),
+        "healthy"
+    );
+}
+
+#[test]
+fn releasing_the_pad_on_air_names_it() {
+    let mut rig = Rig::new();
+    let sw = rig.add(Media::Video, 2, &[]);
+    rig.start();
+    rig.run_until(200 * MS);
+    let pad = rig.sink_pad(sw, 0);
+    rig.el(sw).release_request_pad(&pad);
+    rig.switches[sw].next_arrival[0] = ClockTime::MAX;
+    rig.run_until(300 * MS);
+    let msgs = switch_summary(&rig.messages("nonstop-switch"));
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(
+        (msgs[1].0.clone(), msgs[1].1.clone(), msgs[1].2.as_str()),
+        (s("sink_0"), s("sink_1"), "eos")
+    );
+}
+
+#[test]
+fn optional_caps_fields_do_not_make_a_mismatch() {
+    let mut rig = Rig::new();
+    let sw = rig.add(Media::Video, 2, &[]);
+    let mut richer = video_caps(W);
+    richer.make_mut().set("multiview-mode", "mono");
+    richer.make_mut().set("chroma-site", "mpeg2");
+    richer.make_mut().set("colorimetry", "bt601");
+    rig.switches[sw].inputs[1].push_event(gst::event::Caps::new(&richer));
+    rig.start();
+    rig.run_until(200 * MS);
+    assert!(!rig
+        .all_messages()
+        .iter()
+        .any(|m| matches!(m.view(), gst::MessageView::Error(_))));
+    assert_cadence(rig.out(sw), 20 * MS);
+}
+
+#[test]
 fn caps_mismatch_is_an_error_naming_pad_and_both_caps() {
     let mut rig = Rig::new();
     let sw = rig.add(Media::Video, 2, &[]);

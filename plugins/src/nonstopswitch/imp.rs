@@ -129,6 +129,8 @@ struct State {
     stream_started: bool,
     timeline: Option<Timeline>,
     active: Option<u32>,
+    /// Name of the pad on air, kept so a released pad can still be named.
+    active_name: Option<String>,
     /// Group log position applied; `join` is the group's choice at start.
     applied: u64,
     join: Option<Option<u32>>,
@@ -140,6 +142,8 @@ struct State {
     flushing: bool,
     clock_id: Option<gst::SingleShotClockId>,
     eos_sent: bool,
+    /// EOS was sent to the element itself (gst-launch-1.0 -e, shutdown).
+    eos_requested: bool,
     discont: bool,
     switches: u64,
     frames_out: u64,
@@ -373,21 +377,17 @@ impl NonstopSwitch {
             .iter()
             .filter(|i| &i.pad != pad && i.local != Local::Eos)
             .find_map(|i| {
-                i.caps
-                    .as_ref()
-                    .filter(|c| c != &&caps)
-                    .map(|c| (i.pad.name(), c.clone()))
+                let c = i.caps.as_ref()?;
+                let diff = Format::from_caps(c).ok()?.differences(&format);
+                (!diff.is_empty()).then(|| (i.pad.name(), c.clone(), diff.join(", ")))
             });
-        if let Some((other, other_caps)) = conflict {
+        if let Some((other, other_caps, diff)) = conflict {
             drop(st);
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
                 (
-                    "Caps mismatch on {}: it offers {caps} but {other} carries {other_caps}. \
-                     Every input of nonstopswitch must have the same caps: normalize each \
-                     input (videoconvert ! videoscale ! videorate ! capsfilter, or \
-                     audioconvert ! audioresample ! capsfilter)",
+                    "Caps mismatch on {}: it offers {caps} but {other} carries {other_caps};                      they differ in {diff}. Every input of nonstopswitch must have the same                      format, size, framerate and pixel aspect ratio (audio: format, rate,                      channels): normalize each input (videoconvert ! videoscale ! videorate !                      capsfilter, or audioconvert ! audioresample ! capsfilter)",
                     pad.name()
                 ),
                 details: gst::Structure::builder("nonstop-caps-error")
@@ -400,7 +400,10 @@ impl NonstopSwitch {
             return false;
         }
 
-        let unchanged = st.format.as_ref().is_some_and(|f| f.caps == caps);
+        let unchanged = st
+            .format
+            .as_ref()
+            .is_some_and(|f| f.differences(&format).is_empty());
         let Some(input) = st.input(pad) else {
             return false;
         };
@@ -586,6 +589,14 @@ impl NonstopSwitch {
             if st.timeline.is_some() {
                 break;
             }
+            if st.eos_requested {
+                // Asked to end before anything went out.
+                st.eos_sent = true;
+                drop(st);
+                self.src_pad.push_event(gst::event::Eos::new());
+                let _ = self.src_pad.pause_task();
+                return;
+            }
             if let Some(now) = self.now(&st) {
                 if self.try_start(&mut st, &settings, now) {
                     break;
@@ -641,8 +652,13 @@ impl NonstopSwitch {
         let obj = self.obj();
         let mut out = Output::default();
 
-        if !st.inputs.is_empty() && st.inputs.iter().all(|i| i.local == Local::Eos) {
-            gst::info!(CAT, imp = self, "every input is EOS: sending EOS");
+        let all_ended = !st.inputs.is_empty() && st.inputs.iter().all(|i| i.local == Local::Eos);
+        if all_ended || st.eos_requested {
+            gst::info!(
+                CAT,
+                imp = self,
+                "every input ended or EOS was requested: sending EOS"
+            );
             st.eos_sent = true;
             out.eos = true;
             return out;
@@ -847,8 +863,9 @@ impl NonstopSwitch {
         stall_duration: ClockTime,
     ) {
         let from = st.active;
-        let from_name = st.pad_name(from);
+        let from_name = st.active_name.take();
         let to_name = st.pad_name(to);
+        st.active_name = to_name.clone();
         gst::info!(
             CAT,
             imp = self,
@@ -921,12 +938,14 @@ impl NonstopSwitch {
         }
         st.timeline = None;
         st.active = None;
+        st.active_name = None;
         st.join = None;
         st.last_frame = None;
         st.fade_from = None;
         st.lost_since = None;
         st.stream_started = false;
         st.eos_sent = false;
+        st.eos_requested = false;
         drop(st);
         self.group().stop(self.member);
     }
@@ -1177,6 +1196,9 @@ impl ObjectImpl for NonstopSwitch {
         self.parent_constructed();
         let obj = self.obj();
         obj.add_pad(&self.src_pad).expect("src pad");
+        // The switch makes its own output timeline: bins treat it as a
+        // source, so an EOS sent to the pipeline reaches it (send_event).
+        obj.set_element_flags(gst::ElementFlags::SOURCE);
     }
 
     fn dispose(&self) {
@@ -1291,6 +1313,27 @@ impl ElementImpl for NonstopSwitch {
         let obj = self.obj();
         let _ = obj.remove_pad(pad);
         obj.child_removed(pad, &pad.name());
+    }
+
+    /// EOS sent to the element ends the output at the next slot: inputs
+    /// such as a still-image slate never end by themselves.
+    fn send_event(&self, event: gst::Event) -> bool {
+        if event.type_() != gst::EventType::Eos {
+            return self.parent_send_event(event);
+        }
+        let mut st = self.lock_state();
+        if st.eos_sent {
+            return true;
+        }
+        if st.playing {
+            st.eos_requested = true;
+            drop(st);
+            self.cond.notify_all();
+            return true;
+        }
+        st.eos_sent = true;
+        drop(st);
+        self.src_pad.push_event(event)
     }
 
     fn change_state(

@@ -83,6 +83,65 @@ impl Format {
         }
     }
 
+    /// What differs between two inputs' media layouts, as "field (a vs b)".
+    /// Empty means the switch can cut between them. Fields that do not
+    /// change the data layout (colorimetry, chroma-site, multiview, channel
+    /// positions) are not compared: the output carries the first input's.
+    pub fn differences(&self, other: &Format) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{name} ({a} vs {b})"));
+            }
+        };
+        match (&self.kind, &other.kind) {
+            (Kind::Video(a), Kind::Video(b)) => {
+                cmp(
+                    "format",
+                    a.format().to_str().to_string(),
+                    b.format().to_str().to_string(),
+                );
+                cmp("width", a.width().to_string(), b.width().to_string());
+                cmp("height", a.height().to_string(), b.height().to_string());
+                cmp("framerate", a.fps().to_string(), b.fps().to_string());
+                cmp(
+                    "pixel-aspect-ratio",
+                    a.par().to_string(),
+                    b.par().to_string(),
+                );
+                cmp(
+                    "interlace-mode",
+                    format!("{:?}", a.interlace_mode()),
+                    format!("{:?}", b.interlace_mode()),
+                );
+            }
+            (Kind::Audio { info: a, .. }, Kind::Audio { info: b, .. }) => {
+                cmp(
+                    "format",
+                    a.format().to_str().to_string(),
+                    b.format().to_str().to_string(),
+                );
+                cmp("rate", a.rate().to_string(), b.rate().to_string());
+                cmp(
+                    "channels",
+                    a.channels().to_string(),
+                    b.channels().to_string(),
+                );
+            }
+            _ => cmp(
+                "media type",
+                self.caps
+                    .structure(0)
+                    .map_or("?".into(), |s| s.name().to_string()),
+                other
+                    .caps
+                    .structure(0)
+                    .map_or("?".into(), |s| s.name().to_string()),
+            ),
+        }
+        d
+    }
+
     /// Output slot rate as a fraction: slot `k` starts `k * den / num` s in.
     pub fn grid_rate(&self) -> (u64, u64) {
         match &self.kind {
@@ -384,6 +443,21 @@ mod tests {
             .unwrap();
         let e = Format::from_caps(&vfr.to_caps().unwrap()).unwrap_err();
         assert!(e.contains("framerate"), "{e}");
+    }
+
+    #[test]
+    fn layout_fields_decide_compatibility() {
+        init();
+        let base = "video/x-raw,format=I420,width=64,height=48,framerate=25/1";
+        let f = |c: &str| Format::from_caps(&c.parse().unwrap()).unwrap();
+        let a = f(base);
+        let b = f(&format!("{base},colorimetry=bt709,multiview-mode=mono"));
+        assert!(a.differences(&b).is_empty());
+        let c = f("video/x-raw,format=I420,width=128,height=48,framerate=30/1");
+        assert_eq!(
+            a.differences(&c),
+            vec!["width (64 vs 128)", "framerate (25 vs 30)"]
+        );
     }
 
     #[test]
