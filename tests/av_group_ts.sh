@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end: grouped audio + video switches; both streams of the MPEG-TS
 # stay continuous while the inputs fail over and back.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 
 log="$WORK/log.txt"
 "$ROOT/pipelines/av-group.sh" --file "$WORK/out.ts" --duration 13 \

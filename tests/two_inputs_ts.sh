@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end: the two-input recipe (primary stalls twice) writes an MPEG-TS
 # whose video never stops: one frame every 40 ms from start to end.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 
 log="$WORK/log.txt"
 "$ROOT/pipelines/two-inputs.sh" --file "$WORK/out.ts" --duration 13 \
