@@ -55,7 +55,7 @@ const DEFAULT_LOSS_REPEAT: ClockTime = ClockTime::from_seconds(1);
 
 static MEMBER_IDS: AtomicUsize = AtomicUsize::new(1);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Settings {
     timeout: ClockTime,
     latency: ClockTime,
@@ -63,7 +63,6 @@ struct Settings {
     return_after: ClockTime,
     manual_failover: bool,
     loss_repeat: ClockTime,
-    group: String,
 }
 
 impl Default for Settings {
@@ -75,7 +74,6 @@ impl Default for Settings {
             return_after: DEFAULT_RETURN_AFTER,
             manual_failover: true,
             loss_repeat: DEFAULT_LOSS_REPEAT,
-            group: String::new(),
         }
     }
 }
@@ -182,6 +180,7 @@ pub struct NonstopSwitch {
     /// Wakes the src task waiting for the first data.
     cond: Condvar,
     group: Mutex<Arc<Group>>,
+    group_name: Mutex<String>,
     member: usize,
 }
 
@@ -205,10 +204,7 @@ impl NonstopSwitch {
     }
 
     fn settings(&self) -> Settings {
-        self.settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn group(&self) -> Arc<Group> {
@@ -751,11 +747,10 @@ impl NonstopSwitch {
             .and_then(|a| st.inputs.iter_mut().find(|i| i.index == a))
             .and_then(|i| i.queue.as_mut())
             .map_or(Taken::Empty, InputQueue::take);
+        let mut fresh = false;
         let buffer = match taken {
             Taken::Full(b) => {
-                if is_video {
-                    st.last_frame = Some(b.clone());
-                }
+                fresh = is_video;
                 Some(b)
             }
             Taken::Partial(b) => {
@@ -847,6 +842,13 @@ impl NonstopSwitch {
             if std::mem::take(&mut st.discont) {
                 b.set_flags(gst::BufferFlags::DISCONT);
             }
+        }
+        // Keep the frame for repeats only now, after restamping it in place:
+        // had we kept the input buffer and pushed a copy, its memory would
+        // still be shared when it returned to the upstream pool, and the
+        // pool would throw it away and allocate a new one for every frame.
+        if fresh {
+            st.last_frame = Some(buffer.clone());
         }
         st.frames_out += 1;
         out.buffer = Some(buffer);
@@ -960,6 +962,7 @@ impl NonstopSwitch {
         g.leave(self.member);
         new.join(self.member);
         *g = new;
+        *self.group_name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_owned();
     }
 }
 
@@ -1009,6 +1012,7 @@ impl ObjectSubclass for NonstopSwitch {
             }),
             cond: Condvar::new(),
             group: Mutex::new(group),
+            group_name: Mutex::new(String::new()),
             member,
         }
     }
@@ -1111,12 +1115,11 @@ impl ObjectImpl for NonstopSwitch {
                 PROP_MANUAL_FAILOVER => s.manual_failover = value.get().expect("type checked"),
                 PROP_LOSS_REPEAT => s.loss_repeat = get_time(),
                 PROP_GROUP => {
-                    s.group = value
+                    drop(s);
+                    let name = value
                         .get::<Option<String>>()
                         .expect("type checked")
                         .unwrap_or_default();
-                    let name = s.group.clone();
-                    drop(s);
                     self.set_group(&name);
                     return;
                 }
@@ -1168,7 +1171,10 @@ impl ObjectImpl for NonstopSwitch {
             PROP_RETURN_AFTER => s.return_after.nseconds().to_value(),
             PROP_MANUAL_FAILOVER => s.manual_failover.to_value(),
             PROP_LOSS_REPEAT => s.loss_repeat.nseconds().to_value(),
-            PROP_GROUP => (!s.group.is_empty()).then_some(s.group).to_value(),
+            PROP_GROUP => {
+                let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());
+                (!name.is_empty()).then(|| name.clone()).to_value()
+            }
             PROP_MODE => if self.group().control().manual {
                 SwitchMode::Manual
             } else {
