@@ -53,6 +53,25 @@ nonstop_parse_common() {
   done
 }
 
+# Options of the recipes that stall inputs on a schedule; call it from
+# nonstop_option. --stall and --every only exist where the recipe sets
+# STALL / EVERY.
+nonstop_schedule_option() {
+  case "$1" in
+    --stall) [[ -n ${STALL+x} ]] || return 0
+             nonstop_need_secs "$1" "${2:-}"; STALL="$2"; return 2 ;;
+    --every) [[ -n ${EVERY+x} ]] || return 0
+             nonstop_need_secs "$1" "${2:-}"; EVERY="$2"; return 2 ;;
+    --return-after) nonstop_need_secs "$1" "${2:-}"; RETURN_AFTER="$2"; return 2 ;;
+  esac
+  return 0
+}
+
+# seconds_to_ns SEC: a duration in nanoseconds, as GStreamer properties want.
+seconds_to_ns() {
+  awk -v s="$1" 'BEGIN { printf "%.0f", s * 1e9 }'
+}
+
 # Help text for the common options.
 nonstop_common_usage() {
   cat <<EOF

@@ -28,9 +28,8 @@ EOF
 nonstop_option() {
   case "$1" in
     --image) IMAGE="${2:?--image needs a path}"; return 2 ;;
-    --return-after) nonstop_need_secs "$1" "${2:-}"; RETURN_AFTER="$2"; return 2 ;;
   esac
-  return 0
+  nonstop_schedule_option "$@"
 }
 
 nonstop_parse_common "$@"
@@ -48,7 +47,7 @@ fi
 [[ -r $IMAGE ]] || nonstop_die "cannot read slate image $IMAGE"
 
 CAPS="$(video_caps)"
-RETURN_NS="$(awk -v s="$RETURN_AFTER" 'BEGIN { printf "%.0f", s * 1e9 }')"
+RETURN_NS="$(seconds_to_ns "$RETURN_AFTER")"
 
 # The slate is converted once, then imagefreeze repeats it as a live stream.
 DESC="

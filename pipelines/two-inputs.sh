@@ -28,21 +28,14 @@ EOF
   nonstop_common_usage
 }
 
-nonstop_option() {
-  case "$1" in
-    --stall) nonstop_need_secs "$1" "${2:-}"; STALL="$2"; return 2 ;;
-    --every) nonstop_need_secs "$1" "${2:-}"; EVERY="$2"; return 2 ;;
-    --return-after) nonstop_need_secs "$1" "${2:-}"; RETURN_AFTER="$2"; return 2 ;;
-  esac
-  return 0
-}
+nonstop_option() { nonstop_schedule_option "$@"; }
 
 nonstop_parse_common "$@"
 nonstop_check_built
 labels_note
 
 CAPS="$(video_caps)"
-RETURN_NS="$(awk -v s="$RETURN_AFTER" 'BEGIN { printf "%.0f", s * 1e9 }')"
+RETURN_NS="$(seconds_to_ns "$RETURN_AFTER")"
 
 DESC="
   nonstopswitch name=video timeout=$((TIMEOUT_MS * 1000000)) return-after=$RETURN_NS
