@@ -1,13 +1,17 @@
 //! nonstop: GStreamer elements that keep live channels on air.
 //!
 //! - `nonstopswitch`: priority input switch whose output never stops.
+//! - `nonstopwatchdog`: stall, frozen picture, black and silence detection.
 
 use gst::glib;
 
+pub mod health;
 pub mod nonstopswitch;
+pub mod nonstopwatchdog;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    nonstopswitch::register(plugin)
+    nonstopswitch::register(plugin)?;
+    nonstopwatchdog::register(plugin)
 }
 
 gst::plugin_define!(

@@ -151,6 +151,8 @@ struct Rig {
     switches: Vec<Switch>,
     /// Inputs (switch, input) that deliver nothing at a given time.
     down: Box<dyn Fn(usize, usize, ClockTime) -> bool>,
+    /// Inputs (switch, input) whose picture is black at a given time.
+    black: Box<dyn Fn(usize, usize, ClockTime) -> bool>,
 }
 
 impl Rig {
@@ -161,6 +163,7 @@ impl Rig {
             bus: gst::Bus::new(),
             switches: Vec::new(),
             down: Box::new(|_, _, _| false),
+            black: Box::new(|_, _, _| false),
         }
     }
 
@@ -250,7 +253,12 @@ impl Rig {
         i: usize,
         pts: ClockTime,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let buf = self.switches[s].frame(i, pts);
+        let mut buf = self.switches[s].frame(i, pts);
+        if (self.black)(s, i, pts) {
+            let b = buf.make_mut();
+            let mut map = b.map_writable().unwrap();
+            map[9..(W * H) as usize].fill(16);
+        }
         self.switches[s].inputs[i].push(buf)
     }
 
@@ -396,6 +404,39 @@ fn add_input(sw: &mut Switch) -> usize {
     sw.seq.push(0);
     sw.next_arrival.push(ClockTime::MAX);
     i
+}
+
+/// Like add_input, with a `nonstopwatchdog` between the input and the
+/// switch, on the rig's clock.
+fn add_watched_input(rig: &Rig, sw: &mut Switch, props: &[(&str, &str)]) -> (usize, gst::Element) {
+    let wd = gst::ElementFactory::make("nonstopwatchdog")
+        .build()
+        .unwrap();
+    for (k, v) in props {
+        wd.set_property_from_str(k, v);
+    }
+    wd.set_clock(Some(&rig.clock)).unwrap();
+    wd.set_base_time(ClockTime::ZERO);
+    wd.set_start_time(ClockTime::NONE);
+    wd.set_bus(Some(&rig.bus));
+    let sinkpad = sw.element.request_pad_simple("sink_%u").unwrap();
+    wd.static_pad("src").unwrap().link(&sinkpad).unwrap();
+    wd.set_state(gst::State::Playing).unwrap();
+    let i = sw.inputs.len();
+    let src = gst::Pad::builder(gst::PadDirection::Src)
+        .name(format!("check_src_{i}"))
+        .build();
+    src.set_active(true).unwrap();
+    src.link(&wd.static_pad("sink").unwrap()).unwrap();
+    assert!(src.push_event(gst::event::StreamStart::new(&format!("input-{i}"))));
+    assert!(src.push_event(gst::event::Caps::new(&sw.caps)));
+    assert!(src.push_event(gst::event::Segment::new(
+        &gst::FormattedSegment::<ClockTime>::new()
+    )));
+    sw.inputs.push(src);
+    sw.seq.push(0);
+    sw.next_arrival.push(ClockTime::MAX);
+    (i, wd)
 }
 
 fn field_str(s: &gst::Structure, f: &str) -> Option<String> {
@@ -1004,4 +1045,55 @@ fn latency_query_adds_one_period_plus_latency() {
     assert_eq!(min, 50 * MS);
     assert_eq!(max, ClockTime::NONE);
     rig.stop();
+}
+
+#[test]
+fn a_watchdog_makes_the_switch_fail_over_on_black_and_return_after_recovery() {
+    let mut rig = Rig::new();
+    let sw = rig.add(
+        Media::Video,
+        0,
+        &[("return-after", (1000 * MS).nseconds().to_value())],
+    );
+    // sink_0 through a watchdog that fails on black, sink_1 plain.
+    let mut swd = rig.switches.remove(sw);
+    let (_, wd) = add_watched_input(
+        &rig,
+        &mut swd,
+        &[
+            ("black-timeout", "500000000"),
+            ("stall-timeout", "0"),
+            ("fail-on", "black"),
+        ],
+    );
+    add_input(&mut swd);
+    rig.switches.push(swd);
+    // The primary's picture is black from 1 s to 3 s; data keeps flowing.
+    rig.black = Box::new(|_, i, t| i == 0 && t >= ClockTime::SECOND && t < 3 * ClockTime::SECOND);
+    rig.start();
+    rig.run_until(5 * ClockTime::SECOND);
+
+    assert_cadence(rig.out(sw), 20 * MS);
+    let msgs = switch_summary(&rig.messages("nonstop-switch"));
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    let (from, to, reason, at) = msgs[1].clone();
+    assert_eq!(
+        (from, to, reason.as_str()),
+        (s("sink_0"), s("sink_1"), "stall")
+    );
+    // First black frame at 1.002 s; black for 500 ms; the next slot cuts.
+    assert!(
+        at >= 1502 * MS && at <= 1502 * MS + 40 * MS,
+        "failover at {at}"
+    );
+    let (_, to, reason, back) = msgs[2].clone();
+    assert_eq!((to, reason.as_str()), (s("sink_0"), "recovered"));
+    // First good frame at 3.002 s, then return-after (1 s).
+    assert!(
+        back >= 4002 * MS && back <= 4002 * MS + 40 * MS,
+        "returned at {back}"
+    );
+    let flags = wd.property_value("alarms");
+    assert!(glib::FlagsValue::from_value(&flags).unwrap().1.is_empty());
+    wd.set_state(gst::State::Null).unwrap();
 }

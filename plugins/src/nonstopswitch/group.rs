@@ -74,6 +74,11 @@ pub enum Local {
         since: ClockTime,
     },
     Eos,
+    /// Data flows but an element upstream says it is unusable (black,
+    /// frozen, silent...) since `since`: treated as stalled.
+    Unhealthy {
+        since: ClockTime,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +92,7 @@ impl Published {
         match self.local {
             Local::Waiting => Health::Waiting,
             Local::Eos => Health::Eos,
+            Local::Unhealthy { since } => Health::Stalled { since },
             Local::Receiving { last_seen, since } => {
                 if now.saturating_sub(last_seen) >= timeout {
                     Health::Stalled { since: last_seen }

@@ -97,6 +97,8 @@ struct Input {
     /// Data came while no clock ran (PAUSED): timed at the first slot.
     seen_unclocked: bool,
     flushing: bool,
+    /// Flagged unusable by a `nonstop-health` event since then.
+    flagged: Option<ClockTime>,
 }
 
 impl Input {
@@ -109,6 +111,7 @@ impl Input {
             local: Local::Waiting,
             seen_unclocked: false,
             flushing: false,
+            flagged: None,
         }
     }
 }
@@ -279,9 +282,10 @@ impl NonstopSwitch {
                 }
             }
         };
+        let flagged = input.flagged.is_some();
         let imp = pad.imp();
         imp.count_frame(now);
-        let changed = imp.set_pad_state(PadState::Healthy);
+        let changed = !flagged && imp.set_pad_state(PadState::Healthy);
         drop(st);
 
         if waiting_for_data {
@@ -323,6 +327,12 @@ impl NonstopSwitch {
                 }
                 true
             }
+            EventView::CustomDownstreamSticky(_) => {
+                if let Some(healthy) = crate::health::parse_health(&event) {
+                    self.set_flagged(pad, !healthy);
+                }
+                true
+            }
             EventView::FlushStart(_) => {
                 let mut st = self.lock_state();
                 if let Some(input) = st.input(pad) {
@@ -347,6 +357,32 @@ impl NonstopSwitch {
             // Inputs are re-timed and merged into one stream: their
             // stream-start, segment, tags and gaps stay here.
             _ => true,
+        }
+    }
+
+    /// An element upstream says the input is (un)usable although data flows.
+    fn set_flagged(&self, pad: &NonstopSwitchSinkPad, unhealthy: bool) {
+        let mut st = self.lock_state();
+        let now = self.now(&st).unwrap_or(ClockTime::ZERO);
+        let Some(input) = st.input(pad) else {
+            return;
+        };
+        gst::info!(
+            CAT,
+            obj = pad,
+            "input flagged {}",
+            if unhealthy { "unhealthy" } else { "healthy" }
+        );
+        if unhealthy {
+            input.flagged.get_or_insert(now);
+        } else if input.flagged.take().is_some() {
+            // Usable again from now: return-after counts from here.
+            if let Local::Receiving { last_seen, .. } = input.local {
+                input.local = Local::Receiving {
+                    last_seen,
+                    since: now,
+                };
+            }
         }
     }
 
@@ -672,7 +708,8 @@ impl NonstopSwitch {
                 };
             }
             if let Local::Receiving { last_seen, .. } = input.local {
-                let stalled = now.saturating_sub(last_seen) >= settings.timeout;
+                let stalled =
+                    input.flagged.is_some() || now.saturating_sub(last_seen) >= settings.timeout;
                 let s = if stalled {
                     PadState::Stalled
                 } else {
@@ -684,11 +721,15 @@ impl NonstopSwitch {
                         .push(input_message(&obj, &input.pad.name(), s, Some(now)));
                 }
             }
+            let local = match (input.flagged, input.local) {
+                (Some(since), Local::Receiving { .. }) => Local::Unhealthy { since },
+                (_, local) => local,
+            };
             published.insert(
                 input.index,
                 Published {
                     priority: input.pad.imp().priority(),
-                    local: input.local,
+                    local,
                 },
             );
         }
@@ -766,6 +807,7 @@ impl NonstopSwitch {
                     Some(Local::Receiving { last_seen, .. }) => {
                         Some(last_seen + settings.timeout).filter(|&l| l <= now)
                     }
+                    Some(Local::Unhealthy { since }) => Some(since),
                     // Pinned to an input that ended or never started.
                     Some(Local::Eos | Local::Waiting) => Some(ClockTime::ZERO),
                 };
@@ -933,6 +975,7 @@ impl NonstopSwitch {
         for input in st.inputs.iter_mut() {
             input.local = Local::Waiting;
             input.seen_unclocked = false;
+            input.flagged = None;
             if let Some(q) = input.queue.as_mut() {
                 q.clear();
             }

@@ -1,0 +1,41 @@
+//! `nonstopwatchdog`: content-aware input health. Passes data through
+//! untouched and raises alarms when the input stalls, the picture freezes
+//! or goes black, or the sound goes silent; optionally tells a downstream
+//! `nonstopswitch` to treat the input as failed (see crate::health).
+
+use gst::glib;
+use gst::prelude::*;
+
+mod analysis;
+mod imp;
+
+glib::wrapper! {
+    pub struct NonstopWatchdog(ObjectSubclass<imp::NonstopWatchdog>)
+        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// The alarms, for `fail-on` and `alarms`.
+#[glib::flags(name = "GstNonstopWatchdogAlarms")]
+pub enum Alarms {
+    #[flags_value(name = "No buffer for stall-timeout", nick = "stall")]
+    STALL = 1 << 0,
+    #[flags_value(name = "Picture unchanged for freeze-timeout", nick = "freeze")]
+    FREEZE = 1 << 1,
+    #[flags_value(name = "Picture black for black-timeout", nick = "black")]
+    BLACK = 1 << 2,
+    #[flags_value(
+        name = "Every channel below silence-threshold for silence-timeout",
+        nick = "silence"
+    )]
+    SILENCE = 1 << 3,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Alarms::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "nonstopwatchdog",
+        gst::Rank::NONE,
+        NonstopWatchdog::static_type(),
+    )
+}
