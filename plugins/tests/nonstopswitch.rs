@@ -389,12 +389,17 @@ impl Drop for Rig {
 
 fn add_input(sw: &mut Switch) -> usize {
     let sinkpad = sw.element.request_pad_simple("sink_%u").unwrap();
+    feed(sw, &sinkpad)
+}
+
+/// A new test input of `sw` that pushes into `pad`.
+fn feed(sw: &mut Switch, pad: &gst::Pad) -> usize {
     let i = sw.inputs.len();
     let src = gst::Pad::builder(gst::PadDirection::Src)
         .name(format!("check_src_{i}"))
         .build();
     src.set_active(true).unwrap();
-    src.link(&sinkpad).unwrap();
+    src.link(pad).unwrap();
     assert!(src.push_event(gst::event::StreamStart::new(&format!("input-{i}"))));
     assert!(src.push_event(gst::event::Caps::new(&sw.caps)));
     assert!(src.push_event(gst::event::Segment::new(
@@ -408,7 +413,7 @@ fn add_input(sw: &mut Switch) -> usize {
 
 /// Like add_input, with a `nonstopwatchdog` between the input and the
 /// switch, on the rig's clock.
-fn add_watched_input(rig: &Rig, sw: &mut Switch, props: &[(&str, &str)]) -> (usize, gst::Element) {
+fn add_watched_input(rig: &Rig, sw: &mut Switch, props: &[(&str, &str)]) -> gst::Element {
     let wd = gst::ElementFactory::make("nonstopwatchdog")
         .build()
         .unwrap();
@@ -422,21 +427,8 @@ fn add_watched_input(rig: &Rig, sw: &mut Switch, props: &[(&str, &str)]) -> (usi
     let sinkpad = sw.element.request_pad_simple("sink_%u").unwrap();
     wd.static_pad("src").unwrap().link(&sinkpad).unwrap();
     wd.set_state(gst::State::Playing).unwrap();
-    let i = sw.inputs.len();
-    let src = gst::Pad::builder(gst::PadDirection::Src)
-        .name(format!("check_src_{i}"))
-        .build();
-    src.set_active(true).unwrap();
-    src.link(&wd.static_pad("sink").unwrap()).unwrap();
-    assert!(src.push_event(gst::event::StreamStart::new(&format!("input-{i}"))));
-    assert!(src.push_event(gst::event::Caps::new(&sw.caps)));
-    assert!(src.push_event(gst::event::Segment::new(
-        &gst::FormattedSegment::<ClockTime>::new()
-    )));
-    sw.inputs.push(src);
-    sw.seq.push(0);
-    sw.next_arrival.push(ClockTime::MAX);
-    (i, wd)
+    feed(sw, &wd.static_pad("sink").unwrap());
+    wd
 }
 
 fn field_str(s: &gst::Structure, f: &str) -> Option<String> {
@@ -1057,7 +1049,7 @@ fn a_watchdog_makes_the_switch_fail_over_on_black_and_return_after_recovery() {
     );
     // sink_0 through a watchdog that fails on black, sink_1 plain.
     let mut swd = rig.switches.remove(sw);
-    let (_, wd) = add_watched_input(
+    let wd = add_watched_input(
         &rig,
         &mut swd,
         &[
