@@ -284,6 +284,7 @@ fn stall_is_timed_by_the_clock() {
     let a = r.alarms();
     assert_eq!(kind_state(&a[0]), ("stall".into(), "cleared".into()));
     assert_eq!(a[0].get::<u64>("duration").unwrap(), (800 * MS).nseconds());
+    assert!((a[0].get::<f64>("value").unwrap() - 0.8).abs() < 1e-9);
 }
 
 #[test]

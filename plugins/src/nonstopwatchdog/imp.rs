@@ -623,7 +623,11 @@ impl BaseTransformImpl for NonstopWatchdog {
         if let Some(now) = now {
             st.last_seen = Some(now);
             if let Some(c) = st.stall.update(None, now, s.stall_timeout) {
-                out.messages.push(self.alarm_message("stall", c, 0.0));
+                let secs = match c {
+                    Change::Cleared { duration, .. } => duration.nseconds() as f64 / 1e9,
+                    Change::Raised { .. } => 0.0,
+                };
+                out.messages.push(self.alarm_message("stall", c, secs));
             }
         }
         self.analyse(buf, &mut st, &s, t, &mut out);
