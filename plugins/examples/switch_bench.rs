@@ -32,7 +32,6 @@
 //! `getrusage(RUSAGE_SELF)` over a fixed wall-clock window after warm-up.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,7 +52,8 @@ const CAPS: &str = "video/x-raw,format=I420,width=320,height=240,framerate=50/1"
 /// Output gaps above this count as a missed frame rather than jitter.
 const LATE_GAP_NS: u64 = 30_000_000;
 
-type Result<T> = std::result::Result<T, String>;
+mod common;
+use common::{child, median, parse_num, print_result, usage, watchdog, Fields, Result};
 
 // ---------------------------------------------------------------------------
 // Options
@@ -172,11 +172,6 @@ usage: switch_bench [run] [--cycles N] [--quick] [--cpu-secs S] [--cpu-reps R]
        switch_bench cpu nonstopswitch|input-selector|fallbackswitch [--cpu-secs S]
                     [--cpu-config micro|realistic]   (default micro)
 ";
-
-fn parse_num<T: std::str::FromStr>(s: &str, name: &str) -> Result<T> {
-    s.parse()
-        .map_err(|_| format!("{name}: {s:?} is not a valid number"))
-}
 
 // ---------------------------------------------------------------------------
 // The switches
@@ -574,18 +569,6 @@ impl Bench {
     }
 }
 
-/// Exits the process if a run hangs (a deadlocked element must not hang the bench).
-fn watchdog(limit: Duration, what: String) {
-    std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        eprintln!(
-            "switch_bench: {what} did not finish within {} s; aborting",
-            limit.as_secs()
-        );
-        std::process::exit(3);
-    });
-}
-
 // ---------------------------------------------------------------------------
 // Failover child
 
@@ -800,31 +783,6 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 // ---------------------------------------------------------------------------
 // CPU child
 
-/// Resource use of this process (all threads) so far.
-struct Usage {
-    /// User + system CPU time.
-    cpu: Duration,
-    /// Voluntary context switches (the thread blocked: waits, sleeps).
-    nvcsw: libc::c_long,
-    /// Involuntary context switches (the thread was preempted).
-    nivcsw: libc::c_long,
-}
-
-fn usage() -> Usage {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage only writes into the provided, properly sized struct.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage failed");
-    // SAFETY: initialised by the successful call above (and zeroed before).
-    let ru = unsafe { ru.assume_init() };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Usage {
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-        nvcsw: ru.ru_nvcsw,
-        nivcsw: ru.ru_nivcsw,
-    }
-}
-
 fn run_cpu(kind: Switch, config: CpuConfig, o: &Opts) -> Result<Fields> {
     watchdog(
         Duration::from_secs_f64(o.cpu_secs) + Duration::from_secs(30),
@@ -861,9 +819,6 @@ fn run_cpu(kind: Switch, config: CpuConfig, o: &Opts) -> Result<Fields> {
 // ---------------------------------------------------------------------------
 // Parent
 
-/// What a child reports: `key=value` pairs.
-type Fields = BTreeMap<String, String>;
-
 /// CPU runs of one pipeline in one configuration.
 struct CpuRuns {
     kind: Switch,
@@ -872,47 +827,6 @@ struct CpuRuns {
     /// Per run: (voluntary, involuntary) context switches per output frame.
     csw_per_frame: Vec<(f64, f64)>,
     note: Option<String>,
-}
-
-fn print_result(r: &Fields) {
-    let fields: Vec<String> = r.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("RESULT {}", fields.join(" "));
-}
-
-/// Runs `switch_bench <args>` as a child and parses its RESULT line.
-fn child(args: &[String]) -> Result<Fields> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot start child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
-    match (out.status.success(), line) {
-        (true, Some(line)) => Ok(line
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()),
-        _ => Err(format!(
-            "`switch_bench {}` failed ({})",
-            args.join(" "),
-            out.status
-        )),
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn run_all(o: &Opts) -> Result<()> {

@@ -31,12 +31,12 @@
 //! window after warm-up, as `switch_bench` does.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-type Result<T> = std::result::Result<T, String>;
+mod common;
+use common::{child, median, parse_num, print_result, usage, watchdog, Fields, Result};
 
 /// Freeze and black timeouts given to the watchdog in the video runs.
 const VIDEO_TIMEOUT_NS: u64 = 2_000_000_000;
@@ -80,11 +80,6 @@ usage: watchdog_bench [run] [--frames N] [--reps R] [--cpu-secs S] [--cpu-reps R
        watchdog_bench push video|audio480|audio1024 identity|nonstopwatchdog [--frames N]
        watchdog_bench cpu identity|nonstopwatchdog [--cpu-secs S]
 ";
-
-fn parse_num<T: std::str::FromStr>(s: &str, name: &str) -> Result<T> {
-    s.parse()
-        .map_err(|_| format!("{name}: {s:?} is not a valid number"))
-}
 
 impl Opts {
     fn parse(args: &[String]) -> Result<(Opts, Vec<String>)> {
@@ -288,35 +283,6 @@ impl Media {
 // ---------------------------------------------------------------------------
 // Children
 
-/// Exits the process if a run hangs (a deadlocked element must not hang the bench).
-fn watchdog(limit: Duration, what: String) {
-    std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        eprintln!(
-            "watchdog_bench: {what} did not finish within {} s; aborting",
-            limit.as_secs()
-        );
-        std::process::exit(3);
-    });
-}
-
-struct Usage {
-    cpu: Duration,
-}
-
-fn usage() -> Usage {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage only writes into the provided, properly sized struct.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage failed");
-    // SAFETY: getrusage succeeded, so the struct is initialised.
-    let ru = unsafe { ru.assume_init() };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Usage {
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-    }
-}
-
 /// Errors and `nonstop-alarm` messages waiting on the bus.
 fn drain_bus(pipeline: &gst::Pipeline, verbose: bool) -> Result<usize> {
     let bus = pipeline.bus().expect("pipeline has a bus");
@@ -479,54 +445,8 @@ fn run_cpu(elem: Elem, o: &Opts) -> Result<Fields> {
 // ---------------------------------------------------------------------------
 // Parent
 
-/// What a child reports: `key=value` pairs.
-type Fields = BTreeMap<String, String>;
-
-fn print_result(r: &Fields) {
-    let fields: Vec<String> = r.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("RESULT {}", fields.join(" "));
-}
-
-/// Runs `watchdog_bench <args>` as a child and parses its RESULT line.
-fn child(args: &[String]) -> Result<Fields> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot start child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
-    match (out.status.success(), line) {
-        (true, Some(line)) => Ok(line
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()),
-        _ => Err(format!(
-            "`watchdog_bench {}` failed ({})",
-            args.join(" "),
-            out.status
-        )),
-    }
-}
-
 fn num(r: &Fields, k: &str) -> f64 {
     r.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Successful runs of one element: the values of `key`, the alarm count.
