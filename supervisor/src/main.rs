@@ -1,18 +1,138 @@
-//! nonstopd: the channel supervisor. Until the supervisor issue lands it only
-//! reports its version, so packaging and scripts can already call it.
+//! nonstopd: the channel supervisor. This stage validates configs
+//! (`nonstopd check FILE`); building and running channels comes next.
 
-fn main() {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        None | Some("--version") | Some("-V") => {
-            println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
+mod config;
+mod uri;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use config::{Alarm, Config};
+
+const USAGE: &str = "usage: nonstopd check FILE   validate a config and print what it would build
+       nonstopd --version";
+
+fn fmt_duration(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// What `check` prints: the channels as they would be built.
+fn describe(c: &Config) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for ch in &c.channels {
+        let v = ch.video;
+        let _ = writeln!(
+            s,
+            "channel {}: video {}x{} @ {}/{} fps, audio {} Hz {} ch",
+            ch.id.get_ref(),
+            v.width,
+            v.height,
+            v.framerate.0,
+            v.framerate.1,
+            ch.audio.rate,
+            ch.audio.channels
+        );
+        let fail_on: Vec<&str> = ch
+            .watchdog
+            .fail_on
+            .iter()
+            .map(|a| match a {
+                Alarm::Stall => "stall",
+                Alarm::Freeze => "freeze",
+                Alarm::Black => "black",
+                Alarm::Silence => "silence",
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  switching: timeout {}, return after {}, fail over on {}",
+            fmt_duration(ch.timeout),
+            fmt_duration(ch.return_after),
+            fail_on.join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "  restarts: backoff {} doubling to {}",
+            fmt_duration(ch.backoff.initial),
+            fmt_duration(ch.backoff.max)
+        );
+        let _ = writeln!(s, "  inputs, in priority order:");
+        for (i, input) in ch.inputs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    {i}. {}  {}",
+                input.id.get_ref(),
+                uri::redact(input.uri.get_ref())
+            );
         }
-        Some(other) => {
+        let e = &ch.encoder;
+        let _ = writeln!(
+            s,
+            "  encoder: H.264 {} kbit/s, keyframe every {}, AAC {} kbit/s{}",
+            e.video_bitrate,
+            fmt_duration(e.keyframe_interval),
+            e.audio_bitrate,
+            if e.low_latency { ", low latency" } else { "" }
+        );
+        if ch.outputs.is_empty() {
+            let _ = writeln!(s, "  outputs: none");
+        } else {
+            let _ = writeln!(s, "  outputs:");
+            for o in &ch.outputs {
+                let _ = writeln!(
+                    s,
+                    "    {}  {}",
+                    o.id.get_ref(),
+                    uri::redact(o.uri.get_ref())
+                );
+            }
+        }
+    }
+    s
+}
+
+fn check(file: &str) -> ExitCode {
+    match Config::load(Path::new(file)) {
+        Ok(c) => {
+            println!("{file}: valid, {} channel(s)", c.channels.len());
+            print!("{}", describe(&c));
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{file}: {} error(s)", errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | ["--version"] | ["-V"] => {
+            println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        ["check", file] => check(file),
+        ["--help"] | ["-h"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
             eprintln!(
-                "nonstopd {}: '{other}' is not supported yet; only --version is",
+                "nonstopd {}: running channels (--config) is not built yet; only \
+                 `nonstopd check FILE` and --version are.\n{USAGE}",
                 env!("CARGO_PKG_VERSION")
             );
-            std::process::exit(2);
+            ExitCode::from(2)
         }
     }
 }

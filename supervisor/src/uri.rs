@@ -1,0 +1,198 @@
+//! Input and output URIs: what schemes mean, what each needs, and how to
+//! show them without their secrets.
+
+use url::Url;
+
+const INPUT_SCHEMES: &str = "srt, rtmp, rtmps, rtsp, udp, http, https, file, test or slate";
+const OUTPUT_SCHEMES: &str = "srt, udp, rtmp, rtmps, hls or file";
+
+/// Query parameters that carry secrets.
+const SECRET_PARAMS: [&str; 6] = [
+    "passphrase",
+    "streamid",
+    "key",
+    "token",
+    "password",
+    "secret",
+];
+
+fn parse(uri: &str) -> Result<Url, String> {
+    Url::parse(uri).map_err(|e| format!("invalid URI \"{}\": {e}", redact(uri)))
+}
+
+fn need_host_port(u: &Url) -> Result<(), String> {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(_)) if !h.is_empty() => Ok(()),
+        _ => Err(format!(
+            "{}:// needs a host and a port, e.g. {}://127.0.0.1:9000",
+            u.scheme(),
+            u.scheme()
+        )),
+    }
+}
+
+fn srt_mode(u: &Url) -> Result<(), String> {
+    match u.query_pairs().find(|(k, _)| k == "mode") {
+        None => Ok(()),
+        Some((_, m)) if m == "caller" || m == "listener" => Ok(()),
+        Some((_, m)) => Err(format!(
+            "srt mode \"{m}\" is not supported; expected caller or listener"
+        )),
+    }
+}
+
+/// Checks an input URI; the error says what is wrong and what is expected.
+pub fn check_input(uri: &str) -> Result<(), String> {
+    let u = parse(uri)?;
+    match u.scheme() {
+        "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
+        "udp" => need_host_port(&u),
+        "rtmp" | "rtmps" | "rtsp" | "http" | "https" => match u.host_str() {
+            Some(h) if !h.is_empty() => Ok(()),
+            _ => Err(format!("{}:// needs a host", u.scheme())),
+        },
+        "file" => {
+            if u.path().len() > 1 {
+                Ok(())
+            } else {
+                Err("file:// needs a path, e.g. file:///srv/media/loop.ts".into())
+            }
+        }
+        "test" | "slate" => Ok(()),
+        other => Err(format!(
+            "unsupported input scheme \"{other}\"; expected {INPUT_SCHEMES}"
+        )),
+    }
+}
+
+/// Checks an output URI.
+pub fn check_output(uri: &str) -> Result<(), String> {
+    let u = parse(uri)?;
+    match u.scheme() {
+        "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
+        "udp" => need_host_port(&u),
+        "rtmp" | "rtmps" => match u.host_str() {
+            Some(h) if !h.is_empty() => Ok(()),
+            _ => Err(format!("{}:// needs a host", u.scheme())),
+        },
+        "hls" => {
+            if u.path().len() > 1 {
+                Ok(())
+            } else {
+                Err("hls:// needs a directory, e.g. hls:///var/www/live/news".into())
+            }
+        }
+        "file" => {
+            let p = u.path();
+            if [".ts", ".mp4", ".mkv"].iter().any(|e| p.ends_with(e)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "file output \"{p}\" needs a .ts, .mp4 or .mkv name, e.g. file:///srv/rec/news.ts"
+                ))
+            }
+        }
+        other => Err(format!(
+            "unsupported output scheme \"{other}\"; expected {OUTPUT_SCHEMES}"
+        )),
+    }
+}
+
+/// The URI as it may be shown in logs, status, D-Bus and metrics: passwords,
+/// secret query parameters and RTMP stream keys become `***`.
+pub fn redact(uri: &str) -> String {
+    let Ok(mut u) = Url::parse(uri) else {
+        // Unparseable: show only the scheme, it may hold anything.
+        return match uri.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://***"),
+            None => "***".into(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    let has_secret = u
+        .query_pairs()
+        .any(|(k, _)| SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()));
+    if has_secret {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                (
+                    k.into_owned(),
+                    if secret { "***".into() } else { v.into_owned() },
+                )
+            })
+            .collect();
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+    }
+    // rtmp://host/app/STREAMKEY: the last path segment is the key.
+    if matches!(u.scheme(), "rtmp" | "rtmps") {
+        let segs: Vec<String> = u
+            .path_segments()
+            .map(|s| s.map(str::to_owned).collect())
+            .unwrap_or_default();
+        if segs.len() >= 2 && !segs.last().is_some_and(String::is_empty) {
+            let mut kept = segs[..segs.len() - 1].to_vec();
+            kept.push("***".into());
+            u.set_path(&format!("/{}", kept.join("/")));
+        }
+    }
+    u.to_string().replace("%2A%2A%2A", "***")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact("srt://10.0.0.1:9000?mode=caller&passphrase=topsecret1&latency=200"),
+            "srt://10.0.0.1:9000?mode=caller&passphrase=***&latency=200"
+        );
+        assert_eq!(
+            redact("rtmp://live.example.com/app/streamkey123"),
+            "rtmp://live.example.com/app/***"
+        );
+        assert_eq!(
+            redact("rtsp://user:pw@cam1/stream"),
+            "rtsp://user:***@cam1/stream"
+        );
+        assert_eq!(redact("udp://239.1.1.1:5000"), "udp://239.1.1.1:5000");
+        assert_eq!(
+            redact("slate://colour/black?text=Please%20stand%20by"),
+            "slate://colour/black?text=Please%20stand%20by"
+        );
+        assert_eq!(redact("srt:// bad uri passphrase=x"), "srt://***");
+    }
+
+    #[test]
+    fn inputs_and_outputs_are_checked() {
+        assert!(check_input("srt://0.0.0.0:9000?mode=listener").is_ok());
+        assert_eq!(
+            check_input("srt://0.0.0.0:9000?mode=rendezvous").unwrap_err(),
+            "srt mode \"rendezvous\" is not supported; expected caller or listener"
+        );
+        assert_eq!(
+            check_input("udp://239.1.1.1").unwrap_err(),
+            "udp:// needs a host and a port, e.g. udp://127.0.0.1:9000"
+        );
+        assert!(check_input("test://smpte?label=A").is_ok());
+        assert!(check_input("slate://colour/black").is_ok());
+        assert!(check_output("hls:///var/www/live/news").is_ok());
+        assert!(check_output("file:///srv/rec/news.mp4").is_ok());
+        assert!(check_output("file:///srv/rec/news.avi")
+            .unwrap_err()
+            .contains(".ts, .mp4 or .mkv"));
+        assert_eq!(
+            check_output("rtsp://cam/x").unwrap_err(),
+            "unsupported output scheme \"rtsp\"; expected srt, udp, rtmp, rtmps, hls or file"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `nonstopd check` as a person runs it: each config in tests/snapshots/check
+# gives exactly the output (stdout + stderr) and exit code in its .out file.
+# UPDATE=1 rewrites the snapshots.
+source "$(dirname "$0")/common.bash"
+
+cargo build -q --locked -p nonstop-supervisor
+bin="$ROOT/target/debug/nonstopd"
+cd "$ROOT/tests/snapshots/check"
+n=0
+for cfg in *.toml; do
+  out="${cfg%.toml}.out"
+  set +e
+  got="$("$bin" check "$cfg" 2>&1; echo "exit $?")"
+  set -e
+  if [[ "${UPDATE:-}" == 1 ]]; then
+    printf '%s\n' "$got" >"$out"
+  elif ! diff -u "$out" <(printf '%s\n' "$got"); then
+    fail "nonstopd check $cfg differs from $out (UPDATE=1 to accept)"
+  fi
+  n=$((n + 1))
+done
+grep -rq "topsecret1\|streamkey123" -- *.out && fail "a secret leaked into nonstopd check output"
+# The example configs we ship must stay valid.
+for cfg in "$ROOT"/pipelines/*.toml; do
+  "$bin" check "$cfg" >/dev/null || fail "shipped example $cfg is not valid"
+done
+echo "PASS check_config ($n configs)"
