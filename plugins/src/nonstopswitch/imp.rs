@@ -509,7 +509,7 @@ impl NonstopSwitch {
         match query.view_mut() {
             QueryViewMut::Latency(q) => {
                 let mut upstream = ClockTime::ZERO;
-                for sink in self.sink_pads() {
+                for sink in self.obj().sink_pads() {
                     let mut uq = gst::query::Latency::new();
                     if sink.peer_query(&mut uq) {
                         let (_live, min, _max) = uq.result();
@@ -549,7 +549,7 @@ impl NonstopSwitch {
         match event.view() {
             EventView::Reconfigure(_) => {
                 self.lock_state().caps_pending = true;
-                for sink in self.sink_pads() {
+                for sink in self.obj().sink_pads() {
                     sink.push_event(event.clone());
                 }
                 true
@@ -559,14 +559,6 @@ impl NonstopSwitch {
             EventView::Qos(_) => true,
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
-    }
-
-    fn sink_pads(&self) -> Vec<gst::Pad> {
-        self.lock_state()
-            .inputs
-            .iter()
-            .map(|i| i.pad.clone().upcast())
-            .collect()
     }
 
     fn src_activatemode(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
