@@ -20,6 +20,13 @@ fn parse(uri: &str) -> Result<Url, String> {
     Url::parse(uri).map_err(|e| format!("invalid URI \"{}\": {e}", redact(uri)))
 }
 
+fn need_host(u: &Url) -> Result<(), String> {
+    match u.host_str() {
+        Some(h) if !h.is_empty() => Ok(()),
+        _ => Err(format!("{}:// needs a host", u.scheme())),
+    }
+}
+
 fn need_host_port(u: &Url) -> Result<(), String> {
     match (u.host_str(), u.port()) {
         (Some(h), Some(_)) if !h.is_empty() => Ok(()),
@@ -47,10 +54,7 @@ pub fn check_input(uri: &str) -> Result<(), String> {
     match u.scheme() {
         "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
         "udp" => need_host_port(&u),
-        "rtmp" | "rtmps" | "rtsp" | "http" | "https" => match u.host_str() {
-            Some(h) if !h.is_empty() => Ok(()),
-            _ => Err(format!("{}:// needs a host", u.scheme())),
-        },
+        "rtmp" | "rtmps" | "rtsp" | "http" | "https" => need_host(&u),
         "file" => {
             if u.path().len() > 1 {
                 Ok(())
@@ -72,10 +76,7 @@ pub fn check_output(uri: &str) -> Result<(), String> {
     match u.scheme() {
         "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
         "udp" => need_host_port(&u),
-        "rtmp" | "rtmps" => match u.host_str() {
-            Some(h) if !h.is_empty() => Ok(()),
-            _ => Err(format!("{}:// needs a host", u.scheme())),
-        },
+        "rtmp" | "rtmps" => need_host(&u),
         "hls" => {
             if u.path().len() > 1 {
                 Ok(())
