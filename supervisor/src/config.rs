@@ -166,6 +166,40 @@ pub struct Encoder {
     pub keyframe_interval: Duration,
     #[serde(default = "default_true")]
     pub low_latency: bool,
+    /// Speed against quality, x264's names.
+    #[serde(default)]
+    pub preset: Preset,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Ultrafast,
+    Superfast,
+    #[default]
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+    Slow,
+    Slower,
+    Veryslow,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Ultrafast => "ultrafast",
+            Preset::Superfast => "superfast",
+            Preset::Veryfast => "veryfast",
+            Preset::Faster => "faster",
+            Preset::Fast => "fast",
+            Preset::Medium => "medium",
+            Preset::Slow => "slow",
+            Preset::Slower => "slower",
+            Preset::Veryslow => "veryslow",
+        }
+    }
 }
 
 impl Default for Encoder {
@@ -175,6 +209,7 @@ impl Default for Encoder {
             audio_bitrate: default_audio_bitrate(),
             keyframe_interval: default_keyframe_interval(),
             low_latency: true,
+            preset: Preset::default(),
         }
     }
 }

@@ -1,16 +1,17 @@
-//! nonstopd: the channel supervisor. This stage validates configs
-//! (`nonstopd check FILE`); building and running channels comes next.
-
-mod config;
-mod uri;
+//! nonstopd: the channel supervisor. `nonstopd --config FILE` runs the
+//! channels; `nonstopd check FILE` validates and prints what it would build.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use config::{Alarm, Config};
+use nonstop_supervisor::config::{Alarm, Config};
+use nonstop_supervisor::{daemon, uri};
 
-const USAGE: &str = "usage: nonstopd check FILE   validate a config and print what it would build
-       nonstopd --version";
+const USAGE: &str = "usage: nonstopd --config FILE   run the channels of FILE until SIGTERM/SIGINT
+       nonstopd check FILE      validate FILE and print what it would build
+       nonstopd --version
+
+Logs go to stderr (journald under systemd); RUST_LOG filters them (default info).";
 
 fn fmt_duration(d: std::time::Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -69,9 +70,10 @@ fn describe(c: &Config) -> String {
         let e = &ch.encoder;
         let _ = writeln!(
             s,
-            "  encoder: H.264 {} kbit/s, keyframe every {}, AAC {} kbit/s{}",
+            "  encoder: H.264 {} kbit/s, keyframe every {}, preset {}, AAC {} kbit/s{}",
             e.video_bitrate,
             fmt_duration(e.keyframe_interval),
+            e.preset.name(),
             e.audio_bitrate,
             if e.low_latency { ", low latency" } else { "" }
         );
@@ -109,6 +111,17 @@ fn check(file: &str) -> ExitCode {
     }
 }
 
+fn run(file: &str) -> ExitCode {
+    daemon::init_logging();
+    match daemon::run(Path::new(file)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nonstopd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -117,21 +130,19 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        [] | ["--version"] | ["-V"] => {
+        ["--version"] | ["-V"] => {
             println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         ["check", file] => check(file),
+        ["--config", file] | ["-c", file] => run(file),
+        [arg] if arg.starts_with("--config=") => run(&arg["--config=".len()..]),
         ["--help"] | ["-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!(
-                "nonstopd {}: running channels (--config) is not built yet; only \
-                 `nonstopd check FILE` and --version are.\n{USAGE}",
-                env!("CARGO_PKG_VERSION")
-            );
+            eprintln!("nonstopd: expected --config FILE or check FILE\n{USAGE}");
             ExitCode::from(2)
         }
     }

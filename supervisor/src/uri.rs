@@ -1,6 +1,8 @@
 //! Input and output URIs: what schemes mean, what each needs, and how to
 //! show them without their secrets.
 
+use std::time::Duration;
+
 use url::Url;
 
 const INPUT_SCHEMES: &str = "srt, rtmp, rtmps, rtsp, udp, http, https, file, test or slate";
@@ -48,56 +50,206 @@ fn srt_mode(u: &Url) -> Result<(), String> {
     }
 }
 
-/// Checks an input URI; the error says what is wrong and what is expected.
-pub fn check_input(uri: &str) -> Result<(), String> {
+/// What an input URI asks for, with nonstop's own options taken out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKind {
+    /// Anything uridecodebin opens. `paced`: the source delivers faster than
+    /// real time (files, HLS), so the input plays it against the clock.
+    Uri {
+        uri: String,
+        paced: bool,
+        looped: bool,
+    },
+    Test(TestSource),
+    Slate(Slate),
+}
+
+/// Parses and checks an input URI; the error says what is wrong and what
+/// is expected.
+pub fn input_kind(uri: &str) -> Result<InputKind, String> {
     let u = parse(uri)?;
+    let plain = |paced| InputKind::Uri {
+        uri: uri.to_owned(),
+        paced,
+        looped: false,
+    };
     match u.scheme() {
-        "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
-        "udp" => need_host_port(&u),
-        "rtmp" | "rtmps" | "rtsp" | "http" | "https" => need_host(&u),
+        "srt" => need_host_port(&u)
+            .and_then(|_| srt_mode(&u))
+            .map(|_| plain(false)),
+        "udp" => need_host_port(&u).map(|_| plain(false)),
+        "rtmp" | "rtmps" | "rtsp" => need_host(&u).map(|_| plain(false)),
+        "http" | "https" => need_host(&u).map(|_| plain(true)),
         "file" => {
-            if u.path().len() > 1 {
-                Ok(())
-            } else {
-                Err("file:// needs a path, e.g. file:///srv/media/loop.ts".into())
+            if u.path().len() <= 1 {
+                return Err("file:// needs a path, e.g. file:///srv/media/loop.ts".into());
             }
+            let mut looped = false;
+            for (k, v) in u.query_pairs() {
+                match k.as_ref() {
+                    "loop" => looped = parse_bool("file loop", &v)?,
+                    other => {
+                        return Err(format!(
+                            "unknown file:// input option \"{other}\"; expected loop"
+                        ))
+                    }
+                }
+            }
+            let mut bare = u.clone();
+            bare.set_query(None);
+            Ok(InputKind::Uri {
+                uri: bare.to_string(),
+                paced: true,
+                looped,
+            })
         }
-        "test" => TestSource::parse(&u).map(|_| ()),
-        "slate" => Slate::parse(&u).map(|_| ()),
+        "test" => TestSource::parse(&u).map(InputKind::Test),
+        "slate" => Slate::parse(&u).map(InputKind::Slate),
         other => Err(format!(
             "unsupported input scheme \"{other}\"; expected {INPUT_SCHEMES}"
         )),
     }
 }
 
-/// Checks an output URI.
-pub fn check_output(uri: &str) -> Result<(), String> {
+pub fn check_input(uri: &str) -> Result<(), String> {
+    input_kind(uri).map(|_| ())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Ts,
+    Mp4,
+    Mkv,
+}
+
+/// What an output URI asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    /// MPEG-TS over SRT; the URI goes to srtsink as it is.
+    Srt { uri: String },
+    /// MPEG-TS over UDP, unicast or multicast.
+    Udp { host: String, port: u16 },
+    /// FLV to an RTMP(S) server; the URI goes to rtmp2sink.
+    Rtmp { uri: String },
+    /// HLS: segments and a live playlist in `dir`.
+    Hls {
+        dir: String,
+        segment: Duration,
+        playlist: u32,
+    },
+    /// A recording, in one file or segmented by duration.
+    File {
+        path: String,
+        container: Container,
+        segment: Option<Duration>,
+    },
+}
+
+fn parse_bool(what: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{what} \"{v}\" must be true or false")),
+    }
+}
+
+fn parse_duration(what: &str, v: &str) -> Result<Duration, String> {
+    humantime::parse_duration(v)
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(1))
+        .ok_or_else(|| format!("{what} \"{v}\" must be a duration of at least 1s, e.g. 6s or 10m"))
+}
+
+/// Parses and checks an output URI.
+pub fn output_kind(uri: &str) -> Result<OutputKind, String> {
     let u = parse(uri)?;
     match u.scheme() {
-        "srt" => need_host_port(&u).and_then(|_| srt_mode(&u)),
-        "udp" => need_host_port(&u),
-        "rtmp" | "rtmps" => need_host(&u),
+        "srt" => need_host_port(&u)
+            .and_then(|_| srt_mode(&u))
+            .map(|_| OutputKind::Srt {
+                uri: uri.to_owned(),
+            }),
+        "udp" => need_host_port(&u).map(|_| OutputKind::Udp {
+            host: u
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_owned(),
+            port: u.port().unwrap_or_default(),
+        }),
+        "rtmp" | "rtmps" => need_host(&u).map(|_| OutputKind::Rtmp {
+            uri: uri.to_owned(),
+        }),
         "hls" => {
-            if u.path().len() > 1 {
-                Ok(())
-            } else {
-                Err("hls:// needs a directory, e.g. hls:///var/www/live/news".into())
+            let dir = format!("{}{}", u.host_str().unwrap_or_default(), u.path());
+            if dir.len() <= 1 {
+                return Err("hls:// needs a directory, e.g. hls:///var/www/live/news".into());
             }
+            let (mut segment, mut playlist) = (Duration::from_secs(6), 6);
+            for (k, v) in u.query_pairs() {
+                match k.as_ref() {
+                    "segment" => segment = parse_duration("hls segment", &v)?,
+                    "playlist" => {
+                        playlist = v
+                            .parse()
+                            .ok()
+                            .filter(|n| (3..=1000).contains(n))
+                            .ok_or_else(|| {
+                                format!(
+                                    "hls playlist \"{v}\" must be a number of segments, 3 to 1000"
+                                )
+                            })?
+                    }
+                    other => {
+                        return Err(format!(
+                            "unknown hls:// option \"{other}\"; expected segment or playlist"
+                        ))
+                    }
+                }
+            }
+            Ok(OutputKind::Hls {
+                dir,
+                segment,
+                playlist,
+            })
         }
         "file" => {
-            let p = u.path();
-            if [".ts", ".mp4", ".mkv"].iter().any(|e| p.ends_with(e)) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "file output \"{p}\" needs a .ts, .mp4 or .mkv name, e.g. file:///srv/rec/news.ts"
-                ))
+            let path = u.path().to_owned();
+            let container = match path.rsplit_once('.').map(|(_, e)| e) {
+                Some("ts") => Container::Ts,
+                Some("mp4") => Container::Mp4,
+                Some("mkv") => Container::Mkv,
+                _ => {
+                    return Err(format!(
+                        "file output \"{path}\" needs a .ts, .mp4 or .mkv name, e.g. file:///srv/rec/news.ts"
+                    ))
+                }
+            };
+            let mut segment = None;
+            for (k, v) in u.query_pairs() {
+                match k.as_ref() {
+                    "segment" => segment = Some(parse_duration("file segment", &v)?),
+                    other => {
+                        return Err(format!(
+                            "unknown file:// output option \"{other}\"; expected segment"
+                        ))
+                    }
+                }
             }
+            Ok(OutputKind::File {
+                path,
+                container,
+                segment,
+            })
         }
         other => Err(format!(
             "unsupported output scheme \"{other}\"; expected {OUTPUT_SCHEMES}"
         )),
     }
+}
+
+pub fn check_output(uri: &str) -> Result<(), String> {
+    output_kind(uri).map(|_| ())
 }
 
 /// videotestsrc's patterns, by nick.
@@ -139,7 +291,7 @@ pub struct TestSource {
     pub label: Option<String>,
     /// Tone frequency in Hz; 0 = silence.
     pub tone: f64,
-    pub stall: Option<(std::time::Duration, std::time::Duration)>,
+    pub stall: Option<(Duration, Duration)>,
 }
 
 impl TestSource {
@@ -389,5 +541,77 @@ mod tests {
             check_output("rtsp://cam/x").unwrap_err(),
             "unsupported output scheme \"rtsp\"; expected srt, udp, rtmp, rtmps, hls or file"
         );
+    }
+
+    #[test]
+    fn input_options_are_taken_out_and_checked() {
+        assert_eq!(
+            input_kind("file:///srv/a.ts?loop=true").unwrap(),
+            InputKind::Uri {
+                uri: "file:///srv/a.ts".into(),
+                paced: true,
+                looped: true
+            }
+        );
+        assert!(matches!(
+            input_kind("srt://1.2.3.4:9000?mode=caller").unwrap(),
+            InputKind::Uri {
+                paced: false,
+                looped: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            input_kind("https://cdn/x.m3u8").unwrap(),
+            InputKind::Uri { paced: true, .. }
+        ));
+        assert_eq!(
+            input_kind("file:///a.ts?loop=maybe").unwrap_err(),
+            "file loop \"maybe\" must be true or false"
+        );
+        assert!(input_kind("file:///a.ts?speed=2")
+            .unwrap_err()
+            .contains("expected loop"));
+    }
+
+    #[test]
+    fn output_options_are_parsed_with_defaults() {
+        assert_eq!(
+            output_kind("hls:///var/www/live?segment=4s&playlist=10").unwrap(),
+            OutputKind::Hls {
+                dir: "/var/www/live".into(),
+                segment: Duration::from_secs(4),
+                playlist: 10
+            }
+        );
+        assert_eq!(
+            output_kind("hls:///var/www/live").unwrap(),
+            OutputKind::Hls {
+                dir: "/var/www/live".into(),
+                segment: Duration::from_secs(6),
+                playlist: 6
+            }
+        );
+        assert_eq!(
+            output_kind("file:///rec/a.mkv?segment=10m").unwrap(),
+            OutputKind::File {
+                path: "/rec/a.mkv".into(),
+                container: Container::Mkv,
+                segment: Some(Duration::from_secs(600))
+            }
+        );
+        assert_eq!(
+            output_kind("udp://239.1.1.1:5000").unwrap(),
+            OutputKind::Udp {
+                host: "239.1.1.1".into(),
+                port: 5000
+            }
+        );
+        assert!(output_kind("hls:///x?playlist=2")
+            .unwrap_err()
+            .contains("3 to 1000"));
+        assert!(output_kind("file:///a.ts?segment=10ms")
+            .unwrap_err()
+            .contains("at least 1s"));
     }
 }

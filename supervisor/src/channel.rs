@@ -1,0 +1,885 @@
+//! One channel: its channel pipeline (appsrcs → watchdogs → switch pair →
+//! encoders → fan-out), its input and output pipelines, and the state
+//! machine that keeps them running.
+//!
+//! Every pipeline's bus forwards its messages, tagged with who sent them
+//! and which incarnation, into one queue; all decisions are taken here, in
+//! the channel's task, never in a bus callback.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use gst::prelude::*;
+use gst_app::{AppSink, AppSinkCallbacks, AppSrc};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::{self, Alarm};
+use crate::ingest::{self, Bridge, InputStats};
+use crate::output::{self, Fanout, Feed};
+use crate::uri::{self, InputKind, OutputKind};
+
+/// How often the state machine looks at data flow and timers.
+const TICK: Duration = Duration::from_millis(100);
+/// A freshly (re)started input gets this long (at least `stall_timeout`)
+/// to deliver its first frame: connecting, probing and decoding take time.
+pub const START_GRACE: Duration = Duration::from_secs(5);
+/// An output whose destination accepts no data for this long is rebuilt.
+pub const OUTPUT_STALL: Duration = Duration::from_secs(5);
+/// An output running this long without failing has its backoff reset.
+pub const OUTPUT_STABLE: Duration = Duration::from_secs(10);
+/// How long a stopping channel waits for its outputs to finalize.
+pub const STOP_GRACE: Duration = Duration::from_secs(4);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Channel,
+    Input(usize),
+    Output(usize),
+}
+
+/// A bus message from one of the channel's pipelines.
+struct Event {
+    origin: Origin,
+    /// Incarnation of the pipeline that sent it; stale ones are only logged.
+    gen: u64,
+    msg: gst::Message,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Built and started; no data yet.
+    Starting {
+        since: Instant,
+    },
+    /// Data flowing.
+    Live {
+        since: Instant,
+    },
+    /// Failed; rebuilt at `until`.
+    Waiting {
+        until: Instant,
+    },
+    Stopped,
+}
+
+struct Input {
+    id: String,
+    shown: String,
+    kind: InputKind,
+    stats: Arc<InputStats>,
+    pipeline: Option<gst::Pipeline>,
+    looped: bool,
+    gen: u64,
+    phase: Phase,
+    started_ns: u64,
+    backoff: Backoff,
+    restarts: u64,
+    lost_at: Option<Instant>,
+}
+
+struct Output {
+    id: String,
+    shown: String,
+    kind: OutputKind,
+    pipeline: Option<gst::Pipeline>,
+    feed: Option<Arc<Feed>>,
+    gen: u64,
+    phase: Phase,
+    progress: (u64, Instant),
+    backoff: Backoff,
+    restarts: u64,
+}
+
+/// The channel pipeline and what the rest needs of it.
+struct Core {
+    pipeline: gst::Pipeline,
+    bridges: Vec<Bridge>,
+    venc: AppSink,
+}
+
+/// A one-line view for logs and systemd's STATUS=.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    pub state: &'static str,
+    pub active: Option<String>,
+    pub inputs_live: usize,
+    pub inputs: usize,
+    pub outputs_up: usize,
+    pub outputs: usize,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}; inputs {}/{}, outputs {}/{})",
+            self.state,
+            self.active.as_deref().unwrap_or("nothing on air"),
+            self.inputs_live,
+            self.inputs,
+            self.outputs_up,
+            self.outputs
+        )
+    }
+}
+
+/// What the daemon keeps of a running channel.
+pub struct Handle {
+    pub id: String,
+    pub status: Arc<Mutex<Status>>,
+    /// Monotonic ns of the channel task's last tick: a hung task stops it.
+    pub heartbeat: Arc<AtomicU64>,
+}
+
+pub struct Channel {
+    id: String,
+    cfg: config::Channel,
+    core: Option<Core>,
+    core_gen: u64,
+    inputs: Vec<Input>,
+    outputs: Vec<Output>,
+    fanout: Arc<Fanout>,
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    active: Option<usize>,
+    status: Arc<Mutex<Status>>,
+    heartbeat: Arc<AtomicU64>,
+}
+
+fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .with_context(|| format!("GStreamer element \"{factory}\" is missing"))
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+/// Forwards the messages the state machine or the log needs; the rest
+/// (state changes, QoS, stream status) is dropped on the spot.
+fn forward(pipeline: &gst::Pipeline, tx: &mpsc::UnboundedSender<Event>, origin: Origin, gen: u64) {
+    let Some(bus) = pipeline.bus() else {
+        return;
+    };
+    let tx = tx.clone();
+    bus.set_sync_handler(move |_, msg| {
+        use gst::MessageView as V;
+        if matches!(
+            msg.view(),
+            V::Error(_) | V::Warning(_) | V::Eos(_) | V::Element(_) | V::Latency(_)
+        ) {
+            let _ = tx.send(Event {
+                origin,
+                gen,
+                msg: msg.clone(),
+            });
+        }
+        gst::BusSyncReply::Drop
+    });
+}
+
+/// Stops a pipeline off the event loop: a source stuck in a network call
+/// may take a while to unblock, and nothing else may wait for it.
+fn teardown(pipeline: gst::Pipeline) {
+    if let Some(bus) = pipeline.bus() {
+        bus.unset_sync_handler();
+    }
+    tokio::task::spawn_blocking(move || {
+        let _ = pipeline.set_state(gst::State::Null);
+    });
+}
+
+fn element_path(msg: &gst::Message) -> String {
+    msg.src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default()
+}
+
+impl Channel {
+    /// Builds the channel; nothing runs until [`Channel::run`].
+    pub fn new(cfg: config::Channel) -> (Channel, Handle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = cfg.id.get_ref().clone();
+        let backoff = Backoff::new(cfg.backoff.initial, cfg.backoff.max);
+        let now = Instant::now();
+        let inputs = cfg
+            .inputs
+            .iter()
+            .map(|i| Input {
+                id: i.id.get_ref().clone(),
+                shown: uri::redact(i.uri.get_ref()),
+                // Checked when the config was loaded.
+                kind: uri::input_kind(i.uri.get_ref()).unwrap_or(InputKind::Slate(
+                    uri::Slate::Colour {
+                        argb: 0xff00_0000,
+                        text: None,
+                    },
+                )),
+                stats: Arc::new(InputStats::default()),
+                pipeline: None,
+                looped: false,
+                gen: 0,
+                phase: Phase::Waiting { until: now },
+                started_ns: 0,
+                backoff: backoff.clone(),
+                restarts: 0,
+                lost_at: None,
+            })
+            .collect();
+        let outputs = cfg
+            .outputs
+            .iter()
+            .filter_map(|o| {
+                Some(Output {
+                    id: o.id.get_ref().clone(),
+                    shown: uri::redact(o.uri.get_ref()),
+                    kind: uri::output_kind(o.uri.get_ref()).ok()?,
+                    pipeline: None,
+                    feed: None,
+                    gen: 0,
+                    phase: Phase::Waiting { until: now },
+                    progress: (0, now),
+                    backoff: backoff.clone(),
+                    restarts: 0,
+                })
+            })
+            .collect();
+        let status = Arc::new(Mutex::new(Status {
+            state: "starting",
+            ..Status::default()
+        }));
+        let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
+        let handle = Handle {
+            id: id.clone(),
+            status: status.clone(),
+            heartbeat: heartbeat.clone(),
+        };
+        (
+            Channel {
+                id,
+                cfg,
+                core: None,
+                core_gen: 0,
+                inputs,
+                outputs,
+                fanout: Arc::new(Fanout::default()),
+                tx,
+                rx,
+                active: None,
+                status,
+                heartbeat,
+            },
+            handle,
+        )
+    }
+
+    /// Builds and starts the channel pipeline, then every input and output.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        self.core_gen += 1;
+        let core = self
+            .build_core()
+            .with_context(|| format!("channel {}: building the channel pipeline", self.id))?;
+        forward(&core.pipeline, &self.tx, Origin::Channel, self.core_gen);
+        core.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| anyhow!("channel {}: the channel pipeline did not start", self.id))?;
+        self.core = Some(core);
+        info!(channel = %self.id, inputs = self.inputs.len(), outputs = self.outputs.len(), "channel started");
+        for i in 0..self.inputs.len() {
+            self.start_input(i);
+        }
+        for o in 0..self.outputs.len() {
+            self.start_output(o);
+        }
+        Ok(())
+    }
+
+    fn build_core(&self) -> anyhow::Result<Core> {
+        let cfg = &self.cfg;
+        let pipeline = gst::Pipeline::with_name(&format!("{}.channel", self.id));
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        // Unique per incarnation: switch groups are process-wide by name.
+        let group = format!("nonstopd/{}/{}", self.id, self.core_gen);
+        let vswitch = make("nonstopswitch", "vswitch")?;
+        let aswitch = make("nonstopswitch", "aswitch")?;
+        for s in [&vswitch, &aswitch] {
+            s.set_property("timeout", ns(cfg.timeout).max(1));
+            s.set_property("return-after", ns(cfg.return_after));
+            s.set_property("group", &group);
+        }
+        pipeline.add_many([&vswitch, &aswitch])?;
+        let vcaps = ingest::video_caps(&cfg.video);
+        let acaps = ingest::audio_caps(&cfg.audio);
+        let fail_on: Vec<&str> = cfg
+            .watchdog
+            .fail_on
+            .iter()
+            .map(|a| match a {
+                Alarm::Stall => "stall",
+                Alarm::Freeze => "freeze",
+                Alarm::Black => "black",
+                Alarm::Silence => "silence",
+            })
+            .collect();
+        let mut bridges = Vec::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            let mut pair = Vec::new();
+            for (media, caps, switch, depth) in [
+                ("video", &vcaps, &vswitch, 8u64),
+                ("audio", &acaps, &aswitch, 32u64),
+            ] {
+                let src = AppSrc::builder()
+                    .name(format!("{}_{media}", input.id))
+                    .caps(caps)
+                    .format(gst::Format::Time)
+                    .is_live(true)
+                    .max_buffers(depth)
+                    .max_bytes(0)
+                    .max_time(gst::ClockTime::ZERO)
+                    .build();
+                // A burst beyond the switch's appetite drops the oldest.
+                src.set_property_from_str("leaky-type", "downstream");
+                pipeline.add(&src)?;
+                let mut last: gst::Element = src.clone().upcast();
+                // A slate is the last resort: it is never judged.
+                if !matches!(input.kind, InputKind::Slate(_)) {
+                    let wd = make("nonstopwatchdog", &format!("watchdog_{i}_{media}"))?;
+                    wd.set_property("stall-timeout", ns(cfg.watchdog.stall_timeout));
+                    if media == "video" {
+                        wd.set_property("freeze-timeout", ns(cfg.watchdog.freeze_timeout));
+                        wd.set_property("black-timeout", ns(cfg.watchdog.black_timeout));
+                    } else {
+                        wd.set_property("silence-timeout", ns(cfg.watchdog.silence_timeout));
+                    }
+                    if !fail_on.is_empty() {
+                        wd.set_property_from_str("fail-on", &fail_on.join("+"));
+                    }
+                    pipeline.add(&wd)?;
+                    last.link(&wd)?;
+                    last = wd;
+                }
+                let pad = switch
+                    .request_pad_simple("sink_%u")
+                    .ok_or_else(|| anyhow!("nonstopswitch gave no sink pad"))?;
+                pad.set_property("priority", i as u32);
+                last.static_pad("src")
+                    .ok_or_else(|| anyhow!("no src pad"))?
+                    .link(&pad)?;
+                pair.push(src);
+            }
+            let audio = pair.pop().expect("two appsrcs");
+            let video = pair.pop().expect("two appsrcs");
+            bridges.push(Bridge { video, audio });
+        }
+        let venc = self.encoded_branch(
+            &pipeline,
+            &vswitch,
+            crate::encode::video_chain(&cfg.encoder, &cfg.video)?,
+            true,
+        )?;
+        self.encoded_branch(
+            &pipeline,
+            &aswitch,
+            crate::encode::audio_chain(&cfg.encoder)?,
+            false,
+        )?;
+        Ok(Core {
+            pipeline,
+            bridges,
+            venc,
+        })
+    }
+
+    /// switch → queue → encoder chain → appsink feeding the outputs.
+    fn encoded_branch(
+        &self,
+        pipeline: &gst::Pipeline,
+        switch: &gst::Element,
+        encoder: Vec<gst::Element>,
+        video: bool,
+    ) -> anyhow::Result<AppSink> {
+        let queue = gst::ElementFactory::make("queue").build()?;
+        let sink = AppSink::builder()
+            .name(if video { "video_out" } else { "audio_out" })
+            .sync(false)
+            .enable_last_sample(false)
+            .build();
+        let mut chain = vec![switch.clone(), queue];
+        chain.extend(encoder);
+        pipeline.add_many(&chain[1..])?;
+        pipeline.add(&sink)?;
+        chain.push(sink.clone().upcast());
+        gst::Element::link_many(&chain).context("linking the encoder")?;
+        let fanout = self.fanout.clone();
+        let fanout_eos = self.fanout.clone();
+        sink.set_callbacks(
+            AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    fanout.push(&sample, video);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .eos(move |_| fanout_eos.eos(video))
+                .build(),
+        );
+        Ok(sink)
+    }
+
+    fn start_input(&mut self, i: usize) {
+        let Some(core) = &self.core else {
+            return;
+        };
+        let input = &mut self.inputs[i];
+        input.gen += 1;
+        input.stats.reset();
+        let name = format!("{}.input.{}", self.id, input.id);
+        let built = ingest::build(
+            &name,
+            &input.kind,
+            &self.cfg.video,
+            &self.cfg.audio,
+            &core.bridges[i],
+            &input.stats,
+        );
+        let result = built.and_then(|ingest| {
+            forward(&ingest.pipeline, &self.tx, Origin::Input(i), input.gen);
+            let started = ingest.pipeline.set_state(gst::State::Playing);
+            input.looped = ingest.looped;
+            input.pipeline = Some(ingest.pipeline);
+            started.map_err(|_| anyhow!("the input pipeline did not start (see the error above)"))
+        });
+        input.started_ns = crate::monotonic_ns();
+        input.phase = Phase::Starting {
+            since: Instant::now(),
+        };
+        debug!(channel = %self.id, input = %input.id, uri = %input.shown, "input starting");
+        if let Err(e) = result {
+            self.input_failed(i, &format!("{e:#}"));
+        }
+    }
+
+    fn input_failed(&mut self, i: usize, why: &str) {
+        let input = &mut self.inputs[i];
+        if let Some(p) = input.pipeline.take() {
+            teardown(p);
+        }
+        let was_live = matches!(input.phase, Phase::Live { .. });
+        let delay = input.backoff.fail();
+        input.restarts += 1;
+        input.phase = Phase::Waiting {
+            until: Instant::now() + delay,
+        };
+        if was_live {
+            input.lost_at = Some(Instant::now());
+            warn!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input lost; restarting");
+        } else {
+            info!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input not receiving; restarting");
+        }
+    }
+
+    fn check_inputs(&mut self) {
+        let now = Instant::now();
+        let now_ns = crate::monotonic_ns();
+        for i in 0..self.inputs.len() {
+            let stall = self
+                .cfg
+                .watchdog
+                .stall_timeout
+                .max(Duration::from_millis(1));
+            let input = &mut self.inputs[i];
+            match input.phase {
+                Phase::Waiting { until } if now >= until => self.start_input(i),
+                Phase::Starting { since } => {
+                    let last = input.stats.last_data();
+                    if last > 0 {
+                        input.phase = Phase::Live { since: now };
+                        match input.lost_at.take() {
+                            Some(at) => {
+                                info!(channel = %self.id, input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored")
+                            }
+                            None => {
+                                info!(channel = %self.id, input = %input.id, startup = %fmt_duration(since.elapsed()), "input receiving")
+                            }
+                        }
+                    } else if since.elapsed() > stall.max(START_GRACE) {
+                        let why =
+                            format!("no data within {}", fmt_duration(stall.max(START_GRACE)));
+                        self.input_failed(i, &why);
+                    }
+                }
+                Phase::Live { since } => {
+                    let last = input.stats.last_data().max(input.started_ns);
+                    let quiet = Duration::from_nanos(now_ns.saturating_sub(last));
+                    if quiet > stall {
+                        let why = format!("no data for {}", fmt_duration(quiet));
+                        self.input_failed(i, &why);
+                    } else if since.elapsed() >= self.cfg.return_after
+                        && input.backoff.failures() > 0
+                    {
+                        input.backoff.reset();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn start_output(&mut self, o: usize) {
+        let Some(core) = &self.core else {
+            return;
+        };
+        let out = &mut self.outputs[o];
+        out.gen += 1;
+        let name = format!("{}.output.{}", self.id, out.id);
+        let result = output::build(&name, &out.kind).and_then(|egress| {
+            forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+            let started = egress.pipeline.set_state(gst::State::Playing);
+            out.pipeline = Some(egress.pipeline);
+            started
+                .map_err(|_| anyhow!("the output pipeline did not start (see the error above)"))?;
+            self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
+            out.feed = Some(egress.feed);
+            Ok(egress.target)
+        });
+        out.phase = Phase::Starting {
+            since: Instant::now(),
+        };
+        out.progress = (0, Instant::now());
+        match result {
+            Ok(target) => {
+                // Start on a keyframe: ask the encoder for one now.
+                core.venc.send_event(
+                    gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build(),
+                );
+                let target = target.map(|t| t.display().to_string());
+                info!(channel = %self.id, output = %out.id, uri = %out.shown, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
+            }
+            Err(e) => self.output_failed(o, &format!("{e:#}")),
+        }
+    }
+
+    fn output_failed(&mut self, o: usize, why: &str) {
+        let out = &mut self.outputs[o];
+        self.fanout.remove(feed_key(o, out.gen));
+        out.feed = None;
+        if let Some(p) = out.pipeline.take() {
+            teardown(p);
+        }
+        let delay = out.backoff.fail();
+        out.restarts += 1;
+        out.phase = Phase::Waiting {
+            until: Instant::now() + delay,
+        };
+        warn!(channel = %self.id, output = %out.id, reason = why, retry_in = %fmt_duration(delay), "output failed; restarting");
+    }
+
+    fn check_outputs(&mut self) {
+        let now = Instant::now();
+        for o in 0..self.outputs.len() {
+            let out = &mut self.outputs[o];
+            match out.phase {
+                Phase::Waiting { until } if now >= until => self.start_output(o),
+                Phase::Starting { since } | Phase::Live { since } => {
+                    let bytes = out
+                        .feed
+                        .as_ref()
+                        .map_or(0, |f| f.bytes.load(Ordering::Relaxed));
+                    if bytes != out.progress.0 {
+                        out.progress = (bytes, now);
+                        if matches!(out.phase, Phase::Starting { .. }) {
+                            out.phase = Phase::Live { since };
+                        }
+                    }
+                    if now.duration_since(out.progress.1) > OUTPUT_STALL {
+                        let why = format!(
+                            "the destination accepted no data for {}",
+                            fmt_duration(OUTPUT_STALL)
+                        );
+                        self.output_failed(o, &why);
+                    } else if since.elapsed() >= OUTPUT_STABLE && out.backoff.failures() > 0 {
+                        out.backoff.reset();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        use gst::MessageView as V;
+        let current = match ev.origin {
+            Origin::Channel => self.core_gen,
+            Origin::Input(i) => self.inputs[i].gen,
+            Origin::Output(o) => self.outputs[o].gen,
+        };
+        let fresh = ev.gen == current;
+        let who = match ev.origin {
+            Origin::Channel => ("channel", String::new()),
+            Origin::Input(i) => ("input", self.inputs[i].id.clone()),
+            Origin::Output(o) => ("output", self.outputs[o].id.clone()),
+        };
+        match ev.msg.view() {
+            V::Error(e) => {
+                let path = element_path(&ev.msg);
+                let dbg = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                error!(channel = %self.id, kind = who.0, id = %who.1, element = %path, debug = %dbg, "{}", e.error());
+                if fresh {
+                    let why = format!("{} ({})", e.error(), path);
+                    match ev.origin {
+                        Origin::Input(i) => self.input_failed(i, &why),
+                        Origin::Output(o) => self.output_failed(o, &why),
+                        Origin::Channel => self.core_failed(&why),
+                    }
+                }
+            }
+            V::Warning(w) => {
+                let path = element_path(&ev.msg);
+                warn!(channel = %self.id, kind = who.0, id = %who.1, element = %path, "{}", w.error());
+            }
+            V::Eos(_) if fresh => match ev.origin {
+                Origin::Input(i) if self.inputs[i].looped => {
+                    if let Some(p) = &self.inputs[i].pipeline {
+                        debug!(channel = %self.id, input = %self.inputs[i].id, "looping");
+                        if p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+                            .is_err()
+                        {
+                            self.input_failed(i, "end of stream, and seeking back failed");
+                        }
+                    }
+                }
+                Origin::Input(i) => self.input_failed(i, "end of stream"),
+                Origin::Output(o) => self.output_failed(o, "end of stream"),
+                Origin::Channel => {}
+            },
+            V::Latency(_) => {
+                let p = match ev.origin {
+                    Origin::Channel => self.core.as_ref().map(|c| &c.pipeline),
+                    Origin::Input(i) => self.inputs[i].pipeline.as_ref(),
+                    Origin::Output(o) => self.outputs[o].pipeline.as_ref(),
+                };
+                if let (true, Some(p)) = (fresh, p) {
+                    let _ = p.recalculate_latency();
+                }
+            }
+            V::Element(e) if fresh => {
+                if let Some(s) = e.structure() {
+                    self.element_message(&ev.msg, s);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn input_of_pad(&self, pad: Option<&str>) -> Option<usize> {
+        pad?.strip_prefix("sink_")?
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < self.inputs.len())
+    }
+
+    fn element_message(&mut self, msg: &gst::Message, s: &gst::StructureRef) {
+        let src = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+        match s.name().as_str() {
+            // The video switch speaks for the pair: they cut together.
+            "nonstop-switch" if src == "vswitch" => {
+                let from =
+                    self.input_of_pad(s.get::<Option<String>>("from").ok().flatten().as_deref());
+                let to = self.input_of_pad(s.get::<Option<String>>("to").ok().flatten().as_deref());
+                let reason = s.get::<String>("reason").unwrap_or_default();
+                let stalled = s.get::<u64>("stall-duration").unwrap_or(0);
+                let name =
+                    |i: Option<usize>| i.map_or("none".to_owned(), |i| self.inputs[i].id.clone());
+                let line = format!("switched {} → {}", name(from), name(to));
+                if to.is_none() || reason == "stall" || reason == "all-lost" {
+                    warn!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, stalled_ms = stalled / 1_000_000, "{line}");
+                } else {
+                    info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
+                }
+                self.active = to;
+            }
+            "nonstop-alarm" => {
+                let mut parts = src.split('_');
+                let (Some("watchdog"), Some(i), Some(media)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                let Some(input) = i.parse::<usize>().ok().and_then(|i| self.inputs.get(i)) else {
+                    return;
+                };
+                let kind = s.get::<String>("kind").unwrap_or_default();
+                let state = s.get::<String>("state").unwrap_or_default();
+                if state == "raised" {
+                    warn!(channel = %self.id, input = %input.id, media, alarm = %kind, "alarm raised");
+                } else {
+                    let lasted = s.get::<u64>("duration").unwrap_or(0);
+                    info!(channel = %self.id, input = %input.id, media, alarm = %kind, lasted_ms = lasted / 1_000_000, "alarm cleared");
+                }
+            }
+            "missing-plugin" => {
+                warn!(channel = %self.id, element = %element_path(msg), "a GStreamer plugin is missing: {s}");
+            }
+            _ => {}
+        }
+    }
+
+    /// The channel pipeline failed (an encoder error): rebuild all of it.
+    fn core_failed(&mut self, why: &str) {
+        error!(channel = %self.id, reason = why, "channel pipeline failed; rebuilding the channel");
+        self.shutdown_now();
+        if let Err(e) = self.start() {
+            error!(channel = %self.id, "{e:#}");
+        }
+    }
+
+    /// Tears everything down at once (no EOS).
+    fn shutdown_now(&mut self) {
+        for o in 0..self.outputs.len() {
+            let out = &mut self.outputs[o];
+            self.fanout.remove(feed_key(o, out.gen));
+            out.feed = None;
+            out.phase = Phase::Stopped;
+            if let Some(p) = out.pipeline.take() {
+                teardown(p);
+            }
+        }
+        for input in &mut self.inputs {
+            input.phase = Phase::Stopped;
+            if let Some(p) = input.pipeline.take() {
+                teardown(p);
+            }
+        }
+        if let Some(core) = self.core.take() {
+            teardown(core.pipeline);
+        }
+        self.active = None;
+    }
+
+    fn publish_status(&mut self) {
+        let inputs_live = self
+            .inputs
+            .iter()
+            .filter(|i| matches!(i.phase, Phase::Live { .. }))
+            .count();
+        let outputs_up = self
+            .outputs
+            .iter()
+            .filter(|o| matches!(o.phase, Phase::Live { .. }))
+            .count();
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let state = match self.active {
+            None if status.state == "starting" => "starting",
+            None => "off-air",
+            Some(i) if matches!(self.inputs[i].kind, InputKind::Slate(_)) => "off-air",
+            Some(i) if i > 0 || outputs_up < self.outputs.len() => "degraded",
+            Some(_) => "on-air",
+        };
+        let next = Status {
+            state,
+            active: self.active.map(|i| self.inputs[i].id.clone()),
+            inputs_live,
+            inputs: self.inputs.len(),
+            outputs_up,
+            outputs: self.outputs.len(),
+        };
+        if next.state != status.state {
+            let line = format!("channel {}", next.state);
+            if next.state == "on-air" {
+                info!(channel = %self.id, state = next.state, "{line}");
+            } else {
+                warn!(channel = %self.id, state = next.state, "{line}");
+            }
+        }
+        *status = next;
+    }
+
+    /// Runs until `stop` turns true, then ends every stream cleanly.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(ev) = self.rx.recv() => self.handle(ev),
+                _ = tick.tick() => {
+                    self.heartbeat.store(crate::monotonic_ns(), Ordering::Relaxed);
+                    self.check_inputs();
+                    self.check_outputs();
+                    self.publish_status();
+                }
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.finish().await;
+    }
+
+    /// EOS through encoders and muxers, so recordings and playlists are
+    /// complete; waits for the outputs up to [`STOP_GRACE`].
+    async fn finish(&mut self) {
+        info!(channel = %self.id, "stopping: ending the streams");
+        let mut pending: Vec<usize> = (0..self.outputs.len())
+            .filter(|o| self.outputs[*o].pipeline.is_some())
+            .collect();
+        if let Some(core) = &self.core {
+            core.pipeline.send_event(gst::event::Eos::new());
+        }
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        while !pending.is_empty() {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(ev)) => {
+                    let done = match (ev.origin, ev.msg.view()) {
+                        (Origin::Output(o), gst::MessageView::Eos(_))
+                        | (Origin::Output(o), gst::MessageView::Error(_)) => {
+                            (ev.gen == self.outputs[o].gen).then_some(o)
+                        }
+                        _ => None,
+                    };
+                    if let gst::MessageView::Error(e) = ev.msg.view() {
+                        warn!(channel = %self.id, element = %element_path(&ev.msg), "while stopping: {}", e.error());
+                    }
+                    if let Some(o) = done {
+                        pending.retain(|p| *p != o);
+                    }
+                }
+                _ => break,
+            }
+        }
+        for o in &pending {
+            warn!(channel = %self.id, output = %self.outputs[*o].id, "output did not finish within {}", fmt_duration(STOP_GRACE));
+        }
+        let mut pipelines: Vec<gst::Pipeline> = Vec::new();
+        for input in &mut self.inputs {
+            pipelines.extend(input.pipeline.take());
+        }
+        pipelines.extend(self.core.take().map(|c| c.pipeline));
+        for out in &mut self.outputs {
+            pipelines.extend(out.pipeline.take());
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for p in pipelines {
+                let _ = p.set_state(gst::State::Null);
+            }
+        })
+        .await;
+        info!(channel = %self.id, "channel stopped");
+    }
+}
+
+fn feed_key(o: usize, gen: u64) -> u64 {
+    ((o as u64) << 40) | (gen & ((1 << 40) - 1))
+}

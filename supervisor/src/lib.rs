@@ -1,0 +1,27 @@
+//! nonstopd, the channel supervisor: builds every channel of a config
+//! (isolated input pipelines → channel pipeline with the switch pair and
+//! encoders → isolated output pipelines) and keeps it on air.
+//!
+//! One module per job: `config` and `uri` read what the user wrote,
+//! `ingest` builds input pipelines, `encode` the encoders, `output` the
+//! output pipelines, `channel` runs one channel's state machine, `daemon`
+//! the process (signals, systemd, logs).
+
+pub mod backoff;
+pub mod channel;
+pub mod config;
+pub mod daemon;
+pub mod encode;
+pub mod ingest;
+pub mod output;
+pub mod uri;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Nanoseconds since the process started, on the monotonic clock: cheap
+/// enough to take for every buffer, comparable across threads.
+pub fn monotonic_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
