@@ -27,3 +27,81 @@ expect_continuous() {
     fail "$stream stream of $file is not continuous: steps $lo .. $hi, want $step"
   ((count >= min_count)) || fail "$stream stream of $file has $count packets, want >= $min_count"
 }
+
+# --- nonstopd end-to-end helpers ---------------------------------------------
+NONSTOPD="$ROOT/target/release/nonstopd"
+PY=/usr/bin/python3
+PIDS=()
+cleanup_pids() {
+  local p
+  exec 2>/dev/null # no "Killed" job notices at exit
+  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" "$p" || true; done
+  rm -rf "$WORK"
+}
+trap cleanup_pids EXIT
+
+now() { date +%s.%N; }
+
+# free_port: a free UDP+TCP port on 127.0.0.1.
+free_port() {
+  "$PY" -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# spawn VAR CMD...: runs CMD in the background (its own process group, so a
+# kill takes its children too), records its pid in VAR and for cleanup.
+spawn() {
+  local var=$1
+  shift
+  setsid "$@" &
+  printf -v "$var" '%s' $!
+  PIDS+=($!)
+}
+
+# kill_group PID: SIGKILL the process group spawned by `spawn`.
+kill_group() { kill -KILL -- "-$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# wait_log FILE REGEX TIMEOUT [FROM_LINE]: waits for a line matching REGEX
+# after line FROM_LINE (default 0) of FILE; prints "LINENO:LINE".
+wait_log() {
+  local file=$1 re=$2 timeout=$3 from=${4:-0} deadline hit
+  deadline=$(($(date +%s%N) + ${timeout%.*} * 1000000000))
+  while :; do
+    hit=$(tail -n +"$((from + 1))" "$file" 2>/dev/null | grep -n -E -m1 "$re" || true)
+    if [[ -n $hit ]]; then
+      echo "$((${hit%%:*} + from)):${hit#*:}"
+      return 0
+    fi
+    (($(date +%s%N) < deadline)) || { echo "--- log:" >&2; tail -n 40 "$file" >&2; fail "no log line /$re/ within ${timeout}s"; }
+    sleep 0.05
+  done
+}
+
+# log_time LINE: the epoch seconds of a nonstopd log line's timestamp.
+log_time() {
+  "$PY" -c 'import sys, datetime
+t = sys.argv[1].split(":", 1)[1].split()[0]
+print("%.6f" % datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())' "$1"
+}
+
+# field LINE NAME: the value of NAME=... in a log line.
+field() { sed -E "s/.*[[:space:]]$2=\"?([^\" ]*).*/\1/" <<<"$1"; }
+
+# within LO VALUE HI WHAT: LO <= VALUE <= HI (floats), else fail.
+within() {
+  "$PY" -c 'import sys; lo, v, hi = map(float, sys.argv[1:4]); sys.exit(0 if lo <= v <= hi else 1)' "$1" "$2" "$3" ||
+    fail "$4: $2 not within [$1, $3]"
+  echo "   $4: $2 (bounds $1 .. $3)"
+}
+
+# decodes_clean FILE: ffmpeg decodes the whole file without an error.
+decodes_clean() {
+  local errs
+  errs=$(ffmpeg -nostdin -v error -i "$1" -f null - 2>&1 | head -n 5)
+  [[ -z $errs ]] || fail "$1 does not decode cleanly: $errs"
+  echo "   $(basename "$1"): decodes without errors"
+}
+
+# A live H.264/AAC MPEG-TS test sender: tests/tools/ts-sender (see there).
+TS_SENDER="$ROOT/tests/tools/ts-sender"
