@@ -39,6 +39,7 @@ cleanup_pids() {
   rm -rf "$WORK"
 }
 trap cleanup_pids EXIT
+[[ -n ${KEEP_WORK:-} ]] && trap - EXIT
 
 now() { date +%s.%N; }
 
@@ -95,12 +96,17 @@ within() {
   echo "   $4: $2 (bounds $1 .. $3)"
 }
 
-# decodes_clean FILE: ffmpeg decodes the whole file without an error.
+# decodes_clean FILE [SKIP_TAIL]: ffmpeg decodes the file without an error;
+# with SKIP_TAIL (seconds) the end is not judged (a receiver killed mid-write).
 decodes_clean() {
-  local errs
-  errs=$(ffmpeg -nostdin -v error -i "$1" -f null - 2>&1 | head -n 5)
+  local errs limit=() what="the whole file"
+  if [[ -n ${2:-} ]]; then
+    limit=(-t "$("$PY" -c "print(max(0.0, $(ffprobe -v error -show_entries format=duration -of csv=p=0 "$1") - $2))")")
+    what="all but the last $2 s"
+  fi
+  errs=$(ffmpeg -nostdin -v error -i "$1" "${limit[@]}" -f null - 2>&1 | head -n 5)
   [[ -z $errs ]] || fail "$1 does not decode cleanly: $errs"
-  echo "   $(basename "$1"): decodes without errors"
+  echo "   $(basename "$1"): $what decodes without errors"
 }
 
 # A live H.264/AAC MPEG-TS test sender: tests/tools/ts-sender (see there).

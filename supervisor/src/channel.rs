@@ -140,6 +140,9 @@ pub struct Channel {
     cfg: config::Channel,
     core: Option<Core>,
     core_gen: u64,
+    /// After a channel pipeline failure: rebuild at this time, with backoff.
+    core_retry: Option<Instant>,
+    core_backoff: Backoff,
     inputs: Vec<Input>,
     outputs: Vec<Output>,
     fanout: Arc<Fanout>,
@@ -256,7 +259,11 @@ impl Channel {
             .collect();
         let status = Arc::new(Mutex::new(Status {
             state: "starting",
-            ..Status::default()
+            active: None,
+            inputs_live: 0,
+            inputs: cfg.inputs.len(),
+            outputs_up: 0,
+            outputs: cfg.outputs.len(),
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
         let handle = Handle {
@@ -270,6 +277,8 @@ impl Channel {
                 cfg,
                 core: None,
                 core_gen: 0,
+                core_retry: None,
+                core_backoff: backoff.clone(),
                 inputs,
                 outputs,
                 fanout: Arc::new(Fanout::default()),
@@ -735,12 +744,26 @@ impl Channel {
         }
     }
 
-    /// The channel pipeline failed (an encoder error): rebuild all of it.
+    /// The channel pipeline failed (an encoder error): rebuild all of it,
+    /// after a backoff so a persistent fault does not spin.
     fn core_failed(&mut self, why: &str) {
-        error!(channel = %self.id, reason = why, "channel pipeline failed; rebuilding the channel");
         self.shutdown_now();
-        if let Err(e) = self.start() {
-            error!(channel = %self.id, "{e:#}");
+        let delay = self.core_backoff.fail();
+        self.core_retry = Some(Instant::now() + delay);
+        error!(channel = %self.id, reason = why, retry_in = %fmt_duration(delay), "channel pipeline failed; rebuilding the channel");
+    }
+
+    fn check_core(&mut self) {
+        match self.core_retry {
+            Some(at) if Instant::now() >= at => {
+                self.core_retry = None;
+                if let Err(e) = self.start() {
+                    self.core_failed(&format!("{e:#}"));
+                }
+            }
+            // Something on air again: a later failure starts the backoff over.
+            None if self.core.is_some() && self.active.is_some() => self.core_backoff.reset(),
+            _ => {}
         }
     }
 
@@ -807,6 +830,8 @@ impl Channel {
 
     /// Runs until `stop` turns true, then ends every stream cleanly.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        self.heartbeat
+            .store(crate::monotonic_ns(), Ordering::Relaxed);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -814,6 +839,7 @@ impl Channel {
                 Some(ev) = self.rx.recv() => self.handle(ev),
                 _ = tick.tick() => {
                     self.heartbeat.store(crate::monotonic_ns(), Ordering::Relaxed);
+                    self.check_core();
                     self.check_inputs();
                     self.check_outputs();
                     self.publish_status();
@@ -870,12 +896,17 @@ impl Channel {
         for out in &mut self.outputs {
             pipelines.extend(out.pipeline.take());
         }
-        let _ = tokio::task::spawn_blocking(move || {
+        let nulled = tokio::task::spawn_blocking(move || {
             for p in pipelines {
                 let _ = p.set_state(gst::State::Null);
             }
-        })
-        .await;
+        });
+        if tokio::time::timeout(Duration::from_secs(2), nulled)
+            .await
+            .is_err()
+        {
+            warn!(channel = %self.id, "a pipeline did not stop within 2s; leaving it behind");
+        }
         info!(channel = %self.id, "channel stopped");
     }
 }

@@ -73,10 +73,28 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the event loop")?;
-    rt.block_on(serve(cfg))
+    let result = rt.block_on(serve(cfg));
+    // A teardown stuck in a network call must not hold the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// The watchdog period systemd asked for, if any. Like libsystemd, a
+/// missing WATCHDOG_PID means "for us" (sd-notify's helper insists on it).
+fn watchdog_period() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec))
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    // First, so a SIGTERM during start-up still stops cleanly.
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
@@ -104,12 +122,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         sd_notify::NotifyState::Status(&format!("{} channel(s) started", handles.len())),
     ]);
 
-    let mut usec = 0u64;
-    let watchdog = sd_notify::watchdog_enabled(false, &mut usec)
-        .then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(100)));
+    let watchdog = watchdog_period().map(|p| (p / 2).max(Duration::from_millis(100)));
     let mut keepalive = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(1)));
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut last_status = String::new();
     loop {
         tokio::select! {
