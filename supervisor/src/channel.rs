@@ -642,10 +642,11 @@ impl Channel {
         match ev.msg.view() {
             V::Error(e) => {
                 let path = element_path(&ev.msg);
-                let dbg = e.debug().map(|d| d.to_string()).unwrap_or_default();
-                error!(channel = %self.id, kind = who.0, id = %who.1, element = %path, debug = %dbg, "{}", e.error());
+                let dbg = uri::redact_text(&e.debug().map(|d| d.to_string()).unwrap_or_default());
+                let text = uri::redact_text(&e.error().to_string());
+                error!(channel = %self.id, kind = who.0, id = %who.1, element = %path, debug = %dbg, "{text}");
                 if fresh {
-                    let why = format!("{} ({})", e.error(), path);
+                    let why = format!("{text} ({path})");
                     match ev.origin {
                         Origin::Input(i) => self.input_failed(i, &why),
                         Origin::Output(o) => self.output_failed(o, &why),
@@ -655,7 +656,8 @@ impl Channel {
             }
             V::Warning(w) => {
                 let path = element_path(&ev.msg);
-                warn!(channel = %self.id, kind = who.0, id = %who.1, element = %path, "{}", w.error());
+                let text = uri::redact_text(&w.error().to_string());
+                warn!(channel = %self.id, kind = who.0, id = %who.1, element = %path, "{text}");
             }
             V::Eos(_) if fresh => match ev.origin {
                 Origin::Input(i) if self.inputs[i].looped => {
@@ -738,7 +740,8 @@ impl Channel {
                 }
             }
             "missing-plugin" => {
-                warn!(channel = %self.id, element = %element_path(msg), "a GStreamer plugin is missing: {s}");
+                let text = uri::redact_text(&s.to_string());
+                warn!(channel = %self.id, element = %element_path(msg), "a GStreamer plugin is missing: {text}");
             }
             _ => {}
         }
@@ -876,7 +879,8 @@ impl Channel {
                         _ => None,
                     };
                     if let gst::MessageView::Error(e) = ev.msg.view() {
-                        warn!(channel = %self.id, element = %element_path(&ev.msg), "while stopping: {}", e.error());
+                        let text = uri::redact_text(&e.error().to_string());
+                        warn!(channel = %self.id, element = %element_path(&ev.msg), "while stopping: {text}");
                     }
                     if let Some(o) = done {
                         pending.retain(|p| *p != o);

@@ -446,6 +446,30 @@ pub fn redact(uri: &str) -> String {
     u.to_string().replace("%2A%2A%2A", "***")
 }
 
+/// Free text (a GStreamer error or debug message) with every URI in it
+/// redacted: elements quote their URIs, passphrases and all.
+pub fn redact_text(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The scheme: the letters right before "://".
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .map_or(0, |i| i + 1);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ','))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,5 +637,18 @@ mod tests {
         assert!(output_kind("file:///a.ts?segment=10ms")
             .unwrap_err()
             .contains("at least 1s"));
+    }
+
+    #[test]
+    fn uris_inside_messages_are_redacted() {
+        assert_eq!(
+            redact_text("Failed to open srt://1.2.3.4:9000?passphrase=hunter2hunter2 (timeout)"),
+            "Failed to open srt://1.2.3.4:9000?passphrase=*** (timeout)"
+        );
+        assert_eq!(
+            redact_text("a 'rtmp://cdn/live/KEY' and \"http://u:pw@h/x\""),
+            "a 'rtmp://cdn/live/***' and \"http://u:***@h/x\""
+        );
+        assert_eq!(redact_text("no uri here"), "no uri here");
     }
 }

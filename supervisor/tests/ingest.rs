@@ -1,0 +1,183 @@
+//! Input pipelines deliver the channel's exact format whatever the source:
+//! a 4:3 file without audio comes out pillarboxed at the channel size with
+//! synthetic silence; test patterns and slates at the channel format.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gst::prelude::*;
+use gst_app::{AppSink, AppSrc};
+use gst_video::prelude::*;
+use nonstop_supervisor::config::{AudioFormat, VideoFormat};
+use nonstop_supervisor::ingest::{self, Bridge, InputStats};
+use nonstop_supervisor::uri;
+
+const VIDEO: VideoFormat = VideoFormat {
+    width: 640,
+    height: 360,
+    framerate: (25, 1),
+};
+const AUDIO: AudioFormat = AudioFormat {
+    rate: 48000,
+    channels: 2,
+};
+
+/// The channel side of the bridge: appsrc → appsink for each stream.
+struct Channel {
+    pipeline: gst::Pipeline,
+    bridge: Bridge,
+    video: AppSink,
+    audio: AppSink,
+}
+
+fn channel() -> Channel {
+    let pipeline = gst::Pipeline::new();
+    let mut pair = Vec::new();
+    for caps in [ingest::video_caps(&VIDEO), ingest::audio_caps(&AUDIO)] {
+        let src = AppSrc::builder()
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .is_live(true)
+            .build();
+        let sink = AppSink::builder().sync(false).build();
+        pipeline
+            .add_many([src.upcast_ref::<gst::Element>(), sink.upcast_ref()])
+            .unwrap();
+        src.link(&sink).unwrap();
+        pair.push((src, sink));
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (asrc, audio) = pair.pop().unwrap();
+    let (vsrc, video) = pair.pop().unwrap();
+    Channel {
+        pipeline,
+        bridge: Bridge {
+            video: vsrc,
+            audio: asrc,
+        },
+        video,
+        audio,
+    }
+}
+
+fn start(uri: &str, ch: &Channel) -> (gst::Pipeline, Arc<InputStats>) {
+    let kind = uri::input_kind(uri).unwrap();
+    let stats = Arc::new(InputStats::default());
+    let ingest = ingest::build("t", &kind, &VIDEO, &AUDIO, &ch.bridge, &stats).unwrap();
+    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    (ingest.pipeline, stats)
+}
+
+fn pull(sink: &AppSink) -> gst::Sample {
+    sink.try_pull_sample(gst::ClockTime::from_seconds(10))
+        .expect("no sample within 10 s")
+}
+
+/// Mean luma of a column band of an I420 frame.
+fn luma(sample: &gst::Sample, x0: usize, x1: usize) -> f64 {
+    let caps = sample.caps().unwrap();
+    let info = gst_video::VideoInfo::from_caps(caps).unwrap();
+    let buffer = sample.buffer().unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let y = frame.plane_data(0).unwrap();
+    let (mut sum, mut n) = (0u64, 0u64);
+    for row in (0..info.height() as usize).step_by(8) {
+        for x in x0..x1 {
+            sum += y[row * stride + x] as u64;
+            n += 1;
+        }
+    }
+    sum as f64 / n as f64
+}
+
+fn caps_of(sample: &gst::Sample) -> (i32, i32) {
+    let s = sample.caps().unwrap().structure(0).unwrap();
+    (s.get("width").unwrap(), s.get("height").unwrap())
+}
+
+#[test]
+fn a_4_3_file_without_audio_is_pillarboxed_and_gets_silence() {
+    gst::init().unwrap();
+    let dir = std::env::temp_dir().join(format!("nonstop-ingest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("white43.mp4");
+    let make = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=50 pattern=white ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! x264enc ! mp4mux ! filesink location={}",
+        file.display()
+    ))
+    .unwrap();
+    make.set_state(gst::State::Playing).unwrap();
+    let bus = make.bus().unwrap();
+    bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
+        .expect("writing the test file");
+    make.set_state(gst::State::Null).unwrap();
+
+    let ch = channel();
+    let (input, stats) = start(&format!("file://{}", file.display()), &ch);
+    let v = pull(&ch.video);
+    assert_eq!(caps_of(&v), (640, 360));
+    // 4:3 in 16:9 at 360 lines: 480 wide, 80-pixel black bars each side.
+    let (left, middle, right) = (luma(&v, 0, 72), luma(&v, 100, 540), luma(&v, 568, 640));
+    assert!(left < 20.0 && right < 20.0, "bars: {left} {right}");
+    assert!(middle > 220.0, "picture: {middle}");
+    let a = pull(&ch.audio);
+    assert!(a.buffer().unwrap().size() > 0);
+    assert!(stats.has_synthetic_audio(), "the file has no audio");
+    assert!(stats.last_data() > 0, "the real video counts as data");
+    input.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_patterns_and_slates_come_at_the_channel_format() {
+    gst::init().unwrap();
+    for uri in [
+        "test://smpte?label=CAM%201&tone=1000",
+        "slate://colour/white?text=standby",
+    ] {
+        let ch = channel();
+        let (input, stats) = start(uri, &ch);
+        let v = pull(&ch.video);
+        assert_eq!(caps_of(&v), (640, 360), "{uri}");
+        assert!(pull(&ch.audio).buffer().unwrap().size() > 0, "{uri}");
+        assert!(!stats.has_synthetic_audio(), "{uri}");
+        if uri.starts_with("slate") {
+            assert!(luma(&v, 0, 64) > 220.0, "white slate");
+        }
+        input.set_state(gst::State::Null).unwrap();
+        ch.pipeline.set_state(gst::State::Null).unwrap();
+    }
+}
+
+#[test]
+fn a_stalling_test_source_stops_and_resumes_on_schedule() {
+    gst::init().unwrap();
+    let ch = channel();
+    // Stalls for the last 600 ms of every 1.2 s on the monotonic clock.
+    let (input, stats) = start("test://ball?stall=1200ms/600ms", &ch);
+    let mut gaps = Vec::new();
+    let mut last = std::time::Instant::now();
+    let until = last + Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        if ch
+            .video
+            .try_pull_sample(gst::ClockTime::from_mseconds(100))
+            .is_some()
+        {
+            gaps.push(last.elapsed());
+            last = std::time::Instant::now();
+        }
+    }
+    let long = gaps
+        .iter()
+        .filter(|g| **g > Duration::from_millis(400))
+        .count();
+    assert!(long >= 2, "expected ≥ 2 stalls in 4 s, gaps {gaps:?}");
+    assert!(gaps.len() > 30, "frames still flow between stalls");
+    assert!(stats.last_data() > 0);
+    input.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+}
