@@ -22,7 +22,7 @@ for cfg in *.toml; do
 done
 grep -rq "topsecret1\|streamkey123" -- *.out && fail "a secret leaked into nonstopd check output"
 # The example configs we ship must stay valid.
-for cfg in "$ROOT"/pipelines/*.toml; do
+for cfg in "$ROOT"/pipelines/*.toml "$ROOT"/packaging/*.toml.example; do
   "$bin" check "$cfg" >/dev/null || fail "shipped example $cfg is not valid"
 done
 echo "PASS check_config ($n configs)"
