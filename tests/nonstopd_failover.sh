@@ -13,6 +13,7 @@ udp_port=$(free_port)
 timeout_ms=500
 frame_ms=40
 return_after=3
+secret=e2e-passphrase-4711 # SRT encryption; must never be shown
 cat >"$WORK/ch.toml" <<TOML
 [[channel]]
 id = "e2e"
@@ -23,7 +24,7 @@ backoff = { initial = "300ms", max = "2s" }
 
 [[channel.input]]
 id = "primary"
-uri = "srt://127.0.0.1:$srt_port?mode=caller"
+uri = "srt://127.0.0.1:$srt_port?mode=caller&passphrase=$secret"
 
 [[channel.input]]
 id = "backup"
@@ -50,7 +51,7 @@ log="$WORK/nonstopd.log"
 
 # The primary's encoder is an SRT listener (nonstopd calls it); the backup
 # sends UDP.
-start_primary() { spawn primary "$TS_SENDER" ball 640x360 srtsink "uri=srt://127.0.0.1:$srt_port?mode=listener" wait-for-connection=false; }
+start_primary() { spawn primary "$TS_SENDER" ball 640x360 srtsink "uri=srt://127.0.0.1:$srt_port?mode=listener&passphrase=$secret" wait-for-connection=false; }
 start_primary
 spawn backup "$TS_SENDER" smpte 640x360 udpsink host=127.0.0.1 port="$udp_port"
 RUST_LOG=info spawn daemon "$NONSTOPD" --config "$WORK/ch.toml" 2>"$log"
@@ -91,6 +92,9 @@ wait "$daemon" || rc=$?
 within 0 "$("$PY" -c "print(round($(now) - $stop, 2))")" 5 "stop time (s)"
 grep -q "output did not finish" "$log" && fail "an output did not finish"
 grep -E "ERROR" "$log" | grep -v "input=primary\|id=primary" && fail "unexpected errors in the log"
+
+grep -q "$secret" "$log" && fail "the SRT passphrase appears in the log"
+grep -q "passphrase=\*\*\*" "$log" || fail "the redacted input URI is not in the log"
 
 echo "-- recordings"
 expect_continuous "$WORK/out.ts" v 0.040 250

@@ -517,7 +517,7 @@ impl Channel {
                                 info!(channel = %self.id, input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored")
                             }
                             None => {
-                                info!(channel = %self.id, input = %input.id, startup = %fmt_duration(since.elapsed()), "input receiving")
+                                info!(channel = %self.id, input = %input.id, uri = %input.shown, startup = %fmt_duration(since.elapsed()), "input receiving")
                             }
                         }
                     } else if since.elapsed() > stall.max(START_GRACE) {
@@ -799,10 +799,11 @@ impl Channel {
             .iter()
             .filter(|i| matches!(i.phase, Phase::Live { .. }))
             .count();
+        // Starting counts as up: only a failed output degrades the channel.
         let outputs_up = self
             .outputs
             .iter()
-            .filter(|o| matches!(o.phase, Phase::Live { .. }))
+            .filter(|o| matches!(o.phase, Phase::Live { .. } | Phase::Starting { .. }))
             .count();
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let state = match self.active {

@@ -181,3 +181,23 @@ fn a_stalling_test_source_stops_and_resumes_on_schedule() {
     input.set_state(gst::State::Null).unwrap();
     ch.pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn every_network_scheme_has_a_source_element() {
+    gst::init().unwrap();
+    for uri in [
+        "srt://127.0.0.1:9000?mode=listener",
+        "udp://239.1.1.1:5000",
+        "rtmp://127.0.0.1/live/key",
+        "rtsp://127.0.0.1/stream",
+        "http://127.0.0.1/live.m3u8",
+        "https://127.0.0.1/live.ts",
+        "file:///srv/media/a.ts",
+    ] {
+        let Ok(uri::InputKind::Uri { uri: plain, .. }) = uri::input_kind(uri) else {
+            panic!("{uri} is not a uridecodebin input");
+        };
+        gst::Element::make_from_uri(gst::URIType::Src, &plain, None)
+            .unwrap_or_else(|e| panic!("no source element for {uri}: {e}"));
+    }
+}
