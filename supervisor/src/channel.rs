@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
-use crate::config::{self, Alarm};
+use crate::config;
 use crate::ingest::{self, Bridge, InputStats};
 use crate::output::{self, Fanout, Feed};
 use crate::uri::{self, InputKind, OutputKind};
@@ -329,17 +329,7 @@ impl Channel {
         pipeline.add_many([&vswitch, &aswitch])?;
         let vcaps = ingest::video_caps(&cfg.video);
         let acaps = ingest::audio_caps(&cfg.audio);
-        let fail_on: Vec<&str> = cfg
-            .watchdog
-            .fail_on
-            .iter()
-            .map(|a| match a {
-                Alarm::Stall => "stall",
-                Alarm::Freeze => "freeze",
-                Alarm::Black => "black",
-                Alarm::Silence => "silence",
-            })
-            .collect();
+        let fail_on: Vec<&str> = cfg.watchdog.fail_on.iter().map(|a| a.name()).collect();
         let mut bridges = Vec::new();
         for (i, input) in self.inputs.iter().enumerate() {
             let mut pair = Vec::new();

@@ -134,6 +134,18 @@ pub enum Alarm {
     Silence,
 }
 
+impl Alarm {
+    /// The name in configs, logs and nonstopwatchdog's `fail-on` flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alarm::Stall => "stall",
+            Alarm::Freeze => "freeze",
+            Alarm::Black => "black",
+            Alarm::Silence => "silence",
+        }
+    }
+}
+
 /// Rebuilding a failed input or output: exponential, with jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

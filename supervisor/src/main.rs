@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use nonstop_supervisor::config::{Alarm, Config};
+use nonstop_supervisor::config::Config;
 use nonstop_supervisor::{daemon, uri};
 
 const USAGE: &str = "usage: nonstopd --config FILE   run the channels of FILE until SIGTERM/SIGINT
@@ -34,17 +34,7 @@ fn describe(c: &Config) -> String {
             ch.audio.rate,
             ch.audio.channels
         );
-        let fail_on: Vec<&str> = ch
-            .watchdog
-            .fail_on
-            .iter()
-            .map(|a| match a {
-                Alarm::Stall => "stall",
-                Alarm::Freeze => "freeze",
-                Alarm::Black => "black",
-                Alarm::Silence => "silence",
-            })
-            .collect();
+        let fail_on: Vec<&str> = ch.watchdog.fail_on.iter().map(|a| a.name()).collect();
         let _ = writeln!(
             s,
             "  switching: timeout {}, return after {}, fail over on {}",
