@@ -28,6 +28,28 @@ pub struct ConfigError {
 pub struct Config {
     #[serde(rename = "channel", default)]
     pub channels: Vec<Channel>,
+    /// Where it was read from, to place later errors (file, text).
+    #[serde(skip)]
+    source: (String, String),
+}
+
+impl Config {
+    /// An error at `span` of the config text (for checks made after
+    /// loading, such as encoder probing).
+    pub fn error_at(
+        &self,
+        span: Range<usize>,
+        path: impl fmt::Display,
+        message: impl fmt::Display,
+    ) -> ConfigError {
+        let mut errors = Errors {
+            file: &self.source.0,
+            text: &self.source.1,
+            list: Vec::new(),
+        };
+        errors.push(span, path, message);
+        errors.list.remove(0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,8 +72,13 @@ pub struct Channel {
     pub backoff: Backoff,
     #[serde(rename = "input", default)]
     pub inputs: Vec<Input>,
-    #[serde(default)]
-    pub encoder: Encoder,
+    /// `[channel.encoder]` (one) or `[[channel.encoder]]` (a ladder).
+    #[serde(
+        rename = "encoder",
+        default = "default_encoders",
+        deserialize_with = "one_or_many"
+    )]
+    pub encoders: Vec<Encoder>,
     #[serde(rename = "output", default)]
     pub outputs: Vec<Output>,
 }
@@ -85,6 +112,10 @@ pub struct AudioFormat {
     pub rate: u32,
     #[serde(default = "default_channels")]
     pub channels: u32,
+    /// AAC bitrate in kbit/s: one audio encoder per channel, shared by
+    /// every rendition.
+    #[serde(default = "default_audio_bitrate")]
+    pub bitrate: u32,
 }
 
 impl Default for AudioFormat {
@@ -92,6 +123,7 @@ impl Default for AudioFormat {
         Self {
             rate: default_rate(),
             channels: default_channels(),
+            bitrate: default_audio_bitrate(),
         }
     }
 }
@@ -165,22 +197,210 @@ impl Default for Backoff {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One video encoder (one rendition of the channel), possibly redundant.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Encoder {
+    /// Names the rendition for outputs; default `video` (needed when a
+    /// channel has several encoders).
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub codec: Codec,
+    /// `auto` or an explicit backend.
+    #[serde(default)]
+    pub backend: Option<Spanned<Backend>>,
+    /// An explicit backend that is missing or cannot open falls back to
+    /// the `auto` order instead of failing.
+    #[serde(default)]
+    pub fallback: bool,
+    /// Picture size of this rendition; default: the channel's.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
     /// Video bitrate in kbit/s.
     #[serde(default = "default_video_bitrate")]
     pub video_bitrate: u32,
-    /// Audio bitrate in kbit/s.
-    #[serde(default = "default_audio_bitrate")]
-    pub audio_bitrate: u32,
+    #[serde(default)]
+    pub rate_control: RateControl,
     #[serde(default = "default_keyframe_interval", deserialize_with = "duration")]
     pub keyframe_interval: Duration,
+    #[serde(default)]
+    pub bframes: u32,
+    /// Default: `high` (H.264), `main` (H.265).
+    #[serde(default)]
+    pub profile: Option<Spanned<Profile>>,
     #[serde(default = "default_true")]
     pub low_latency: bool,
-    /// Speed against quality, x264's names.
+    /// Speed against quality, on x264's scale; mapped onto each backend.
     #[serde(default)]
     pub preset: Preset,
+    #[serde(default)]
+    pub redundancy: Redundancy,
+    /// The second encoder's backend; default: the codec's software one.
+    #[serde(default)]
+    pub backup_backend: Option<Spanned<Backend>>,
+    /// An encoder with no output for this long has failed.
+    #[serde(default = "default_encoder_stall", deserialize_with = "duration")]
+    pub stall_timeout: Duration,
+    /// A rebuilt encoder healthy this long becomes the standby again.
+    #[serde(default = "default_hold_off", deserialize_with = "duration")]
+    pub hold_off: Duration,
+    /// Faults to inject, for tests and drills: the same path as real ones.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    #[default]
+    H264,
+    H265,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Auto,
+    Nvenc,
+    Va,
+    Vaapi,
+    Qsv,
+    X264,
+    X265,
+    Openh264,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Nvenc => "nvenc",
+            Backend::Va => "va",
+            Backend::Vaapi => "vaapi",
+            Backend::Qsv => "qsv",
+            Backend::X264 => "x264",
+            Backend::X265 => "x265",
+            Backend::Openh264 => "openh264",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateControl {
+    #[default]
+    Cbr,
+    Vbr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Baseline,
+    Main,
+    High,
+    Main10,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Baseline => "baseline",
+            Profile::Main => "main",
+            Profile::High => "high",
+            Profile::Main10 => "main-10",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Redundancy {
+    #[default]
+    None,
+    ActiveActive,
+    ActivePassive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// The encoder stops passing buffers.
+    Stall,
+    /// The encoder posts an error.
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Instance {
+    #[default]
+    Primary,
+    Backup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub instance: Instance,
+    /// When, after the channel started.
+    #[serde(deserialize_with = "duration")]
+    pub at: Duration,
+}
+
+impl Encoder {
+    pub fn id(&self) -> &str {
+        self.id.as_ref().map_or("video", |s| s.get_ref().as_str())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+            .as_ref()
+            .map_or(Backend::Auto, |b| *b.get_ref())
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+            .as_ref()
+            .map(|p| *p.get_ref())
+            .unwrap_or(match self.codec {
+                Codec::H264 => Profile::High,
+                Codec::H265 => Profile::Main,
+            })
+    }
+
+    /// The backup instance's backend: as configured, else the codec's
+    /// software encoder.
+    pub fn backup_backend(&self) -> Backend {
+        self.backup_backend
+            .as_ref()
+            .map(|b| *b.get_ref())
+            .unwrap_or(match self.codec {
+                Codec::H264 => Backend::X264,
+                Codec::H265 => Backend::X265,
+            })
+    }
+
+    /// The rendition's picture size.
+    pub fn size(&self, channel: &VideoFormat) -> (u32, u32) {
+        (
+            self.width.unwrap_or(channel.width),
+            self.height.unwrap_or(channel.height),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -217,13 +437,65 @@ impl Preset {
 impl Default for Encoder {
     fn default() -> Self {
         Self {
+            id: None,
+            codec: Codec::default(),
+            backend: None,
+            fallback: false,
+            width: None,
+            height: None,
             video_bitrate: default_video_bitrate(),
-            audio_bitrate: default_audio_bitrate(),
+            rate_control: RateControl::default(),
             keyframe_interval: default_keyframe_interval(),
+            bframes: 0,
+            profile: None,
             low_latency: true,
             preset: Preset::default(),
+            redundancy: Redundancy::default(),
+            backup_backend: None,
+            stall_timeout: default_encoder_stall(),
+            hold_off: default_hold_off(),
+            faults: Vec::new(),
         }
     }
+}
+
+fn default_encoders() -> Vec<Encoder> {
+    vec![Encoder::default()]
+}
+
+fn default_encoder_stall() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_hold_off() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_failover_after() -> u32 {
+    3
+}
+
+fn default_retry_primary() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A table or an array of tables. A visitor, not an untagged enum, so the
+/// inner errors (unknown key, bad value) keep their message and place.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Encoder>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<Encoder>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a [channel.encoder] table or [[channel.encoder]] tables")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Encoder::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(|e| vec![e])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(V)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +510,29 @@ pub struct Input {
 pub struct Output {
     pub id: Spanned<String>,
     pub uri: Spanned<String>,
+    /// The encoders (renditions) it carries; default: the first (HLS: all).
+    #[serde(default)]
+    pub encoders: Option<Vec<Spanned<String>>>,
+    /// Backup destinations, tried in order (CDN backup ingest points).
+    #[serde(default)]
+    pub backup: Vec<Spanned<String>>,
+    /// `failover`: move on after `failover_after` failures in a row;
+    /// `both`: send to every destination at once.
+    #[serde(default)]
+    pub mode: OutputMode,
+    #[serde(default = "default_failover_after")]
+    pub failover_after: u32,
+    /// On a backup destination, try the primary again after this long.
+    #[serde(default = "default_retry_primary", deserialize_with = "duration")]
+    pub retry_primary: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    #[default]
+    Failover,
+    Both,
 }
 
 fn default_width() -> u32 {
@@ -400,6 +695,8 @@ impl Config {
         };
         config.validate(&mut errors);
         if errors.list.is_empty() {
+            let mut config = config;
+            config.source = (file.to_owned(), text.to_owned());
             Ok(config)
         } else {
             Err(errors.list)
@@ -439,14 +736,203 @@ impl Config {
                     errors.push(input.uri.span(), format!("{at}.uri"), e);
                 }
             }
+            let mut encoder_ids = HashSet::new();
+            for (e, enc) in ch.encoders.iter().enumerate() {
+                let at = format!("{at}.encoder[{e}]");
+                let span = enc.id.as_ref().map_or(ch.id.span(), |i| i.span());
+                match &enc.id {
+                    Some(id) => {
+                        check_id(errors, id, &format!("{at}.id"), &mut encoder_ids, "encoder")
+                    }
+                    None if ch.encoders.len() > 1 => errors.push(
+                        span.clone(),
+                        format!("{at}.id"),
+                        "an id is needed when a channel has several encoders (outputs name them)",
+                    ),
+                    None => {
+                        encoder_ids.insert("video".to_owned());
+                    }
+                }
+                enc.validate(&at, span, errors);
+            }
             let mut ids = HashSet::new();
             for (o, output) in ch.outputs.iter().enumerate() {
                 let at = format!("{at}.output[{o}]");
                 check_id(errors, &output.id, &format!("{at}.id"), &mut ids, "output");
-                if let Err(e) = crate::uri::check_output(output.uri.get_ref()) {
-                    errors.push(output.uri.span(), format!("{at}.uri"), e);
+                let kind = match crate::uri::output_kind(output.uri.get_ref()) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        errors.push(output.uri.span(), format!("{at}.uri"), e);
+                        None
+                    }
+                };
+                let hls = matches!(kind, Some(crate::uri::OutputKind::Hls { .. }));
+                if let Some(list) = &output.encoders {
+                    if list.is_empty() {
+                        errors.push(
+                            output.id.span(),
+                            format!("{at}.encoders"),
+                            "names no encoder",
+                        );
+                    }
+                    if list.len() > 1 && !hls {
+                        errors.push(
+                            list[1].span(),
+                            format!("{at}.encoders"),
+                            "only an hls:// output carries several encoders (renditions); this one carries one",
+                        );
+                    }
+                    for (i, name) in list.iter().enumerate() {
+                        if !encoder_ids.contains(name.get_ref()) {
+                            let known: Vec<&str> = ch.encoders.iter().map(|e| e.id()).collect();
+                            errors.push(
+                                name.span(),
+                                format!("{at}.encoders[{i}]"),
+                                format!(
+                                    "no encoder \"{}\"; the channel has {}",
+                                    name.get_ref(),
+                                    known.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                for (b, backup) in output.backup.iter().enumerate() {
+                    let at = format!("{at}.backup[{b}]");
+                    match crate::uri::output_kind(backup.get_ref()) {
+                        Err(e) => errors.push(backup.span(), at, e),
+                        Ok(
+                            crate::uri::OutputKind::Hls { .. }
+                            | crate::uri::OutputKind::File { .. },
+                        ) => errors.push(
+                            backup.span(),
+                            at,
+                            "backup destinations are for network outputs (srt, udp, rtmp, rtmps)",
+                        ),
+                        Ok(_) => {}
+                    }
+                }
+                if !output.backup.is_empty()
+                    && (hls || matches!(kind, Some(crate::uri::OutputKind::File { .. })))
+                {
+                    errors.push(
+                        output.uri.span(),
+                        format!("{at}.backup"),
+                        "backup destinations are for network outputs (srt, udp, rtmp, rtmps)",
+                    );
+                }
+                if output.failover_after == 0 {
+                    errors.push(
+                        output.id.span(),
+                        format!("{at}.failover_after"),
+                        "must be at least 1",
+                    );
                 }
             }
+        }
+    }
+}
+
+impl Encoder {
+    fn validate(&self, at: &str, span: Range<usize>, errors: &mut Errors) {
+        let backend_span =
+            |b: &Option<Spanned<Backend>>| b.as_ref().map_or(span.clone(), |b| b.span());
+        for (key, b) in [
+            ("backend", &self.backend),
+            ("backup_backend", &self.backup_backend),
+        ] {
+            let backend = b.as_ref().map_or(Backend::Auto, |b| *b.get_ref());
+            if backend != Backend::Auto
+                && crate::encode::backend::factories(backend, self.codec).is_empty()
+            {
+                errors.push(
+                    backend_span(b),
+                    format!("{at}.{key}"),
+                    format!("{} cannot encode {}", backend.name(), self.codec.name()),
+                );
+            }
+        }
+        if self.backup_backend.is_some() && self.redundancy == Redundancy::None {
+            errors.push(
+                backend_span(&self.backup_backend),
+                format!("{at}.backup_backend"),
+                "needs redundancy = \"active-active\" or \"active-passive\"",
+            );
+        }
+        match (self.width, self.height) {
+            (None, None) => {}
+            (Some(w), Some(h))
+                if (16..=7680).contains(&w)
+                    && (16..=4320).contains(&h)
+                    && w % 2 == 0
+                    && h % 2 == 0 => {}
+            (Some(_), Some(_)) => errors.push(
+                span.clone(),
+                format!("{at}.width"),
+                "width and height must be even, 16 to 7680 × 16 to 4320",
+            ),
+            _ => errors.push(
+                span.clone(),
+                format!("{at}.width"),
+                "give both width and height, or neither",
+            ),
+        }
+        if let Some(p) = &self.profile {
+            let ok = match self.codec {
+                Codec::H264 => matches!(
+                    p.get_ref(),
+                    Profile::Baseline | Profile::Main | Profile::High
+                ),
+                Codec::H265 => matches!(p.get_ref(), Profile::Main | Profile::Main10),
+            };
+            if !ok {
+                errors.push(
+                    p.span(),
+                    format!("{at}.profile"),
+                    format!(
+                        "{} has no profile {}; expected {}",
+                        self.codec.name(),
+                        p.get_ref().name(),
+                        match self.codec {
+                            Codec::H264 => "baseline, main or high",
+                            Codec::H265 => "main or main10",
+                        }
+                    ),
+                );
+            }
+        }
+        if self.bframes > 0 && self.low_latency {
+            errors.push(
+                span.clone(),
+                format!("{at}.bframes"),
+                "low_latency = true means no B-frames: set bframes = 0 or low_latency = false",
+            );
+        }
+        if self.bframes > 0 && self.profile() == Profile::Baseline {
+            errors.push(
+                span.clone(),
+                format!("{at}.bframes"),
+                "profile baseline has no B-frames",
+            );
+        }
+        if self.bframes > 16 {
+            errors.push(span.clone(), format!("{at}.bframes"), "at most 16");
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if f.instance == Instance::Backup && self.redundancy == Redundancy::None {
+                errors.push(
+                    span.clone(),
+                    format!("{at}.faults[{i}].instance"),
+                    "there is no backup instance without redundancy",
+                );
+            }
+        }
+        if self.video_bitrate == 0 {
+            errors.push(
+                span.clone(),
+                format!("{at}.video_bitrate"),
+                "must be above 0",
+            );
         }
     }
 }
@@ -518,12 +1004,15 @@ uri = "rtmp://live.example.com/app/streamkey123"
             ch.audio,
             AudioFormat {
                 rate: 48000,
-                channels: 2
+                channels: 2,
+                bitrate: 128
             }
         );
         assert_eq!(ch.watchdog.fail_on, vec![Alarm::Stall]);
         assert_eq!(ch.backoff.max, Duration::from_secs(30));
-        assert_eq!(ch.encoder.video_bitrate, 4000);
+        assert_eq!(ch.encoders.len(), 1);
+        assert_eq!(ch.encoders[0].id(), "video");
+        assert_eq!(ch.encoders[0].video_bitrate, 4000);
         assert_eq!(ch.inputs.len(), 2);
     }
 
@@ -589,6 +1078,113 @@ uri = "rtmp://live.example.com/app/streamkey123"
         assert_eq!(
             errors(""),
             vec!["ch.toml:1:1: channel: no channel: add at least one [[channel]] table"]
+        );
+    }
+
+    const LADDER: &str = r#"
+[[channel]]
+id = "news"
+
+[[channel.input]]
+id = "a"
+uri = "test://smpte"
+
+[[channel.encoder]]
+id = "hd"
+redundancy = "active-active"
+
+[[channel.encoder]]
+id = "sd"
+width = 640
+height = 360
+video_bitrate = 1000
+
+[[channel.output]]
+id = "hls"
+uri = "hls:///srv/hls"
+
+[[channel.output]]
+id = "cdn"
+uri = "rtmp://a.example/live/key"
+encoders = ["sd"]
+backup = ["rtmp://b.example/live/key"]
+"#;
+
+    #[test]
+    fn a_ladder_with_redundancy_and_backup_destinations() {
+        let c = Config::parse("l.toml", LADDER).unwrap();
+        let ch = &c.channels[0];
+        assert_eq!(ch.encoders.len(), 2);
+        assert_eq!(ch.encoders[0].redundancy, Redundancy::ActiveActive);
+        assert_eq!(ch.encoders[0].backup_backend(), Backend::X264);
+        assert_eq!(ch.encoders[1].size(&ch.video), (640, 360));
+        assert_eq!(ch.outputs[1].backup.len(), 1);
+        assert_eq!(ch.outputs[1].failover_after, 3);
+        assert_eq!(ch.outputs[1].retry_primary, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn encoder_and_output_mistakes_are_reported_where_they_are() {
+        let text = LADDER
+            .replace(
+                "id = \"sd\"\n",
+                "id = \"sd\"\nprofile = \"main10\"\nbframes = 2\n",
+            )
+            .replace("encoders = [\"sd\"]", "encoders = [\"sd\", \"uhd\"]")
+            .replace(
+                "backup = [\"rtmp://b.example/live/key\"]",
+                "backup = [\"hls:///x\"]",
+            );
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|l| l.contains(
+                "encoder[1].profile: h264 has no profile main-10; expected baseline, main or high"
+            )),
+            "{e:#?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.contains("encoder[1].bframes: low_latency = true means no B-frames")),
+            "{e:#?}"
+        );
+        assert!(
+            e.iter().any(|l| l
+                .contains("output[1].encoders: only an hls:// output carries several encoders")),
+            "{e:#?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l
+                    .contains("output[1].encoders[1]: no encoder \"uhd\"; the channel has hd, sd")),
+            "{e:#?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l
+                    .contains("output[1].backup[0]: backup destinations are for network outputs")),
+            "{e:#?}"
+        );
+        let text = LADDER.replacen("id = \"hd\"\n", "", 1);
+        assert!(errors(&text)
+            .iter()
+            .any(|l| l
+                .contains("encoder[0].id: an id is needed when a channel has several encoders")));
+        let text = LADDER.replace("redundancy = \"active-active\"", "backend = \"x265\"");
+        assert!(errors(&text)
+            .iter()
+            .any(|l| l.contains("encoder[0].backend: x265 cannot encode h264")));
+    }
+
+    #[test]
+    fn a_single_encoder_table_still_works() {
+        let text = GOOD.to_owned() + "\n[channel.encoder]\nvideo_bitrate = 2500\n";
+        let c = Config::parse("s.toml", &text).unwrap();
+        assert_eq!(c.channels[0].encoders[0].video_bitrate, 2500);
+        let text = GOOD.to_owned() + "\n[channel.encoder]\nvideo_bitrat = 2500\n";
+        assert!(
+            errors(&text)[0].contains("unknown field `video_bitrat`"),
+            "{:?}",
+            errors(&text)
         );
     }
 }

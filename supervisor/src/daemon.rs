@@ -98,8 +98,25 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
-    for ch in cfg.channels {
-        let (mut channel, handle) = Channel::new(ch);
+    for (c, ch) in cfg.channels.iter().enumerate() {
+        // Encoder backends are probed per channel: one without a usable
+        // encoder is reported and the others still go on air.
+        let choices = match crate::encode::resolve(&cfg, c) {
+            Ok(choices) => choices,
+            Err(errors) => {
+                for e in errors {
+                    error!(channel = %ch.id.get_ref(), "channel not started: {e}");
+                }
+                continue;
+            }
+        };
+        for (e, enc) in ch.encoders.iter().zip(&choices) {
+            for (i, choice) in enc.iter().enumerate() {
+                info!(channel = %ch.id.get_ref(), encoder = e.id(), instance = if i == 0 { "primary" } else { "backup" },
+                    backend = choice.plan.backend.name(), element = choice.plan.factory, why = %choice.why, "encoder backend");
+            }
+        }
+        let (mut channel, handle) = Channel::new(ch.clone(), choices);
         // A channel that cannot be built is reported; the others go on air.
         match channel.start() {
             Ok(()) => {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use nonstop_supervisor::config::Config;
+use nonstop_supervisor::encode::probe::Choice;
 use nonstop_supervisor::{daemon, uri};
 
 const USAGE: &str = "usage: nonstopd --config FILE   run the channels of FILE until SIGTERM/SIGINT
@@ -18,10 +19,11 @@ fn fmt_duration(d: std::time::Duration) -> String {
 }
 
 /// What `check` prints: the channels as they would be built.
-fn describe(c: &Config) -> String {
+fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    for ch in &c.channels {
+    for (n, ch) in c.channels.iter().enumerate() {
+        let choices: &[Vec<Choice>] = choices.get(n).map_or(&[], |v| v.as_slice());
         let v = ch.video;
         let _ = writeln!(
             s,
@@ -57,27 +59,82 @@ fn describe(c: &Config) -> String {
                 uri::redact(input.uri.get_ref())
             );
         }
-        let e = &ch.encoder;
-        let _ = writeln!(
-            s,
-            "  encoder: H.264 {} kbit/s, keyframe every {}, preset {}, AAC {} kbit/s{}",
-            e.video_bitrate,
-            fmt_duration(e.keyframe_interval),
-            e.preset.name(),
-            e.audio_bitrate,
-            if e.low_latency { ", low latency" } else { "" }
-        );
+        let _ = writeln!(s, "  audio encoder: AAC {} kbit/s", ch.audio.bitrate);
+        for (e, enc) in ch.encoders.iter().enumerate() {
+            let (w, h) = enc.size(&ch.video);
+            let _ =
+                writeln!(
+                s,
+                "  encoder {}: {} {}x{} {} kbit/s {}, keyframe every {}, preset {}, profile {}{}{}",
+                enc.id(),
+                enc.codec.name(),
+                w,
+                h,
+                enc.video_bitrate,
+                match enc.rate_control {
+                    nonstop_supervisor::config::RateControl::Cbr => "cbr",
+                    nonstop_supervisor::config::RateControl::Vbr => "vbr",
+                },
+                fmt_duration(enc.keyframe_interval),
+                enc.preset.name(),
+                enc.profile().name(),
+                if enc.bframes > 0 { format!(", {} B-frames", enc.bframes) } else { String::new() },
+                if enc.low_latency { ", low latency" } else { "" }
+            );
+            if let Some(list) = choices.get(e) {
+                for (i, c) in list.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "    {}: {} ({})",
+                        if i == 0 { "primary" } else { "backup" },
+                        c.plan.factory,
+                        c.why
+                    );
+                }
+            }
+            if enc.redundancy != nonstop_supervisor::config::Redundancy::None {
+                let _ = writeln!(
+                    s,
+                    "    redundancy {}, failed when silent for {}, hold-off {}",
+                    match enc.redundancy {
+                        nonstop_supervisor::config::Redundancy::ActiveActive => "active-active",
+                        _ => "active-passive",
+                    },
+                    fmt_duration(enc.stall_timeout),
+                    fmt_duration(enc.hold_off)
+                );
+            }
+        }
         if ch.outputs.is_empty() {
             let _ = writeln!(s, "  outputs: none");
         } else {
             let _ = writeln!(s, "  outputs:");
             for o in &ch.outputs {
+                let carries: Vec<&str> = match &o.encoders {
+                    Some(list) => list.iter().map(|n| n.get_ref().as_str()).collect(),
+                    None if o.uri.get_ref().starts_with("hls:") => {
+                        ch.encoders.iter().map(|e| e.id()).collect()
+                    }
+                    None => vec![ch.encoders[0].id()],
+                };
                 let _ = writeln!(
                     s,
-                    "    {}  {}",
+                    "    {}  {}  [{}]",
                     o.id.get_ref(),
-                    uri::redact(o.uri.get_ref())
+                    uri::redact(o.uri.get_ref()),
+                    carries.join(", ")
                 );
+                for b in &o.backup {
+                    let _ = writeln!(
+                        s,
+                        "      {} {}",
+                        match o.mode {
+                            nonstop_supervisor::config::OutputMode::Both => "also",
+                            nonstop_supervisor::config::OutputMode::Failover => "backup",
+                        },
+                        uri::redact(b.get_ref())
+                    );
+                }
             }
         }
     }
@@ -85,20 +142,38 @@ fn describe(c: &Config) -> String {
 }
 
 fn check(file: &str) -> ExitCode {
-    match Config::load(Path::new(file)) {
+    let errors = match Config::load(Path::new(file)) {
         Ok(c) => {
-            println!("{file}: valid, {} channel(s)", c.channels.len());
-            print!("{}", describe(&c));
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
+            // Which encoder each instance would run on: a real probe.
+            let mut errors = Vec::new();
+            let mut choices = Vec::new();
+            if let Err(e) = gst::init() {
+                eprintln!("{file}: cannot initialize GStreamer to probe encoders: {e}");
+                return ExitCode::FAILURE;
             }
-            eprintln!("{file}: {} error(s)", errors.len());
-            ExitCode::FAILURE
+            for n in 0..c.channels.len() {
+                match nonstop_supervisor::encode::resolve(&c, n) {
+                    Ok(ch) => choices.push(ch),
+                    Err(e) => {
+                        errors.extend(e);
+                        choices.push(Vec::new());
+                    }
+                }
+            }
+            if errors.is_empty() {
+                println!("{file}: valid, {} channel(s)", c.channels.len());
+                print!("{}", describe(&c, &choices));
+                return ExitCode::SUCCESS;
+            }
+            errors
         }
+        Err(errors) => errors,
+    };
+    for e in &errors {
+        eprintln!("{e}");
     }
+    eprintln!("{file}: {} error(s)", errors.len());
+    ExitCode::FAILURE
 }
 
 fn run(file: &str) -> ExitCode {

@@ -25,21 +25,30 @@ use crate::uri::{Container, OutputKind};
 const QUEUE_BUFFERS: u64 = 250;
 
 /// The entry points of one running output pipeline.
-pub struct Feed {
+/// One rendition in an output: its video and the channel's audio.
+pub struct Track {
+    /// Index of the encoder (rendition) whose video it carries.
+    pub rendition: usize,
     video: AppSrc,
     audio: AppSrc,
     /// Waiting for the first keyframe until set.
     started: AtomicBool,
-    /// Subtracted from timestamps (containers that start at zero); u64::MAX
-    /// until the first keyframe sets it.
+    /// Subtracted from timestamps (containers that start at zero); set by
+    /// the first keyframe.
     base: AtomicU64,
+}
+
+/// The entry points of one running output pipeline.
+pub struct Feed {
+    tracks: Vec<Track>,
     rebase: bool,
     /// Encoded bytes accepted by the output so far.
     pub bytes: Arc<AtomicU64>,
 }
 
-impl Feed {
-    fn push(&self, src: &AppSrc, buffer: &gst::Buffer, caps: Option<&gst::Caps>, video: bool) {
+impl Track {
+    fn push(&self, buffer: &gst::Buffer, caps: Option<&gst::Caps>, video: bool, rebase: bool) {
+        let src = if video { &self.video } else { &self.audio };
         if !self.started.load(Ordering::Acquire) {
             if !video || buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                 return;
@@ -51,7 +60,7 @@ impl Feed {
         if let (None, Some(caps)) = (src.caps(), caps) {
             src.set_caps(Some(caps));
         }
-        let buffer = if self.rebase {
+        let buffer = if rebase {
             let base = self.base.load(Ordering::Relaxed);
             // Audio encoded before the first keyframe has no place here.
             if buffer.pts().is_some_and(|t| t.nseconds() < base) {
@@ -77,7 +86,7 @@ impl Feed {
 /// encoders shift theirs (x264enc by 1000 h), and every output must see
 /// video and audio on the same timeline. A DTS before the start (B-frames)
 /// is dropped; the muxer derives it.
-fn running_time(sample: &gst::Sample) -> Option<gst::Buffer> {
+pub fn running_time(sample: &gst::Sample) -> Option<gst::Buffer> {
     let mut buffer = sample.buffer_owned()?;
     let Some(segment) = sample
         .segment()
@@ -98,7 +107,7 @@ fn running_time(sample: &gst::Sample) -> Option<gst::Buffer> {
     Some(buffer)
 }
 
-/// Hands the channel's encoded samples to every running output. The lock
+/// Hands the channel's encoded frames to every running output. The lock
 /// is only contended when an output starts or stops.
 #[derive(Default)]
 pub struct Fanout {
@@ -113,23 +122,44 @@ impl Fanout {
         }
     }
 
-    /// One encoded sample from the channel, to every running output.
-    pub fn push(&self, sample: &gst::Sample, video: bool) {
+    /// An encoded video frame of `rendition` (timestamps in running time).
+    pub fn video(&self, rendition: usize, buffer: &gst::Buffer, caps: Option<&gst::Caps>) {
+        self.each(|f| {
+            for t in f.tracks.iter().filter(|t| t.rendition == rendition) {
+                t.push(buffer, caps, true, f.rebase);
+            }
+        });
+    }
+
+    /// An encoded audio sample of the channel: to every track.
+    pub fn audio(&self, sample: &gst::Sample) {
         let Some(buffer) = running_time(sample) else {
             return;
         };
         let caps = sample.caps_owned();
         self.each(|f| {
-            let src = if video { &f.video } else { &f.audio };
-            f.push(src, &buffer, caps.as_ref(), video)
+            for t in &f.tracks {
+                t.push(&buffer, caps.as_ref(), false, f.rebase);
+            }
         });
     }
 
-    /// The channel ended a stream: end it in every output, so muxers
-    /// finalize once both streams ended.
-    pub fn eos(&self, video: bool) {
+    /// A rendition's video ended: end it in every output, so muxers
+    /// finalize once audio ended too.
+    pub fn eos_video(&self, rendition: usize) {
         self.each(|f| {
-            let _ = if video { &f.video } else { &f.audio }.end_of_stream();
+            for t in f.tracks.iter().filter(|t| t.rendition == rendition) {
+                let _ = t.video.end_of_stream();
+            }
+        });
+    }
+
+    /// The channel's audio ended.
+    pub fn eos_audio(&self) {
+        self.each(|f| {
+            for t in &f.tracks {
+                let _ = t.audio.end_of_stream();
+            }
         });
     }
 
@@ -146,6 +176,20 @@ impl Fanout {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(k, _)| *k != key);
     }
+}
+
+/// What an output needs to know of a rendition it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendition {
+    pub index: usize,
+    pub id: String,
+    /// `h264parse` or `h265parse`.
+    pub parser: &'static str,
+    pub size: (u32, u32),
+    /// Video + audio, bit/s (HLS BANDWIDTH).
+    pub bandwidth: u64,
+    /// RFC 6381 codecs string (HLS CODECS).
+    pub codecs: String,
 }
 
 /// A built (not yet started) output pipeline.
@@ -242,25 +286,14 @@ fn muxer(container: Container) -> anyhow::Result<gst::Element> {
     })
 }
 
-/// Builds the pipeline for one output. `name` names it in logs
-/// (`channel.output.id`).
-pub fn build(name: &str, kind: &OutputKind) -> anyhow::Result<Egress> {
-    let pipeline = gst::Pipeline::with_name(name);
-    pipeline.use_clock(Some(&gst::SystemClock::obtain()));
-    let vsrc = appsrc("video");
-    let asrc = appsrc("audio");
-    let vparse = make("h264parse")?;
-    let aparse = make("aacparse")?;
-    pipeline.add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &vparse, &aparse])?;
-    vsrc.link(&vparse)?;
-    asrc.link(&aparse)?;
-    let bytes = Arc::new(AtomicU64::new(0));
-    count_bytes(&vsrc, &bytes);
-    count_bytes(&asrc, &bytes);
-
-    // Where the parsed streams go: a muxer's or a bin's request pads.
-    let mut target = None;
-    let (sink_for_video, sink_for_audio, rebase) = match kind {
+/// Where one track's parsed streams go for `kind`: a muxer's or a bin's
+/// request pads, and whether timestamps start at zero.
+fn sink_for(
+    pipeline: &gst::Pipeline,
+    kind: &OutputKind,
+    target: &mut Option<PathBuf>,
+) -> anyhow::Result<(gst::Element, gst::Element, bool)> {
+    Ok(match kind {
         OutputKind::Srt { uri } => {
             let mux = muxer(Container::Ts)?;
             let sink = make("srtsink")?;
@@ -313,7 +346,7 @@ pub fn build(name: &str, kind: &OutputKind) -> anyhow::Result<Egress> {
             sink.set_property("playlist-length", *playlist);
             sink.set_property("max-files", *playlist + 4);
             pipeline.add(&sink)?;
-            target = Some(PathBuf::from(dir));
+            *target = Some(PathBuf::from(dir));
             (sink.clone(), sink, false)
         }
         OutputKind::File {
@@ -335,7 +368,7 @@ pub fn build(name: &str, kind: &OutputKind) -> anyhow::Result<Egress> {
                     sink.set_property("sync", false);
                     pipeline.add_many([&mux, &sink])?;
                     mux.link(&sink)?;
-                    target = Some(file);
+                    *target = Some(file);
                     (mux.clone(), mux, true)
                 }
                 Some(every) => {
@@ -351,19 +384,77 @@ pub fn build(name: &str, kind: &OutputKind) -> anyhow::Result<Egress> {
                     );
                     sink.set_property("muxer", muxer(*container)?);
                     pipeline.add(&sink)?;
-                    target = Some(pattern);
+                    *target = Some(pattern);
                     (sink.clone(), sink, true)
                 }
             }
         }
-    };
-    link_request(&vparse, &sink_for_video, "video")?;
-    link_request(&aparse, &sink_for_audio, "audio")?;
+    })
+}
+
+/// Builds the pipeline for one output carrying `renditions` (one, or
+/// several for HLS: a variant playlist each under `DIR/<encoder id>/` and
+/// `DIR/master.m3u8`). `name` names it in logs (`channel.output.id`).
+pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow::Result<Egress> {
+    if renditions.is_empty() {
+        return Err(anyhow!("the output carries no encoder"));
+    }
+    let pipeline = gst::Pipeline::with_name(name);
+    pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut tracks = Vec::new();
+    let mut parsed = Vec::new();
+    for (k, r) in renditions.iter().enumerate() {
+        let vsrc = appsrc(&format!("video_{k}"));
+        let asrc = appsrc(&format!("audio_{k}"));
+        let vparse = make(r.parser)?;
+        let aparse = make("aacparse")?;
+        pipeline.add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &vparse, &aparse])?;
+        vsrc.link(&vparse)?;
+        asrc.link(&aparse)?;
+        count_bytes(&vsrc, &bytes);
+        count_bytes(&asrc, &bytes);
+        tracks.push(Track {
+            rendition: r.index,
+            video: vsrc,
+            audio: asrc,
+            started: AtomicBool::new(false),
+            base: AtomicU64::new(0),
+        });
+        parsed.push((vparse, aparse));
+    }
+    let mut target = None;
+    let mut rebase = false;
+    match kind {
+        OutputKind::Hls {
+            dir,
+            segment,
+            playlist,
+        } if renditions.len() > 1 => {
+            for (r, (vparse, aparse)) in renditions.iter().zip(&parsed) {
+                let sub = OutputKind::Hls {
+                    dir: format!("{dir}/{}", r.id),
+                    segment: *segment,
+                    playlist: *playlist,
+                };
+                let (v, a, _) = sink_for(&pipeline, &sub, &mut None)?;
+                link_request(vparse, &v, "video")?;
+                link_request(aparse, &a, "audio")?;
+            }
+            let master = Path::new(dir).join("master.m3u8");
+            write_master(&master, renditions)
+                .with_context(|| format!("cannot write {}", master.display()))?;
+            target = Some(master);
+        }
+        _ => {
+            let (v, a, r) = sink_for(&pipeline, kind, &mut target)?;
+            rebase = r;
+            link_request(&parsed[0].0, &v, "video")?;
+            link_request(&parsed[0].1, &a, "audio")?;
+        }
+    }
     let feed = Arc::new(Feed {
-        video: vsrc,
-        audio: asrc,
-        started: AtomicBool::new(false),
-        base: AtomicU64::new(u64::MAX),
+        tracks,
         rebase,
         bytes,
     });
@@ -372,6 +463,28 @@ pub fn build(name: &str, kind: &OutputKind) -> anyhow::Result<Egress> {
         feed,
         target,
     })
+}
+
+/// The HLS master playlist: one variant per rendition.
+pub fn master_playlist(renditions: &[Rendition]) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for r in renditions {
+        s.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\"\n{}/index.m3u8\n",
+            r.bandwidth, r.size.0, r.size.1, r.codecs, r.id
+        ));
+    }
+    s
+}
+
+fn write_master(path: &Path, renditions: &[Rendition]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Written whole, then renamed: a player never reads half of it.
+    let tmp = path.with_extension("m3u8.tmp");
+    std::fs::write(&tmp, master_playlist(renditions))?;
+    std::fs::rename(tmp, path)
 }
 
 /// Links `from` to a request pad of `to` whose template fits `media`
@@ -416,6 +529,37 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    fn rendition(index: usize, id: &str) -> Rendition {
+        Rendition {
+            index,
+            id: id.into(),
+            parser: "h264parse",
+            size: (1280, 720),
+            bandwidth: 3_128_000,
+            codecs: "avc1.64001f,mp4a.40.2".into(),
+        }
+    }
+
+    #[test]
+    fn hls_with_several_renditions_writes_a_master_playlist() {
+        gst::init().unwrap();
+        let dir = std::env::temp_dir().join(format!("nonstop-ladder-{}", std::process::id()));
+        let kind = crate::uri::output_kind(&format!("hls://{}", dir.display())).unwrap();
+        let mut sd = rendition(1, "sd");
+        sd.size = (640, 360);
+        sd.bandwidth = 1_128_000;
+        let e = build("t", &kind, &[rendition(0, "hd"), sd]).unwrap();
+        assert_eq!(e.target, Some(dir.join("master.m3u8")));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("master.m3u8")).unwrap(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=3128000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"\nhd/index.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1128000,RESOLUTION=640x360,CODECS=\"avc1.64001f,mp4a.40.2\"\nsd/index.m3u8\n"
+        );
+        assert!(dir.join("hd").is_dir() && dir.join("sd").is_dir());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn every_output_kind_builds() {
         gst::init().unwrap();
@@ -431,7 +575,8 @@ mod tests {
         ];
         for uri in kinds {
             let kind = crate::uri::output_kind(uri).unwrap();
-            let e = build("t", &kind).unwrap_or_else(|e| panic!("{uri}: {e:#}"));
+            let e =
+                build("t", &kind, &[rendition(0, "hd")]).unwrap_or_else(|e| panic!("{uri}: {e:#}"));
             assert!(e.pipeline.children().len() >= 5, "{uri}");
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -20,6 +20,7 @@ const VIDEO: VideoFormat = VideoFormat {
 const AUDIO: AudioFormat = AudioFormat {
     rate: 48000,
     channels: 2,
+    bitrate: 128,
 };
 
 /// The channel side of the bridge: appsrc → appsink for each stream.

@@ -6,6 +6,8 @@
 //! and which incarnation, into one queue; all decisions are taken here, in
 //! the channel's task, never in a bus callback.
 
+mod encoders;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,9 +20,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config;
+use crate::encode::probe::Choice;
 use crate::ingest::{self, Bridge, InputStats};
 use crate::output::{self, Fanout, Feed};
 use crate::uri::{self, InputKind, OutputKind};
+use encoders::{Rendition, Taps};
 
 /// How often the state machine looks at data flow and timers.
 const TICK: Duration = Duration::from_millis(100);
@@ -39,6 +43,8 @@ enum Origin {
     Channel,
     Input(usize),
     Output(usize),
+    /// Rendition, instance (0 primary, 1 backup).
+    Encoder(usize, usize),
 }
 
 /// A bus message from one of the channel's pipelines.
@@ -83,8 +89,18 @@ struct Input {
 
 struct Output {
     id: String,
-    shown: String,
-    kind: OutputKind,
+    /// Destinations: the primary, then the backups (failover mode).
+    dests: Vec<(OutputKind, String)>,
+    /// The destination in use.
+    current: usize,
+    /// Failures in a row on the current destination.
+    fails: u32,
+    failover_after: u32,
+    retry_primary: Duration,
+    /// Since when the current destination is in use.
+    on_dest: Instant,
+    /// Indices of the renditions it carries.
+    renditions: Vec<usize>,
     pipeline: Option<gst::Pipeline>,
     feed: Option<Arc<Feed>>,
     gen: u64,
@@ -98,7 +114,6 @@ struct Output {
 struct Core {
     pipeline: gst::Pipeline,
     bridges: Vec<Bridge>,
-    venc: AppSink,
 }
 
 /// A one-line view for logs and systemd's STATUS=.
@@ -110,17 +125,20 @@ pub struct Status {
     pub inputs: usize,
     pub outputs_up: usize,
     pub outputs: usize,
+    /// Per encoder, the backend on air: "video x264".
+    pub encoders: String,
 }
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}; inputs {}/{}, outputs {}/{})",
+            "{} ({}; inputs {}/{}, encoders {}, outputs {}/{})",
             self.state,
             self.active.as_deref().unwrap_or("nothing on air"),
             self.inputs_live,
             self.inputs,
+            self.encoders,
             self.outputs_up,
             self.outputs
         )
@@ -145,6 +163,10 @@ pub struct Channel {
     core_backoff: Backoff,
     inputs: Vec<Input>,
     outputs: Vec<Output>,
+    renditions: Vec<Rendition>,
+    /// The switch's raw video, to the encoder instances being fed.
+    taps: Arc<Taps>,
+    started_at: Option<Instant>,
     fanout: Arc<Fanout>,
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
@@ -210,7 +232,9 @@ fn element_path(msg: &gst::Message) -> String {
 
 impl Channel {
     /// Builds the channel; nothing runs until [`Channel::run`].
-    pub fn new(cfg: config::Channel) -> (Channel, Handle) {
+    /// `choices`: per encoder, the backend of each instance (primary, and
+    /// backup with redundancy), as [`crate::encode::resolve`] picked them.
+    pub fn new(cfg: config::Channel, choices: Vec<Vec<Choice>>) -> (Channel, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = cfg.id.get_ref().clone();
         let backoff = Backoff::new(cfg.backoff.initial, cfg.backoff.max);
@@ -239,14 +263,49 @@ impl Channel {
                 lost_at: None,
             })
             .collect();
-        let outputs = cfg
-            .outputs
-            .iter()
-            .filter_map(|o| {
-                Some(Output {
-                    id: o.id.get_ref().clone(),
-                    shown: uri::redact(o.uri.get_ref()),
-                    kind: uri::output_kind(o.uri.get_ref()).ok()?,
+        let mut outputs = Vec::new();
+        for o in &cfg.outputs {
+            let mut dests: Vec<(OutputKind, String)> = std::iter::once(o.uri.get_ref())
+                .chain(o.backup.iter().map(|b| b.get_ref()))
+                .filter_map(|u| Some((uri::output_kind(u).ok()?, uri::redact(u))))
+                .collect();
+            let renditions: Vec<usize> = match &o.encoders {
+                Some(names) => names
+                    .iter()
+                    .filter_map(|n| cfg.encoders.iter().position(|e| e.id() == n.get_ref()))
+                    .collect(),
+                None if matches!(dests.first(), Some((OutputKind::Hls { .. }, _))) => {
+                    (0..cfg.encoders.len()).collect()
+                }
+                None => vec![0],
+            };
+            let base_id = o.id.get_ref().clone();
+            // `both`: one output per destination, all at once.
+            let groups: Vec<(String, Vec<(OutputKind, String)>)> = match o.mode {
+                config::OutputMode::Both => dests
+                    .drain(..)
+                    .enumerate()
+                    .map(|(n, d)| {
+                        let id = if n == 0 {
+                            base_id.clone()
+                        } else {
+                            format!("{base_id}.backup{n}")
+                        };
+                        (id, vec![d])
+                    })
+                    .collect(),
+                config::OutputMode::Failover => vec![(base_id.clone(), dests)],
+            };
+            for (id, dests) in groups {
+                outputs.push(Output {
+                    id,
+                    dests,
+                    current: 0,
+                    fails: 0,
+                    failover_after: o.failover_after.max(1),
+                    retry_primary: o.retry_primary,
+                    on_dest: now,
+                    renditions: renditions.clone(),
                     pipeline: None,
                     feed: None,
                     gen: 0,
@@ -254,8 +313,15 @@ impl Channel {
                     progress: (0, now),
                     backoff: backoff.clone(),
                     restarts: 0,
-                })
-            })
+                });
+            }
+        }
+        let renditions = cfg
+            .encoders
+            .iter()
+            .cloned()
+            .zip(choices)
+            .map(|(e, c)| Rendition::new(e, &cfg.video, c, &backoff))
             .collect();
         let status = Arc::new(Mutex::new(Status {
             state: "starting",
@@ -263,7 +329,8 @@ impl Channel {
             inputs_live: 0,
             inputs: cfg.inputs.len(),
             outputs_up: 0,
-            outputs: cfg.outputs.len(),
+            outputs: outputs.len(),
+            encoders: String::new(),
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
         let handle = Handle {
@@ -281,6 +348,9 @@ impl Channel {
                 core_backoff: backoff.clone(),
                 inputs,
                 outputs,
+                renditions,
+                taps: Arc::new(Taps::default()),
+                started_at: None,
                 fanout: Arc::new(Fanout::default()),
                 tx,
                 rx,
@@ -303,7 +373,13 @@ impl Channel {
             .set_state(gst::State::Playing)
             .map_err(|_| anyhow!("channel {}: the channel pipeline did not start", self.id))?;
         self.core = Some(core);
-        info!(channel = %self.id, inputs = self.inputs.len(), outputs = self.outputs.len(), "channel started");
+        self.started_at = Some(Instant::now());
+        info!(channel = %self.id, inputs = self.inputs.len(), encoders = self.renditions.len(), outputs = self.outputs.len(), "channel started");
+        for r in 0..self.renditions.len() {
+            for i in 0..self.renditions[r].instances.len() {
+                self.start_instance(r, i);
+            }
+        }
         for i in 0..self.inputs.len() {
             self.start_input(i);
         }
@@ -380,36 +456,31 @@ impl Channel {
             let video = pair.pop().expect("two appsrcs");
             bridges.push(Bridge { video, audio });
         }
-        let venc = self.encoded_branch(
-            &pipeline,
-            &vswitch,
-            crate::encode::video_chain(&cfg.encoder, &cfg.video)?,
-            true,
-        )?;
-        self.encoded_branch(
-            &pipeline,
-            &aswitch,
-            crate::encode::audio_chain(&cfg.encoder)?,
-            false,
-        )?;
-        Ok(Core {
-            pipeline,
-            bridges,
-            venc,
-        })
+        // Video: raw frames to the encoder instances (own pipelines).
+        let queue = gst::ElementFactory::make("queue").build()?;
+        let raw = AppSink::builder()
+            .name("raw_video")
+            .sync(false)
+            .enable_last_sample(false)
+            .build();
+        pipeline.add_many([&queue, raw.upcast_ref()])?;
+        gst::Element::link_many([&vswitch, &queue, raw.upcast_ref()])?;
+        encoders::raw_sink(&raw, self.taps.clone());
+        // Audio: one AAC encoder here, shared by every rendition.
+        self.encoded_audio(&pipeline, &aswitch, crate::encode::audio_chain(&cfg.audio)?)?;
+        Ok(Core { pipeline, bridges })
     }
 
-    /// switch → queue → encoder chain → appsink feeding the outputs.
-    fn encoded_branch(
+    /// switch → queue → AAC encoder chain → appsink feeding the outputs.
+    fn encoded_audio(
         &self,
         pipeline: &gst::Pipeline,
         switch: &gst::Element,
         encoder: Vec<gst::Element>,
-        video: bool,
-    ) -> anyhow::Result<AppSink> {
+    ) -> anyhow::Result<()> {
         let queue = gst::ElementFactory::make("queue").build()?;
         let sink = AppSink::builder()
-            .name(if video { "video_out" } else { "audio_out" })
+            .name("audio_out")
             .sync(false)
             .enable_last_sample(false)
             .build();
@@ -418,20 +489,20 @@ impl Channel {
         pipeline.add_many(&chain[1..])?;
         pipeline.add(&sink)?;
         chain.push(sink.clone().upcast());
-        gst::Element::link_many(&chain).context("linking the encoder")?;
+        gst::Element::link_many(&chain).context("linking the audio encoder")?;
         let fanout = self.fanout.clone();
         let fanout_eos = self.fanout.clone();
         sink.set_callbacks(
             AppSinkCallbacks::builder()
                 .new_sample(move |s| {
                     let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    fanout.push(&sample, video);
+                    fanout.audio(&sample);
                     Ok(gst::FlowSuccess::Ok)
                 })
-                .eos(move |_| fanout_eos.eos(video))
+                .eos(move |_| fanout_eos.eos_audio())
                 .build(),
         );
-        Ok(sink)
+        Ok(())
     }
 
     fn start_input(&mut self, i: usize) {
@@ -533,14 +604,38 @@ impl Channel {
         }
     }
 
+    /// What an output needs to know of the renditions it carries.
+    fn rendition_infos(&self, list: &[usize]) -> Vec<output::Rendition> {
+        list.iter()
+            .filter_map(|&r| {
+                let ren = self.renditions.get(r)?;
+                Some(output::Rendition {
+                    index: r,
+                    id: ren.id.clone(),
+                    parser: ren.instances.first()?.choice.plan.parser,
+                    size: ren.size,
+                    bandwidth: (ren.cfg.video_bitrate as u64 + self.cfg.audio.bitrate as u64)
+                        * 1000,
+                    codecs: crate::encode::codecs_string(
+                        &ren.cfg,
+                        ren.size,
+                        self.cfg.video.framerate,
+                    ),
+                })
+            })
+            .collect()
+    }
+
     fn start_output(&mut self, o: usize) {
-        let Some(core) = &self.core else {
+        if self.core.is_none() {
             return;
-        };
+        }
+        let infos = self.rendition_infos(&self.outputs[o].renditions);
         let out = &mut self.outputs[o];
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
-        let result = output::build(&name, &out.kind).and_then(|egress| {
+        let (kind, shown) = out.dests[out.current].clone();
+        let result = output::build(&name, &kind, &infos).and_then(|egress| {
             forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
             let started = egress.pipeline.set_state(gst::State::Playing);
             out.pipeline = Some(egress.pipeline);
@@ -556,14 +651,17 @@ impl Channel {
         out.progress = (0, Instant::now());
         match result {
             Ok(target) => {
-                // Start on a keyframe: ask the encoder for one now.
-                core.venc.send_event(
-                    gst_video::UpstreamForceKeyUnitEvent::builder()
-                        .all_headers(true)
-                        .build(),
-                );
                 let target = target.map(|t| t.display().to_string());
-                info!(channel = %self.id, output = %out.id, uri = %out.shown, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
+                let dest = out.current;
+                info!(channel = %self.id, output = %out.id, uri = %shown, destination = dest, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
+                // Start on a keyframe: ask the encoders for one now.
+                if let Some(now) = self
+                    .core
+                    .as_ref()
+                    .and_then(|c| c.pipeline.current_running_time())
+                {
+                    self.request_keyframes(now);
+                }
             }
             Err(e) => self.output_failed(o, &format!("{e:#}")),
         }
@@ -576,12 +674,43 @@ impl Channel {
         if let Some(p) = out.pipeline.take() {
             teardown(p);
         }
-        let delay = out.backoff.fail();
         out.restarts += 1;
+        out.fails += 1;
+        // Too many failures in a row: the next destination, at once.
+        if out.dests.len() > 1 && out.fails >= out.failover_after {
+            let from = out.current;
+            out.current = (out.current + 1) % out.dests.len();
+            out.fails = 0;
+            out.on_dest = Instant::now();
+            out.backoff.reset();
+            let delay = out.backoff.fail();
+            out.phase = Phase::Waiting {
+                until: Instant::now() + delay,
+            };
+            warn!(channel = %self.id, output = %out.id, reason = why, from = from, to = out.current,
+                uri = %out.dests[out.current].1, "output failed; moving to the next destination");
+            return;
+        }
+        let delay = out.backoff.fail();
         out.phase = Phase::Waiting {
             until: Instant::now() + delay,
         };
         warn!(channel = %self.id, output = %out.id, reason = why, retry_in = %fmt_duration(delay), "output failed; restarting");
+    }
+
+    /// On a backup destination for `retry_primary`: try the primary again.
+    fn retry_primary(&mut self, o: usize) {
+        let out = &mut self.outputs[o];
+        self.fanout.remove(feed_key(o, out.gen));
+        out.feed = None;
+        if let Some(p) = out.pipeline.take() {
+            teardown(p);
+        }
+        out.current = 0;
+        out.fails = 0;
+        out.on_dest = Instant::now();
+        info!(channel = %self.id, output = %out.id, uri = %out.dests[0].1, "trying the primary destination again");
+        self.start_output(o);
     }
 
     fn check_outputs(&mut self) {
@@ -607,8 +736,16 @@ impl Channel {
                             fmt_duration(OUTPUT_STALL)
                         );
                         self.output_failed(o, &why);
-                    } else if since.elapsed() >= OUTPUT_STABLE && out.backoff.failures() > 0 {
+                    } else if since.elapsed() >= OUTPUT_STABLE
+                        && (out.backoff.failures() > 0 || out.fails > 0)
+                    {
                         out.backoff.reset();
+                        out.fails = 0;
+                    } else if out.current != 0
+                        && matches!(out.phase, Phase::Live { .. })
+                        && out.on_dest.elapsed() >= out.retry_primary
+                    {
+                        self.retry_primary(o);
                     }
                 }
                 _ => {}
@@ -622,12 +759,21 @@ impl Channel {
             Origin::Channel => self.core_gen,
             Origin::Input(i) => self.inputs[i].gen,
             Origin::Output(o) => self.outputs[o].gen,
+            Origin::Encoder(r, i) => self.renditions[r].instances[i].gen,
         };
         let fresh = ev.gen == current;
         let who = match ev.origin {
             Origin::Channel => ("channel", String::new()),
             Origin::Input(i) => ("input", self.inputs[i].id.clone()),
             Origin::Output(o) => ("output", self.outputs[o].id.clone()),
+            Origin::Encoder(r, i) => (
+                "encoder",
+                format!(
+                    "{}.{}",
+                    self.renditions[r].id,
+                    if i == 0 { "primary" } else { "backup" }
+                ),
+            ),
         };
         match ev.msg.view() {
             V::Error(e) => {
@@ -640,6 +786,7 @@ impl Channel {
                     match ev.origin {
                         Origin::Input(i) => self.input_failed(i, &why),
                         Origin::Output(o) => self.output_failed(o, &why),
+                        Origin::Encoder(r, i) => self.instance_failed(r, i, &why),
                         Origin::Channel => self.core_failed(&why),
                     }
                 }
@@ -662,13 +809,14 @@ impl Channel {
                 }
                 Origin::Input(i) => self.input_failed(i, "end of stream"),
                 Origin::Output(o) => self.output_failed(o, "end of stream"),
-                Origin::Channel => {}
+                Origin::Encoder(..) | Origin::Channel => {}
             },
             V::Latency(_) => {
                 let p = match ev.origin {
                     Origin::Channel => self.core.as_ref().map(|c| &c.pipeline),
                     Origin::Input(i) => self.inputs[i].pipeline.as_ref(),
                     Origin::Output(o) => self.outputs[o].pipeline.as_ref(),
+                    Origin::Encoder(r, i) => self.encoder_pipeline(r, i),
                 };
                 if let (true, Some(p)) = (fresh, p) {
                     let _ = p.recalculate_latency();
@@ -777,6 +925,9 @@ impl Channel {
                 teardown(p);
             }
         }
+        for p in self.stop_encoders() {
+            teardown(p);
+        }
         if let Some(core) = self.core.take() {
             teardown(core.pipeline);
         }
@@ -810,6 +961,12 @@ impl Channel {
             inputs: self.inputs.len(),
             outputs_up,
             outputs: self.outputs.len(),
+            encoders: self
+                .renditions
+                .iter()
+                .map(|r| format!("{} {}", r.id, r.on_air()))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         if next.state != status.state {
             let line = format!("channel {}", next.state);
@@ -834,6 +991,7 @@ impl Channel {
                 _ = tick.tick() => {
                     self.heartbeat.store(crate::monotonic_ns(), Ordering::Relaxed);
                     self.check_core();
+                    self.check_encoders();
                     self.check_inputs();
                     self.check_outputs();
                     self.publish_status();
@@ -888,6 +1046,7 @@ impl Channel {
             pipelines.extend(input.pipeline.take());
         }
         pipelines.extend(self.core.take().map(|c| c.pipeline));
+        pipelines.extend(self.stop_encoders());
         for out in &mut self.outputs {
             pipelines.extend(out.pipeline.take());
         }

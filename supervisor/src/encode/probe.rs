@@ -1,0 +1,290 @@
+//! Picking a backend: the registry says which encoder elements exist; a
+//! short trial encode says which can actually open (a GPU may be absent,
+//! busy or out of sessions although its plugin is installed).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use gst::prelude::*;
+
+use super::backend::{self, Plan};
+use crate::config::{Backend, Encoder};
+
+/// How long a trial encode may take before the backend counts as broken.
+const TRIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The backend an encoder instance runs on, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub plan: Plan,
+    /// e.g. "auto: nvenc not installed, va not installed, … → x264".
+    pub why: String,
+}
+
+/// Whether `factory` exists here and passed a trial encode at `size`.
+pub trait Prober {
+    fn exists(&self, factory: &str) -> bool;
+    fn opens(&self, plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String>;
+}
+
+/// The real registry and real trial encodes, cached per element and size.
+pub struct Registry;
+
+/// Trial results per (element, width, height).
+type TrialCache = Mutex<HashMap<(String, u32, u32), Result<(), String>>>;
+
+fn cache() -> &'static TrialCache {
+    static CACHE: OnceLock<TrialCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+impl Prober for Registry {
+    fn exists(&self, factory: &str) -> bool {
+        gst::ElementFactory::find(factory).is_some()
+    }
+
+    fn opens(&self, plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String> {
+        let key = (plan.factory.to_owned(), size.0, size.1);
+        if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return r.clone();
+        }
+        let r = trial(plan, size, fps);
+        cache()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, r.clone());
+        r
+    }
+}
+
+/// Encodes three frames through the planned elements.
+fn trial(plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("videotestsrc")
+        .property("num-buffers", 3i32)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let raw = super::raw_caps(size, fps);
+    let mut chain = vec![src, capsfilter(&raw)?];
+    chain.extend(super::encoder_elements(plan).map_err(|e| format!("{e:#}"))?);
+    chain.push(
+        gst::ElementFactory::make("fakesink")
+            .build()
+            .map_err(|e| e.to_string())?,
+    );
+    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
+    gst::Element::link_many(&chain).map_err(|_| "the elements do not link".to_owned())?;
+    let result = match pipeline.set_state(gst::State::Playing) {
+        Err(_) => Err("it does not start".to_owned()),
+        Ok(_) => {
+            let bus = pipeline.bus().expect("a pipeline has a bus");
+            let msg = bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(TRIAL_TIMEOUT.as_nanos() as u64),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+            match msg.as_ref().map(|m| m.view()) {
+                Some(gst::MessageView::Eos(_)) => Ok(()),
+                Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
+                _ => Err(format!("no output within {}s", TRIAL_TIMEOUT.as_secs())),
+            }
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, String> {
+    gst::ElementFactory::make("capsfilter")
+        .property("caps", caps)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Tries `backend`'s elements in order; the first that exists and opens.
+fn try_backend(
+    p: &dyn Prober,
+    backend: Backend,
+    e: &Encoder,
+    size: (u32, u32),
+    fps: (u32, u32),
+) -> Result<Plan, String> {
+    let factories = backend::factories(backend, e.codec);
+    if factories.is_empty() {
+        return Err(format!(
+            "{} cannot encode {}",
+            backend.name(),
+            e.codec.name()
+        ));
+    }
+    let mut reasons = Vec::new();
+    for f in factories {
+        if !p.exists(f) {
+            continue;
+        }
+        let plan = backend::plan(backend, f, e, fps);
+        match p.opens(&plan, size, fps) {
+            Ok(()) => return Ok(plan),
+            Err(why) => reasons.push(format!("{f} does not open: {why}")),
+        }
+    }
+    if reasons.is_empty() {
+        Err(format!(
+            "not installed (no {}; needs {})",
+            factories.join(" / "),
+            backend::package(backend)
+        ))
+    } else {
+        Err(reasons.join("; "))
+    }
+}
+
+/// Chooses the backend for `wanted` (the encoder's `backend` or
+/// `backup_backend`): `auto` takes the first of nvenc, va, vaapi, qsv and
+/// software that opens; an explicit one must open, unless `fallback`.
+pub fn choose(
+    p: &dyn Prober,
+    wanted: Backend,
+    fallback: bool,
+    e: &Encoder,
+    size: (u32, u32),
+    fps: (u32, u32),
+) -> Result<Choice, String> {
+    let auto = |skipped: Vec<String>, prefix: &str| -> Result<Choice, String> {
+        let mut skipped = skipped;
+        for b in backend::auto_order(e.codec) {
+            match try_backend(p, b, e, size, fps) {
+                Ok(plan) => {
+                    let why = if skipped.is_empty() {
+                        format!("{prefix}{} is the first that opens", b.name())
+                    } else {
+                        format!("{prefix}{}; skipped {}", b.name(), skipped.join(", "))
+                    };
+                    return Ok(Choice { plan, why });
+                }
+                Err(r) => skipped.push(format!("{} ({r})", b.name())),
+            }
+        }
+        Err(format!(
+            "no {} encoder opens: {}",
+            e.codec.name(),
+            skipped.join(", ")
+        ))
+    };
+    if wanted == Backend::Auto {
+        return auto(Vec::new(), "auto: ");
+    }
+    match try_backend(p, wanted, e, size, fps) {
+        Ok(plan) => Ok(Choice {
+            plan,
+            why: format!("{} as configured", wanted.name()),
+        }),
+        Err(r) if fallback => auto(
+            Vec::new(),
+            &format!("fell back from {} because it is {r}; auto: ", wanted.name()),
+        ),
+        Err(r) => Err(format!(
+            "backend {} is {r}; install it, choose another backend, or set fallback = true",
+            wanted.name()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Codec;
+
+    /// A machine with exactly these elements, of which `broken` fail.
+    struct Fake {
+        present: Vec<&'static str>,
+        broken: Vec<&'static str>,
+    }
+
+    impl Prober for Fake {
+        fn exists(&self, f: &str) -> bool {
+            self.present.contains(&f)
+        }
+        fn opens(&self, plan: &Plan, _: (u32, u32), _: (u32, u32)) -> Result<(), String> {
+            if self.broken.contains(&plan.factory) {
+                Err("no CUDA device".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    const SIZE: (u32, u32) = (1280, 720);
+    const FPS: (u32, u32) = (25, 1);
+
+    fn enc() -> Encoder {
+        Encoder::default()
+    }
+
+    #[test]
+    fn auto_with_only_software_picks_x264() {
+        let m = Fake {
+            present: vec!["x264enc"],
+            broken: vec![],
+        };
+        let c = choose(&m, Backend::Auto, false, &enc(), SIZE, FPS).unwrap();
+        assert_eq!(c.plan.factory, "x264enc");
+        assert!(c.why.contains("skipped nvenc (not installed"), "{}", c.why);
+    }
+
+    #[test]
+    fn auto_prefers_hardware_that_opens_and_skips_what_does_not() {
+        let m = Fake {
+            present: vec!["nvh264enc", "vah264enc", "x264enc"],
+            broken: vec!["nvh264enc"],
+        };
+        let c = choose(&m, Backend::Auto, false, &enc(), SIZE, FPS).unwrap();
+        assert_eq!(c.plan.factory, "vah264enc");
+        assert!(
+            c.why.contains("nvh264enc does not open: no CUDA device"),
+            "{}",
+            c.why
+        );
+    }
+
+    #[test]
+    fn an_explicit_missing_backend_fails_clearly_or_falls_back() {
+        let m = Fake {
+            present: vec!["x264enc"],
+            broken: vec![],
+        };
+        let err = choose(&m, Backend::Nvenc, false, &enc(), SIZE, FPS).unwrap_err();
+        assert!(err.starts_with("backend nvenc is not installed"), "{err}");
+        assert!(err.contains("set fallback = true"), "{err}");
+        let c = choose(&m, Backend::Nvenc, true, &enc(), SIZE, FPS).unwrap();
+        assert_eq!(c.plan.factory, "x264enc");
+        assert!(c.why.starts_with("fell back from nvenc"), "{}", c.why);
+    }
+
+    #[test]
+    fn h265_auto_ends_with_x265() {
+        let m = Fake {
+            present: vec!["x264enc", "x265enc"],
+            broken: vec![],
+        };
+        let e = Encoder {
+            codec: Codec::H265,
+            ..enc()
+        };
+        assert_eq!(
+            choose(&m, Backend::Auto, false, &e, SIZE, FPS)
+                .unwrap()
+                .plan
+                .factory,
+            "x265enc"
+        );
+    }
+
+    #[test]
+    fn the_real_registry_opens_x264_here() {
+        gst::init().unwrap();
+        let c = choose(&Registry, Backend::Auto, false, &enc(), (320, 240), FPS).unwrap();
+        // This machine has no GPU: software is what opens.
+        assert_eq!(c.plan.factory, "x264enc", "{}", c.why);
+    }
+}
