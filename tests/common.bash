@@ -104,7 +104,7 @@ decodes_clean() {
     limit=(-t "$("$PY" -c "print(max(0.0, $(ffprobe -v error -show_entries format=duration -of csv=p=0 "$1") - $2))")")
     what="all but the last $2 s"
   fi
-  errs=$(ffmpeg -nostdin -v error -i "$1" "${limit[@]}" -f null - 2>&1 | head -n 5)
+  errs=$(ffmpeg -nostdin -v error -i "$1" "${limit[@]}" -f null - 2>&1 | awk 'NR <= 5')
   [[ -z $errs ]] || fail "$1 does not decode cleanly: $errs"
   echo "   $(basename "$1"): $what decodes without errors"
 }

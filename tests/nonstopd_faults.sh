@@ -95,12 +95,12 @@ sizes=$(grep -c "resize-sender:" "$WORK/resize.log")
 echo "   resize: on air through $((sizes - 1)) resolution changes"
 
 echo "-- outputs"
-width=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 "$WORK/rec.ts" | head -n 1)
+width=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 "$WORK/rec.ts" | awk 'NR == 1')
 [[ $width == 640,360 ]] || fail "recording is $width, want 640,360"
 expect_continuous "$WORK/rec.ts" v 0.040 300
 expect_continuous "$WORK/rec.ts" a 0.021333 500
 decodes_clean "$WORK/rec.ts"
-frames=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$WORK/rx2.ts" | head -n 1)
+frames=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$WORK/rx2.ts" | awk 'NR == 1')
 ((frames >= 50)) || fail "the restarted output delivered $frames frames"
 echo "   rx2.ts (after the destination came back): $frames frames"
 # The receiver is killed mid-write: its last packets may be cut.

@@ -315,6 +315,8 @@ impl Channel {
     pub(super) fn instance_failed(&mut self, r: usize, i: usize, why: &str) {
         let inst = &mut self.renditions[r].instances[i];
         self.taps.remove(tap_key(r, i, inst.gen));
+        // Whatever the torn-down pipeline still posts is stale from now.
+        inst.gen += 1;
         inst.fed = None;
         inst.input = None;
         inst.output = None;

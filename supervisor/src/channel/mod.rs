@@ -540,6 +540,8 @@ impl Channel {
 
     fn input_failed(&mut self, i: usize, why: &str) {
         let input = &mut self.inputs[i];
+        // Whatever the torn-down pipeline still posts is stale from now.
+        input.gen += 1;
         if let Some(p) = input.pipeline.take() {
             teardown(p);
         }
@@ -670,6 +672,8 @@ impl Channel {
     fn output_failed(&mut self, o: usize, why: &str) {
         let out = &mut self.outputs[o];
         self.fanout.remove(feed_key(o, out.gen));
+        // Whatever the torn-down pipeline still posts is stale from now.
+        out.gen += 1;
         out.feed = None;
         if let Some(p) = out.pipeline.take() {
             teardown(p);
