@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end: a file input with loop=true plays as live, paced by the clock,
 # and loops seamlessly: no restart, no failover, a continuous output. Also
-# the segmented recording and HLS outputs: whole segments, a playlist that
-# SIGINT ends properly.
+# the segmented recording and a two-rendition HLS ladder: whole segments,
+# a master playlist, variant playlists that SIGINT ends properly.
 source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 
@@ -23,7 +23,16 @@ uri = "file://$WORK/clip.ts?loop=true"
 id = "slate"
 uri = "slate://colour/black"
 
-[channel.encoder]
+[[channel.encoder]]
+id = "hd"
+preset = "ultrafast"
+keyframe_interval = "1s"
+
+[[channel.encoder]]
+id = "sd"
+width = 160
+height = 120
+video_bitrate = 300
 preset = "ultrafast"
 keyframe_interval = "1s"
 
@@ -56,9 +65,17 @@ parts=("$WORK"/seg/part-*.mkv)
 ((${#parts[@]} >= 3)) || fail "expected >= 3 recording segments, got ${#parts[@]}"
 for p in "${parts[@]}"; do decodes_clean "$p"; done
 [[ -e "$WORK/seg/part-00000.mkv" ]] || fail "segments do not start at part-00000.mkv"
-playlist="$WORK/hls/index.m3u8"
-grep -q "#EXT-X-ENDLIST" "$playlist" || fail "the HLS playlist was not ended at stop"
-listed=$(grep -c "\.ts$" "$playlist")
-((listed == 3)) || fail "the live playlist lists $listed segments, want 3"
-for seg in $(grep "\.ts$" "$playlist"); do decodes_clean "$WORK/hls/$seg"; done
+master="$WORK/hls/master.m3u8"
+grep -q "RESOLUTION=320x240" "$master" && grep -q "RESOLUTION=160x120" "$master" ||
+  fail "master playlist lacks a rendition: $(cat "$master")"
+for r in hd sd; do
+  playlist="$WORK/hls/$r/index.m3u8"
+  grep -q "^$r/index.m3u8$" "$master" || fail "master playlist does not list $r"
+  grep -q "#EXT-X-ENDLIST" "$playlist" || fail "the $r playlist was not ended at stop"
+  listed=$(grep -c "\.ts$" "$playlist")
+  ((listed == 3)) || fail "the $r playlist lists $listed segments, want 3"
+  for seg in $(grep "\.ts$" "$playlist"); do decodes_clean "$WORK/hls/$r/$seg"; done
+  width=$(ffprobe -v error -select_streams v -show_entries stream=width -of csv=p=0 "$WORK/hls/$r/$seg" | awk 'NR == 1')
+  echo "   $r: $listed segments, $width pixels wide"
+done
 echo "PASS nonstopd_file_loop"

@@ -139,6 +139,22 @@ fn try_backend(
     }
 }
 
+/// "nvenc, va (not installed), qsv (no device)": backends with the same
+/// reason listed together, in order.
+fn group(skipped: &[(&str, String)]) -> String {
+    let mut out: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (b, r) in skipped {
+        match out.last_mut() {
+            Some((names, reason)) if *reason == r.as_str() => names.push(b),
+            _ => out.push((vec![b], r)),
+        }
+    }
+    out.iter()
+        .map(|(names, reason)| format!("{} ({reason})", names.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Chooses the backend for `wanted` (the encoder's `backend` or
 /// `backup_backend`): `auto` takes the first of nvenc, va, vaapi, qsv and
 /// software that opens; an explicit one must open, unless `fallback`.
@@ -150,39 +166,48 @@ pub fn choose(
     size: (u32, u32),
     fps: (u32, u32),
 ) -> Result<Choice, String> {
-    let auto = |skipped: Vec<String>, prefix: &str| -> Result<Choice, String> {
-        let mut skipped = skipped;
+    let auto = |prefix: &str| -> Result<Choice, String> {
+        // (backend, reason); "not installed" kept short: the install
+        // hints are for an explicit choice.
+        let mut skipped: Vec<(&str, String)> = Vec::new();
         for b in backend::auto_order(e.codec) {
             match try_backend(p, b, e, size, fps) {
                 Ok(plan) => {
                     let why = if skipped.is_empty() {
-                        format!("{prefix}{} is the first that opens", b.name())
+                        format!("{prefix}{}, the first that opens", b.name())
                     } else {
-                        format!("{prefix}{}; skipped {}", b.name(), skipped.join(", "))
+                        format!("{prefix}{}; skipped {}", b.name(), group(&skipped))
                     };
                     return Ok(Choice { plan, why });
                 }
-                Err(r) => skipped.push(format!("{} ({r})", b.name())),
+                Err(r) => {
+                    let short = if r.starts_with("not installed") {
+                        "not installed".to_owned()
+                    } else {
+                        r
+                    };
+                    skipped.push((b.name(), short));
+                }
             }
         }
         Err(format!(
             "no {} encoder opens: {}",
             e.codec.name(),
-            skipped.join(", ")
+            group(&skipped)
         ))
     };
     if wanted == Backend::Auto {
-        return auto(Vec::new(), "auto: ");
+        return auto("auto: ");
     }
     match try_backend(p, wanted, e, size, fps) {
         Ok(plan) => Ok(Choice {
             plan,
             why: format!("{} as configured", wanted.name()),
         }),
-        Err(r) if fallback => auto(
-            Vec::new(),
-            &format!("fell back from {} because it is {r}; auto: ", wanted.name()),
-        ),
+        Err(r) if fallback => auto(&format!(
+            "fell back from {} because it is {r}; auto: ",
+            wanted.name()
+        )),
         Err(r) => Err(format!(
             "backend {} is {r}; install it, choose another backend, or set fallback = true",
             wanted.name()
@@ -229,7 +254,10 @@ mod tests {
         };
         let c = choose(&m, Backend::Auto, false, &enc(), SIZE, FPS).unwrap();
         assert_eq!(c.plan.factory, "x264enc");
-        assert!(c.why.contains("skipped nvenc (not installed"), "{}", c.why);
+        assert_eq!(
+            c.why,
+            "auto: x264; skipped nvenc, va, vaapi, qsv (not installed)"
+        );
     }
 
     #[test]
