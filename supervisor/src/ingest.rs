@@ -59,7 +59,7 @@ pub struct Bridge {
 
 /// What the input's streaming threads record and the channel reads:
 /// atomics only, nothing locked per buffer.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct InputStats {
     last_video: AtomicU64,
     last_audio: AtomicU64,
@@ -67,6 +67,11 @@ pub struct InputStats {
     audio_synthetic: AtomicBool,
     pub buffers: AtomicU64,
     pub bytes: AtomicU64,
+    /// Set by the first real buffer after a reset.
+    first: AtomicBool,
+    /// Called (from the streaming thread) on that first buffer: the channel
+    /// hears at once that the input is receiving, not at its next tick.
+    pub on_first: std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl InputStats {
@@ -75,7 +80,7 @@ impl InputStats {
         for a in [&self.last_video, &self.last_audio] {
             a.store(0, Ordering::Relaxed);
         }
-        for f in [&self.video_synthetic, &self.audio_synthetic] {
+        for f in [&self.video_synthetic, &self.audio_synthetic, &self.first] {
             f.store(false, Ordering::Relaxed);
         }
     }
@@ -226,6 +231,12 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                         Media::Audio => stats.last_audio.store(now, Ordering::Relaxed),
                     }
                     stats.buffers.fetch_add(1, Ordering::Relaxed);
+                    if !stats.first.swap(true, Ordering::AcqRel) {
+                        let notify = stats.on_first.lock().ok().and_then(|f| f.clone());
+                        if let Some(f) = notify {
+                            f();
+                        }
+                    }
                     stats
                         .bytes
                         .fetch_add(buffer.size() as u64, Ordering::Relaxed);
@@ -268,6 +279,7 @@ pub fn build(
             uri,
             paced,
             looped: l,
+            ..
         } => {
             looped = *l;
             decoded(&pipeline, uri, None, &vin, &ain, !paced, stats)?;

@@ -59,6 +59,10 @@ pub enum InputKind {
         uri: String,
         paced: bool,
         looped: bool,
+        /// The source waits for a sender (udp, srt listener): worth
+        /// keeping up while nothing arrives, so the first packets of a
+        /// returning sender (its first keyframe) are not lost.
+        listens: bool,
     },
     Test(TestSource),
     Slate(Slate),
@@ -68,18 +72,20 @@ pub enum InputKind {
 /// is expected.
 pub fn input_kind(uri: &str) -> Result<InputKind, String> {
     let u = parse(uri)?;
-    let plain = |paced| InputKind::Uri {
+    let listener = u.query_pairs().any(|(k, v)| k == "mode" && v == "listener");
+    let plain = |paced, listens| InputKind::Uri {
         uri: uri.to_owned(),
         paced,
         looped: false,
+        listens,
     };
     match u.scheme() {
         "srt" => need_host_port(&u)
             .and_then(|_| srt_mode(&u))
-            .map(|_| plain(false)),
-        "udp" => need_host_port(&u).map(|_| plain(false)),
-        "rtmp" | "rtmps" | "rtsp" => need_host(&u).map(|_| plain(false)),
-        "http" | "https" => need_host(&u).map(|_| plain(true)),
+            .map(|_| plain(false, listener)),
+        "udp" => need_host_port(&u).map(|_| plain(false, true)),
+        "rtmp" | "rtmps" | "rtsp" => need_host(&u).map(|_| plain(false, false)),
+        "http" | "https" => need_host(&u).map(|_| plain(true, false)),
         "file" => {
             if u.path().len() <= 1 {
                 return Err("file:// needs a path, e.g. file:///srv/media/loop.ts".into());
@@ -101,6 +107,7 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
                 uri: bare.to_string(),
                 paced: true,
                 looped,
+                listens: false,
             })
         }
         "test" => TestSource::parse(&u).map(InputKind::Test),
@@ -574,7 +581,8 @@ mod tests {
             InputKind::Uri {
                 uri: "file:///srv/a.ts".into(),
                 paced: true,
-                looped: true
+                looped: true,
+                listens: false
             }
         );
         assert!(matches!(
@@ -582,8 +590,17 @@ mod tests {
             InputKind::Uri {
                 paced: false,
                 looped: false,
+                listens: false,
                 ..
             }
+        ));
+        assert!(matches!(
+            input_kind("srt://0.0.0.0:9000?mode=listener").unwrap(),
+            InputKind::Uri { listens: true, .. }
+        ));
+        assert!(matches!(
+            input_kind("udp://239.1.1.1:5000").unwrap(),
+            InputKind::Uri { listens: true, .. }
         ));
         assert!(matches!(
             input_kind("https://cdn/x.m3u8").unwrap(),

@@ -47,6 +47,10 @@ enum Origin {
     Encoder(usize, usize),
 }
 
+/// Application message that the bridge of an input posts (straight into
+/// the channel's queue) when its first real buffer arrives.
+const FIRST_DATA: &str = "nonstop-first-data";
+
 /// A bus message from one of the channel's pipelines.
 struct Event {
     origin: Origin,
@@ -512,6 +516,21 @@ impl Channel {
         let input = &mut self.inputs[i];
         input.gen += 1;
         input.stats.reset();
+        {
+            let (tx, gen) = (self.tx.clone(), input.gen);
+            let first = gst::message::Application::new(gst::Structure::new_empty(FIRST_DATA));
+            *input
+                .stats
+                .on_first
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(move || {
+                let _ = tx.send(Event {
+                    origin: Origin::Input(i),
+                    gen,
+                    msg: first.clone(),
+                });
+            }));
+        }
         let name = format!("{}.input.{}", self.id, input.id);
         let built = ingest::build(
             &name,
@@ -539,6 +558,14 @@ impl Channel {
     }
 
     fn input_failed(&mut self, i: usize, why: &str) {
+        self.input_down(i, why, false);
+    }
+
+    /// The input delivers nothing (`stalled`) or failed. A listening input
+    /// (udp, srt listener) that merely stalled is rebuilt at once, no
+    /// backoff: waiting would only lose a returning sender's first
+    /// packets; anything else waits out its backoff.
+    fn input_down(&mut self, i: usize, why: &str, stalled: bool) {
         let input = &mut self.inputs[i];
         // Whatever the torn-down pipeline still posts is stale from now.
         input.gen += 1;
@@ -546,13 +573,25 @@ impl Channel {
             teardown(p);
         }
         let was_live = matches!(input.phase, Phase::Live { .. });
-        let delay = input.backoff.fail();
+        let listens = matches!(input.kind, InputKind::Uri { listens: true, .. });
         input.restarts += 1;
+        if was_live {
+            input.lost_at = Some(Instant::now());
+        }
+        if stalled && listens {
+            if was_live {
+                warn!(channel = %self.id, input = %input.id, reason = why, "input lost; listening again");
+            } else {
+                debug!(channel = %self.id, input = %input.id, reason = why, "input still not receiving; listening afresh");
+            }
+            self.start_input(i);
+            return;
+        }
+        let delay = input.backoff.fail();
         input.phase = Phase::Waiting {
             until: Instant::now() + delay,
         };
         if was_live {
-            input.lost_at = Some(Instant::now());
             warn!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input lost; restarting");
         } else {
             info!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input not receiving; restarting");
@@ -586,7 +625,7 @@ impl Channel {
                     } else if since.elapsed() > stall.max(START_GRACE) {
                         let why =
                             format!("no data within {}", fmt_duration(stall.max(START_GRACE)));
-                        self.input_failed(i, &why);
+                        self.input_down(i, &why, true);
                     }
                 }
                 Phase::Live { since } => {
@@ -594,7 +633,7 @@ impl Channel {
                     let quiet = Duration::from_nanos(now_ns.saturating_sub(last));
                     if quiet > stall {
                         let why = format!("no data for {}", fmt_duration(quiet));
-                        self.input_failed(i, &why);
+                        self.input_down(i, &why, true);
                     } else if since.elapsed() >= self.cfg.return_after
                         && input.backoff.failures() > 0
                     {
@@ -825,6 +864,9 @@ impl Channel {
                 if let (true, Some(p)) = (fresh, p) {
                     let _ = p.recalculate_latency();
                 }
+            }
+            V::Application(a) if fresh && a.structure().is_some_and(|s| s.name() == FIRST_DATA) => {
+                self.check_inputs();
             }
             V::Element(e) if fresh => {
                 if let Some(s) = e.structure() {
