@@ -65,7 +65,7 @@ for fault in stall error; do
   run active-active "$fault"
   within 0 "$DETECT_MS" 2300 "fault → change-over (ms; stall_timeout 1 s + a tick)"
   expect_continuous "$OUT" v 0.040 150
-  expect_continuous "$OUT" a 0.021333 250
+  expect_continuous "$OUT" a 0.021333 150
   keyframes_on_schedule "$OUT"
   decodes_clean "$OUT"
 done
@@ -75,6 +75,6 @@ run active-passive stall
 within 0 "$DETECT_MS" 2300 "fault → change-over (ms)"
 gap=$(ts_steps "$OUT" v | awk '{print $3}')
 within 0.04 "$gap" 3.0 "largest video timestamp step across the change-over (s)"
-expect_continuous "$OUT" a 0.021333 250
+expect_continuous "$OUT" a 0.021333 150
 decodes_clean "$OUT"
 echo "PASS nonstopd_encoder_failover"

@@ -319,7 +319,7 @@ impl Profile {
             Profile::Baseline => "baseline",
             Profile::Main => "main",
             Profile::High => "high",
-            Profile::Main10 => "main-10",
+            Profile::Main10 => "main10",
         }
     }
 }
@@ -340,6 +340,15 @@ pub enum FaultKind {
     Stall,
     /// The encoder posts an error.
     Error,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Stall => "stall",
+            FaultKind::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -689,7 +698,13 @@ impl Config {
                 } else {
                     path
                 };
-                errors.push(inner.span().unwrap_or(0..0), path, inner.message().trim());
+                let mut message = inner.message().trim().to_owned();
+                if message.starts_with("unknown field `audio_bitrate`") {
+                    message.push_str(
+                        " (the AAC bitrate is now `bitrate` in the channel's `audio` table)",
+                    );
+                }
+                errors.push(inner.span().unwrap_or(0..0), path, message);
                 return Err(errors.list);
             }
         };
@@ -927,6 +942,13 @@ impl Encoder {
                 );
             }
         }
+        if self.stall_timeout < Duration::from_millis(100) {
+            errors.push(
+                span.clone(),
+                format!("{at}.stall_timeout"),
+                "must be at least 100ms",
+            );
+        }
         if self.video_bitrate == 0 {
             errors.push(
                 span.clone(),
@@ -1138,7 +1160,7 @@ backup = ["rtmp://b.example/live/key"]
         let e = errors(&text);
         assert!(
             e.iter().any(|l| l.contains(
-                "encoder[1].profile: h264 has no profile main-10; expected baseline, main or high"
+                "encoder[1].profile: h264 has no profile main10; expected baseline, main or high"
             )),
             "{e:#?}"
         );

@@ -36,7 +36,15 @@ pub struct Track {
     /// Subtracted from timestamps (containers that start at zero); set by
     /// the first keyframe.
     base: AtomicU64,
+    /// Audio that came before the first keyframe: the part at or after it
+    /// goes out once video starts (video may be delayed, e.g. by an
+    /// active-active encoder's delay line, while audio is not).
+    pending: Mutex<std::collections::VecDeque<(gst::Buffer, Option<gst::Caps>)>>,
 }
+
+/// Audio buffers held for a track that waits for its first keyframe
+/// (about 20 s of AAC).
+const PENDING_AUDIO: usize = 1000;
 
 /// The entry points of one running output pipeline.
 pub struct Feed {
@@ -50,13 +58,39 @@ impl Track {
     fn push(&self, buffer: &gst::Buffer, caps: Option<&gst::Caps>, video: bool, rebase: bool) {
         let src = if video { &self.video } else { &self.audio };
         if !self.started.load(Ordering::Acquire) {
-            if !video || buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            // The start and the held audio go together under this lock, so
+            // audio arriving meanwhile queues behind them, in order.
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.started.load(Ordering::Acquire) {
+                if !video {
+                    pending.push_back((buffer.clone(), caps.cloned()));
+                    while pending.len() > PENDING_AUDIO {
+                        pending.pop_front();
+                    }
+                    return;
+                }
+                if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                    return;
+                }
+                let first = buffer.dts().or(buffer.pts()).map_or(0, |t| t.nseconds());
+                self.base.store(first, Ordering::Relaxed);
+                let key = buffer.pts().map_or(0, |t| t.nseconds());
+                let held: Vec<(gst::Buffer, Option<gst::Caps>)> = pending
+                    .drain(..)
+                    .filter(|(b, _)| b.pts().is_some_and(|t| t.nseconds() >= key))
+                    .collect();
+                self.push_now(src, buffer, caps, rebase);
+                for (a, c) in &held {
+                    self.push_now(&self.audio, a, c.as_ref(), rebase);
+                }
+                self.started.store(true, Ordering::Release);
                 return;
             }
-            let first = buffer.dts().or(buffer.pts()).map_or(0, |t| t.nseconds());
-            self.base.store(first, Ordering::Relaxed);
-            self.started.store(true, Ordering::Release);
         }
+        self.push_now(src, buffer, caps, rebase);
+    }
+
+    fn push_now(&self, src: &AppSrc, buffer: &gst::Buffer, caps: Option<&gst::Caps>, rebase: bool) {
         if let (None, Some(caps)) = (src.caps(), caps) {
             src.set_caps(Some(caps));
         }
@@ -407,6 +441,8 @@ pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow:
     for (k, r) in renditions.iter().enumerate() {
         let vsrc = appsrc(&format!("video_{k}"));
         let asrc = appsrc(&format!("audio_{k}"));
+        // Audio may run ahead of (delayed) video by seconds: room for it.
+        asrc.set_max_buffers(PENDING_AUDIO as u64);
         let vparse = make(r.parser)?;
         let aparse = make("aacparse")?;
         pipeline.add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &vparse, &aparse])?;
@@ -420,6 +456,7 @@ pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow:
             audio: asrc,
             started: AtomicBool::new(false),
             base: AtomicU64::new(0),
+            pending: Mutex::new(std::collections::VecDeque::new()),
         });
         parsed.push((vparse, aparse));
     }

@@ -90,6 +90,13 @@ pub(super) struct Rendition {
     faults: Vec<(config::Fault, bool)>,
 }
 
+/// Active-active: how long encoded frames wait before the outputs get
+/// them: a whole GOP must exist, and a stall must be detectable, before a
+/// frame leaves; the margin covers the state machine's tick.
+pub(super) fn line_delay(cfg: &config::Encoder) -> u64 {
+    (cfg.keyframe_interval + cfg.stall_timeout + Duration::from_millis(300)).as_nanos() as u64
+}
+
 fn role(i: usize) -> &'static str {
     if i == 0 {
         "primary"
@@ -131,7 +138,11 @@ impl Rendition {
                     proven: false,
                 })
                 .collect(),
-            selector: Arc::new(Mutex::new(Selector::new(cfg.redundancy, schedule))),
+            selector: Arc::new(Mutex::new(Selector::new(
+                cfg.redundancy,
+                schedule,
+                line_delay(&cfg),
+            ))),
             caps: Arc::new(Mutex::new(None)),
             force: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
             faults: cfg.faults.iter().map(|f| (*f, false)).collect(),
@@ -207,10 +218,11 @@ impl Channel {
                             .last_output
                             .store(crate::monotonic_ns().max(1), Ordering::Relaxed);
                         stats.frames.fetch_add(1, Ordering::Relaxed);
-                        let out = selector
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(i, buffer);
+                        let out = selector.lock().unwrap_or_else(|e| e.into_inner()).push(
+                            i,
+                            buffer,
+                            crate::monotonic_ns(),
+                        );
                         if !out.is_empty() {
                             let c = {
                                 let mut c = caps.lock().unwrap_or_else(|e| e.into_inner());
@@ -292,7 +304,7 @@ impl Channel {
             .selector
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .fail(failed);
+            .fail(failed, crate::monotonic_ns());
         let caps = self.renditions[r]
             .caps
             .lock()
@@ -338,6 +350,22 @@ impl Channel {
         let now = Instant::now();
         let now_ns = crate::monotonic_ns();
         for r in 0..self.renditions.len() {
+            // Frames due on the delay line even when no encoder delivers.
+            let due = self.renditions[r]
+                .selector
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .due(now_ns);
+            if !due.is_empty() {
+                let caps = self.renditions[r]
+                    .caps
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                for b in &due {
+                    self.fanout.video(r, b, caps.as_ref());
+                }
+            }
             let since_start = self.started_at.map_or(Duration::ZERO, |t| t.elapsed());
             for f in 0..self.renditions[r].faults.len() {
                 let (fault, fired) = self.renditions[r].faults[f];
@@ -351,7 +379,7 @@ impl Channel {
                         };
                         inst.stats.fault.store(kind, Ordering::Relaxed);
                         warn!(channel = %self.id, encoder = %self.renditions[r].id, instance = role(i),
-                            fault = ?fault.kind, "injecting a fault");
+                            fault = fault.kind.name(), "injecting a fault");
                     }
                 }
             }
@@ -383,8 +411,9 @@ impl Channel {
                             inst.proven = true;
                             inst.backoff.reset();
                             if inst.restarts > 0 {
+                                let on_air = self.renditions[r].active() == i;
                                 info!(channel = %self.id, encoder = %self.renditions[r].id, instance = role(i),
-                                    "encoder healthy again: standing by");
+                                    on_air, "encoder healthy again");
                             }
                         }
                     }

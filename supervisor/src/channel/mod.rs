@@ -105,6 +105,9 @@ struct Output {
     on_dest: Instant,
     /// Indices of the renditions it carries.
     renditions: Vec<usize>,
+    /// How long it may wait for its first data after a start: its
+    /// renditions' keyframe interval and delay line on top of the usual.
+    start_grace: Duration,
     pipeline: Option<gst::Pipeline>,
     feed: Option<Arc<Feed>>,
     gen: u64,
@@ -284,6 +287,21 @@ impl Channel {
                 None => vec![0],
             };
             let base_id = o.id.get_ref().clone();
+            let start_grace = OUTPUT_STALL
+                + renditions
+                    .iter()
+                    .filter_map(|&r| cfg.encoders.get(r))
+                    .map(|e| {
+                        let line = match e.redundancy {
+                            config::Redundancy::ActiveActive => {
+                                Duration::from_nanos(encoders::line_delay(e))
+                            }
+                            _ => Duration::ZERO,
+                        };
+                        e.keyframe_interval + line
+                    })
+                    .max()
+                    .unwrap_or_default();
             // `both`: one output per destination, all at once.
             let groups: Vec<(String, Vec<(OutputKind, String)>)> = match o.mode {
                 config::OutputMode::Both => dests
@@ -310,6 +328,7 @@ impl Channel {
                     retry_primary: o.retry_primary,
                     on_dest: now,
                     renditions: renditions.clone(),
+                    start_grace,
                     pipeline: None,
                     feed: None,
                     gen: 0,
@@ -773,10 +792,15 @@ impl Channel {
                             out.phase = Phase::Live { since };
                         }
                     }
-                    if now.duration_since(out.progress.1) > OUTPUT_STALL {
+                    let limit = if out.progress.0 == 0 {
+                        out.start_grace
+                    } else {
+                        OUTPUT_STALL
+                    };
+                    if now.duration_since(out.progress.1) > limit {
                         let why = format!(
                             "the destination accepted no data for {}",
-                            fmt_duration(OUTPUT_STALL)
+                            fmt_duration(limit)
                         );
                         self.output_failed(o, &why);
                     } else if since.elapsed() >= OUTPUT_STABLE

@@ -114,6 +114,7 @@ fn output_caps(codec: Codec, profile: Profile) -> String {
     // constrained baseline, the only one VA knows and what players expect.
     let name = match profile {
         Profile::Baseline => "constrained-baseline",
+        Profile::Main10 => "main-10",
         p => p.name(),
     };
     format!("{media},stream-format=byte-stream,alignment=au,profile={name}")

@@ -58,30 +58,44 @@ fn capsfilter(caps: &str) -> anyhow::Result<gst::Element> {
         .build()?)
 }
 
+/// Sets `props` on `element`, checking each value against the property
+/// first: an unknown name, enum nick or out-of-range value is an error that
+/// says so, never a panic (glib's setters abort on those).
 fn apply(
     element: &gst::Element,
     props: &[(&'static str, Value)],
     optional: &[&'static str],
 ) -> anyhow::Result<()> {
+    let factory = element
+        .factory()
+        .map_or("encoder".into(), |f| f.name().to_string());
     for (name, value) in props {
-        if element.find_property(name).is_none() {
+        let Some(pspec) = element.find_property(name) else {
             if optional.contains(name) {
                 continue;
             }
+            return Err(anyhow!("{factory} has no property \"{name}\""));
+        };
+        let v: gst::glib::Value = match value {
+            Value::U32(v) => v.to_value(),
+            Value::I32(v) => v.to_value(),
+            Value::Bool(v) => v.to_value(),
+            Value::Str(v) => v.to_value(),
+            Value::Nick(n) => gst::glib::Value::deserialize_with_pspec(n, &pspec)
+                .map_err(|_| anyhow!("{factory} property \"{name}\" has no value \"{n}\""))?,
+        };
+        let v = if v.type_() == pspec.value_type() {
+            v
+        } else {
+            v.transform_with_type(pspec.value_type())
+                .map_err(|_| anyhow!("{factory} property \"{name}\" does not take {value:?}"))?
+        };
+        if !pspec.value_is_valid(&v) {
             return Err(anyhow!(
-                "{} has no property \"{name}\"",
-                element
-                    .factory()
-                    .map_or("encoder".into(), |f| f.name().to_string())
+                "{factory} property \"{name}\": {value:?} is out of its range"
             ));
         }
-        match value {
-            Value::U32(v) => element.set_property(name, v),
-            Value::I32(v) => element.set_property(name, v),
-            Value::Bool(v) => element.set_property(name, v),
-            Value::Str(v) => element.set_property(name, v),
-            Value::Nick(v) => element.set_property_from_str(name, v),
-        }
+        element.set_property_from_value(name, &v);
     }
     Ok(())
 }

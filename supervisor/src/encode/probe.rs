@@ -68,11 +68,19 @@ fn trial(plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String> {
     let raw = super::raw_caps(size, fps);
     let mut chain = vec![src, capsfilter(&raw)?];
     chain.extend(super::encoder_elements(plan).map_err(|e| format!("{e:#}"))?);
-    chain.push(
-        gst::ElementFactory::make("fakesink")
-            .build()
-            .map_err(|e| e.to_string())?,
-    );
+    let sink = gst::ElementFactory::make("fakesink")
+        .build()
+        .map_err(|e| e.to_string())?;
+    // An encoder that reaches the end without a frame did not work.
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    if let Some(pad) = sink.static_pad("sink") {
+        let frames = frames.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    chain.push(sink);
     pipeline.add_many(&chain).map_err(|e| e.to_string())?;
     gst::Element::link_many(&chain).map_err(|_| "the elements do not link".to_owned())?;
     let result = match pipeline.set_state(gst::State::Playing) {
@@ -84,7 +92,12 @@ fn trial(plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String> {
                 &[gst::MessageType::Eos, gst::MessageType::Error],
             );
             match msg.as_ref().map(|m| m.view()) {
-                Some(gst::MessageView::Eos(_)) => Ok(()),
+                Some(gst::MessageView::Eos(_))
+                    if frames.load(std::sync::atomic::Ordering::Relaxed) > 0 =>
+                {
+                    Ok(())
+                }
+                Some(gst::MessageView::Eos(_)) => Err("it produced no frame".to_owned()),
                 Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
                 _ => Err(format!("no output within {}s", TRIAL_TIMEOUT.as_secs())),
             }
