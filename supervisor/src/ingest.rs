@@ -67,10 +67,12 @@ pub struct InputStats {
     audio_synthetic: AtomicBool,
     pub buffers: AtomicU64,
     pub bytes: AtomicU64,
-    /// Set by the first real buffer after a reset.
-    first: AtomicBool,
-    /// Called (from the streaming thread) on that first buffer: the channel
-    /// hears at once that the input is receiving, not at its next tick.
+    /// Set by the first real video / audio buffer after a reset.
+    first_video: AtomicBool,
+    first_audio: AtomicBool,
+    /// Called (from the streaming thread) on the first buffer of each
+    /// stream: the channel hears at once that the input is receiving, not
+    /// at its next tick (it judges on video, which may come second).
     pub on_first: std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
@@ -80,7 +82,12 @@ impl InputStats {
         for a in [&self.last_video, &self.last_audio] {
             a.store(0, Ordering::Relaxed);
         }
-        for f in [&self.video_synthetic, &self.audio_synthetic, &self.first] {
+        for f in [
+            &self.video_synthetic,
+            &self.audio_synthetic,
+            &self.first_video,
+            &self.first_audio,
+        ] {
             f.store(false, Ordering::Relaxed);
         }
     }
@@ -231,7 +238,11 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                         Media::Audio => stats.last_audio.store(now, Ordering::Relaxed),
                     }
                     stats.buffers.fetch_add(1, Ordering::Relaxed);
-                    if !stats.first.swap(true, Ordering::AcqRel) {
+                    let first = match media {
+                        Media::Video => &stats.first_video,
+                        Media::Audio => &stats.first_audio,
+                    };
+                    if !first.swap(true, Ordering::AcqRel) {
                         let notify = stats.on_first.lock().ok().and_then(|f| f.clone());
                         if let Some(f) = notify {
                             f();

@@ -1049,6 +1049,27 @@ impl Channel {
         *status = next;
     }
 
+    /// The earliest time a waiting input, output or encoder is due to be
+    /// rebuilt.
+    fn next_rebuild(&self) -> Option<Instant> {
+        let waiting = |p: &Phase| match p {
+            Phase::Waiting { until } => Some(*until),
+            _ => None,
+        };
+        self.inputs
+            .iter()
+            .filter_map(|i| waiting(&i.phase))
+            .chain(self.outputs.iter().filter_map(|o| waiting(&o.phase)))
+            .chain(
+                self.renditions
+                    .iter()
+                    .flat_map(|r| r.instances.iter())
+                    .filter_map(|i| waiting(&i.phase)),
+            )
+            .chain(self.core_retry)
+            .min()
+    }
+
     /// Runs until `stop` turns true, then ends every stream cleanly.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         self.heartbeat
@@ -1056,8 +1077,19 @@ impl Channel {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A rebuild falls due between ticks: wake for it exactly.
+            let due = self
+                .next_rebuild()
+                .unwrap_or_else(|| Instant::now() + TICK)
+                .max(Instant::now() + Duration::from_millis(1));
             tokio::select! {
                 Some(ev) = self.rx.recv() => self.handle(ev),
+                _ = tokio::time::sleep_until(due.into()) => {
+                    self.check_core();
+                    self.check_encoders();
+                    self.check_inputs();
+                    self.check_outputs();
+                }
                 _ = tick.tick() => {
                     self.heartbeat.store(crate::monotonic_ns(), Ordering::Relaxed);
                     self.check_core();
