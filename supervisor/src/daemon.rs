@@ -2,8 +2,9 @@
 //! loop, talks to systemd (readiness, watchdog, status) and stops cleanly
 //! on SIGTERM / SIGINT.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -53,7 +54,7 @@ fn notify(state: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(false, state);
 }
 
-fn status_line(handles: &[Handle]) -> String {
+fn status_line(handles: &[&Handle]) -> String {
     handles
         .iter()
         .map(|h| {
@@ -64,8 +65,17 @@ fn status_line(handles: &[Handle]) -> String {
         .join("; ")
 }
 
+/// Which bus carries the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bus {
+    Session,
+    System,
+    Address(String),
+    Off,
+}
+
 /// Runs the channels of `config` until SIGTERM or SIGINT.
-pub fn run(config: &Path) -> anyhow::Result<()> {
+pub fn run(config: &Path, bus: Bus) -> anyhow::Result<()> {
     let cfg = load(config)?;
     gst::init().context("initializing GStreamer")?;
     gstnonstop::plugin_register_static().context("registering the nonstop elements")?;
@@ -73,10 +83,228 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the event loop")?;
-    let result = rt.block_on(serve(cfg));
+    let result = rt.block_on(serve(config.to_owned(), cfg, bus));
     // A teardown stuck in a network call must not hold the exit.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// One running channel.
+struct Running {
+    handle: Handle,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    /// Its `[[channel]]` table as written: equal tables mean "unchanged"
+    /// on reload.
+    table: toml::Value,
+    forward: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The running channels, shared by the event loop and the D-Bus manager.
+pub struct Registry {
+    config: PathBuf,
+    channels: tokio::sync::Mutex<Vec<Running>>,
+    conn: tokio::sync::OnceCell<zbus::Connection>,
+}
+
+/// The `[[channel]]` tables of a config file by id, as written.
+fn tables(path: &Path) -> Result<Vec<(String, toml::Value)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(doc
+        .get("channel")
+        .and_then(|c| c.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| Some((t.get("id")?.as_str()?.to_owned(), t.clone())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+impl Registry {
+    pub async fn channel_ids(&self) -> Vec<String> {
+        self.channels
+            .lock()
+            .await
+            .iter()
+            .map(|r| r.handle.id.clone())
+            .collect()
+    }
+
+    fn handles_status(channels: &[Running]) -> String {
+        status_line(&channels.iter().map(|r| &r.handle).collect::<Vec<_>>())
+    }
+
+    /// Builds and starts channel `c` of `cfg` (encoders already resolved).
+    fn start(
+        cfg: &Config,
+        c: usize,
+        choices: Vec<Vec<crate::encode::probe::Choice>>,
+        table: toml::Value,
+    ) -> Option<Running> {
+        let ch = &cfg.channels[c];
+        for (e, enc) in ch.encoders.iter().zip(&choices) {
+            for (i, choice) in enc.iter().enumerate() {
+                info!(channel = %ch.id.get_ref(), encoder = e.id(), instance = if i == 0 { "primary" } else { "backup" },
+                    backend = choice.plan.backend.name(), element = choice.plan.factory, why = %choice.why, "encoder backend");
+            }
+        }
+        let (mut channel, handle) = Channel::new(ch.clone(), choices);
+        // A channel that cannot be built is reported; the others go on air.
+        match channel.start() {
+            Ok(()) => {
+                let (stop, stop_rx) = watch::channel(false);
+                let task = tokio::spawn(channel.run(stop_rx));
+                Some(Running {
+                    handle,
+                    stop,
+                    task,
+                    table,
+                    forward: None,
+                })
+            }
+            Err(e) => {
+                error!(channel = %handle.id, "channel not started: {e:#}");
+                None
+            }
+        }
+    }
+
+    /// Puts a channel's object on the bus (if there is one).
+    async fn publish(&self, run: &mut Running) {
+        let Some(conn) = self.conn.get() else {
+            return;
+        };
+        let path = crate::control::channel_path(&run.handle.id);
+        let obj = crate::control::ChannelObject::new(
+            run.handle.id.clone(),
+            run.handle.commands.clone(),
+            run.handle.snapshot.clone(),
+        );
+        let server = conn.object_server();
+        if let Err(e) = server.at(&path, obj).await {
+            warn!(channel = %run.handle.id, "cannot publish on D-Bus: {e}");
+            return;
+        }
+        if let Ok(iface) = server
+            .interface::<_, crate::control::ChannelObject>(&path)
+            .await
+        {
+            run.forward = Some(tokio::spawn(crate::control::forward(
+                iface,
+                run.handle.snapshot.clone(),
+                run.handle.events.subscribe(),
+            )));
+        }
+    }
+
+    async fn unpublish(&self, run: &mut Running) {
+        if let Some(f) = run.forward.take() {
+            f.abort();
+        }
+        if let Some(conn) = self.conn.get() {
+            let path = crate::control::channel_path(&run.handle.id);
+            let _ = conn
+                .object_server()
+                .remove::<crate::control::ChannelObject, _>(&path)
+                .await;
+        }
+    }
+
+    /// Ends a channel cleanly (EOS through its outputs), bounded.
+    async fn stop(run: Running) {
+        let _ = run.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(6), run.task)
+            .await
+            .is_err()
+        {
+            warn!(channel = %run.handle.id, "channel did not stop within 6s");
+        }
+    }
+
+    /// Re-reads the config: unchanged channels keep running untouched,
+    /// changed ones are rebuilt, removed ones stop, new ones start. An
+    /// invalid config (or an encoder that cannot be resolved) changes
+    /// nothing. Returns the ids added and removed.
+    pub async fn reload(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let cfg = load(&self.config).map_err(|e| format!("{e:#}"))?;
+        let new_tables = tables(&self.config)?;
+        let mut channels = self.channels.lock().await;
+        // Everything that must start is resolved before anything stops.
+        let mut plan = Vec::new();
+        for (c, ch) in cfg.channels.iter().enumerate() {
+            let id = ch.id.get_ref();
+            let table = new_tables
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, t)| t.clone())
+                .unwrap_or(toml::Value::Boolean(false));
+            let unchanged = channels
+                .iter()
+                .any(|r| &r.handle.id == id && r.table == table);
+            if unchanged {
+                continue;
+            }
+            let choices = crate::encode::resolve(&cfg, c).map_err(|errs| {
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+            plan.push((c, choices, table));
+        }
+        let wanted: Vec<&str> = cfg
+            .channels
+            .iter()
+            .map(|c| c.id.get_ref().as_str())
+            .collect();
+        let before: Vec<String> = channels.iter().map(|r| r.handle.id.clone()).collect();
+        let rebuild: Vec<String> = plan
+            .iter()
+            .map(|(c, _, _)| cfg.channels[*c].id.get_ref().clone())
+            .collect();
+        let mut kept = Vec::new();
+        for mut run in channels.drain(..) {
+            let id = run.handle.id.clone();
+            if wanted.contains(&id.as_str()) && !rebuild.contains(&id) {
+                kept.push(run);
+                continue;
+            }
+            self.unpublish(&mut run).await;
+            info!(channel = %id, "reload: stopping");
+            Registry::stop(run).await;
+        }
+        for (c, choices, table) in plan {
+            let id = cfg.channels[c].id.get_ref().clone();
+            let verb = if before.contains(&id) {
+                "rebuilding"
+            } else {
+                "starting"
+            };
+            info!(channel = %id, "reload: {verb}");
+            if let Some(mut run) = Registry::start(&cfg, c, choices, table) {
+                self.publish(&mut run).await;
+                kept.push(run);
+            }
+        }
+        // Config order.
+        kept.sort_by_key(|r| wanted.iter().position(|w| *w == r.handle.id));
+        let now: Vec<String> = kept.iter().map(|r| r.handle.id.clone()).collect();
+        *channels = kept;
+        let added: Vec<String> = now
+            .iter()
+            .filter(|i| !before.contains(i))
+            .cloned()
+            .collect();
+        let removed: Vec<String> = before
+            .iter()
+            .filter(|i| !now.contains(i))
+            .cloned()
+            .collect();
+        info!(added = ?added, removed = ?removed, rebuilt = ?rebuild, "config reloaded");
+        Ok((added, removed))
+    }
 }
 
 /// The watchdog period systemd asked for, if any. Like libsystemd, a
@@ -91,52 +319,90 @@ fn watchdog_period() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+/// Connects to the bus and publishes the manager and every channel. A bus
+/// that cannot be reached costs the control API, never the channels.
+async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection> {
+    let builder = match bus {
+        Bus::Off => return None,
+        Bus::Session => zbus::connection::Builder::session(),
+        Bus::System => zbus::connection::Builder::system(),
+        Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
+    };
+    let manager = crate::control::Manager {
+        started_at: crate::control::now_us(),
+        registry: registry.clone(),
+    };
+    let conn = match builder.and_then(|b| b.name(crate::control::SERVICE)) {
+        Ok(b) => b.serve_at(crate::control::PATH, manager),
+        Err(e) => Err(e),
+    };
+    match conn {
+        Ok(b) => match b.build().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warn!(bus = ?bus, "no D-Bus control (the channels run without it): {e}");
+                None
+            }
+        },
+        Err(e) => {
+            warn!(bus = ?bus, "no D-Bus control (the channels run without it): {e}");
+            None
+        }
+    }
+}
+
+async fn serve(config: PathBuf, cfg: Config, bus: Bus) -> anyhow::Result<()> {
     // First, so a SIGTERM during start-up still stops cleanly.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut handles = Vec::new();
-    let mut tasks = Vec::new();
-    for (c, ch) in cfg.channels.iter().enumerate() {
-        // Encoder backends are probed per channel: one without a usable
-        // encoder is reported and the others still go on air.
-        let choices = match crate::encode::resolve(&cfg, c) {
-            Ok(choices) => choices,
-            Err(errors) => {
-                for e in errors {
-                    error!(channel = %ch.id.get_ref(), "channel not started: {e}");
+    let registry = Arc::new(Registry {
+        config: config.clone(),
+        channels: tokio::sync::Mutex::new(Vec::new()),
+        conn: tokio::sync::OnceCell::new(),
+    });
+    let table_list = tables(&config).unwrap_or_default();
+    {
+        let mut channels = registry.channels.lock().await;
+        for (c, ch) in cfg.channels.iter().enumerate() {
+            // Encoder backends are probed per channel: one without a usable
+            // encoder is reported and the others still go on air.
+            let choices = match crate::encode::resolve(&cfg, c) {
+                Ok(choices) => choices,
+                Err(errors) => {
+                    for e in errors {
+                        error!(channel = %ch.id.get_ref(), "channel not started: {e}");
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
-        for (e, enc) in ch.encoders.iter().zip(&choices) {
-            for (i, choice) in enc.iter().enumerate() {
-                info!(channel = %ch.id.get_ref(), encoder = e.id(), instance = if i == 0 { "primary" } else { "backup" },
-                    backend = choice.plan.backend.name(), element = choice.plan.factory, why = %choice.why, "encoder backend");
-            }
+            };
+            let table = table_list
+                .iter()
+                .find(|(i, _)| i == ch.id.get_ref())
+                .map(|(_, t)| t.clone())
+                .unwrap_or(toml::Value::Boolean(false));
+            channels.extend(Registry::start(&cfg, c, choices, table));
         }
-        let (mut channel, handle) = Channel::new(ch.clone(), choices);
-        // A channel that cannot be built is reported; the others go on air.
-        match channel.start() {
-            Ok(()) => {
-                tasks.push(tokio::spawn(channel.run(stop_rx.clone())));
-                handles.push(handle);
-            }
-            Err(e) => error!(channel = %handle.id, "channel not started: {e:#}"),
+        if channels.is_empty() {
+            return Err(anyhow!("no channel could be started"));
         }
     }
-    if handles.is_empty() {
-        return Err(anyhow!("no channel could be started"));
+    if let Some(conn) = connect(&bus, &registry).await {
+        let _ = registry.conn.set(conn);
+        let mut channels = registry.channels.lock().await;
+        for run in channels.iter_mut() {
+            registry.publish(run).await;
+        }
+        info!(service = crate::control::SERVICE, bus = ?bus, "D-Bus control published");
     }
+    let count = registry.channels.lock().await.len();
     info!(
-        channels = handles.len(),
+        channels = count,
         version = env!("CARGO_PKG_VERSION"),
         "nonstopd running"
     );
     notify(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&format!("{} channel(s) started", handles.len())),
+        sd_notify::NotifyState::Status(&format!("{count} channel(s) started")),
     ]);
 
     let watchdog = watchdog_period().map(|p| (p / 2).max(Duration::from_millis(100)));
@@ -147,7 +413,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             _ = keepalive.tick() => {
-                let line = status_line(&handles);
+                let channels = registry.channels.lock().await;
+                let line = Registry::handles_status(&channels);
                 if line != last_status {
                     notify(&[sd_notify::NotifyState::Status(&line)]);
                     last_status = line;
@@ -156,8 +423,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     // Keepalive only while every channel's loop is turning,
                     // so a hung channel gets the daemon restarted.
                     let now = crate::monotonic_ns();
-                    let stuck: Vec<&str> = handles
+                    let stuck: Vec<&str> = channels
                         .iter()
+                        .map(|r| &r.handle)
                         .filter(|h| now.saturating_sub(h.heartbeat.load(Ordering::Relaxed)) > period.as_nanos() as u64)
                         .map(|h| h.id.as_str())
                         .collect();
@@ -174,9 +442,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         sd_notify::NotifyState::Stopping,
         sd_notify::NotifyState::Status("stopping: finalizing outputs"),
     ]);
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
+    let runs: Vec<Running> = registry.channels.lock().await.drain(..).collect();
+    for r in &runs {
+        let _ = r.stop.send(true);
+    }
+    for r in runs {
+        if let Some(f) = r.forward {
+            f.abort();
+        }
+        let _ = r.task.await;
     }
     info!("nonstopd stopped");
     Ok(())

@@ -67,6 +67,10 @@ pub struct InputStats {
     audio_synthetic: AtomicBool,
     pub buffers: AtomicU64,
     pub bytes: AtomicU64,
+    /// A drill acting on this input: [`DRILL_NONE`], [`DRILL_STALL`],
+    /// [`DRILL_BLACK`] or [`DRILL_SILENCE`]. Acts in the bridge, so the
+    /// channel sees exactly what a real fault would show it.
+    pub drill: std::sync::atomic::AtomicU8,
     /// Set by the first real video / audio buffer after a reset.
     first_video: AtomicBool,
     first_audio: AtomicBool,
@@ -105,6 +109,35 @@ impl InputStats {
     pub fn has_synthetic_audio(&self) -> bool {
         self.audio_synthetic.load(Ordering::Relaxed)
     }
+}
+
+pub const DRILL_NONE: u8 = 0;
+/// Nothing passes, as in a network stall.
+pub const DRILL_STALL: u8 = 1;
+/// Video frames pass as black.
+pub const DRILL_BLACK: u8 = 2;
+/// Audio passes as digital silence.
+pub const DRILL_SILENCE: u8 = 3;
+
+/// A copy of `buffer` (same size and timing) filled with `fill` per plane:
+/// black video (Y 16, chroma 128 for I420) or silence (all zero).
+fn blanked(buffer: &gst::Buffer, planes: &[(usize, u8)]) -> Option<gst::Buffer> {
+    let mut out = gst::Buffer::with_size(buffer.size()).ok()?;
+    {
+        let b = out.get_mut()?;
+        b.set_pts(buffer.pts());
+        b.set_duration(buffer.duration());
+        let mut map = b.map_writable().ok()?;
+        let data = map.as_mut_slice();
+        let mut at = 0;
+        for (len, value) in planes {
+            let end = (at + len).min(data.len());
+            data[at..end].fill(*value);
+            at = end;
+        }
+        data[at..].fill(planes.last().map_or(0, |p| p.1));
+    }
+    Some(out)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -227,6 +260,24 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                 let Some(mut buffer) = sample.buffer_owned() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
+                match (stats.drill.load(Ordering::Relaxed), media) {
+                    (DRILL_STALL, _) => return Ok(gst::FlowSuccess::Ok),
+                    (DRILL_BLACK, Media::Video) => {
+                        // I420: a luma plane of 2/3 of the size, then chroma.
+                        let luma = buffer.size() * 2 / 3;
+                        if let Some(b) =
+                            blanked(&buffer, &[(luma, 16), (buffer.size() - luma, 128)])
+                        {
+                            buffer = b;
+                        }
+                    }
+                    (DRILL_SILENCE, Media::Audio) => {
+                        if let Some(b) = blanked(&buffer, &[(buffer.size(), 0)]) {
+                            buffer = b;
+                        }
+                    }
+                    _ => {}
+                }
                 let synthetic = match media {
                     Media::Video => &stats.video_synthetic,
                     Media::Audio => &stats.audio_synthetic,

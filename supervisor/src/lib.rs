@@ -10,6 +10,7 @@
 pub mod backoff;
 pub mod channel;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod encode;
 pub mod ingest;

@@ -8,7 +8,11 @@ use nonstop_supervisor::config::Config;
 use nonstop_supervisor::encode::probe::Choice;
 use nonstop_supervisor::{daemon, uri};
 
-const USAGE: &str = "usage: nonstopd --config FILE   run the channels of FILE until SIGTERM/SIGINT
+const USAGE: &str =
+    "usage: nonstopd --config FILE [--session | --system | --address ADDR | --no-dbus]
+                                run the channels of FILE until SIGTERM/SIGINT, with the
+                                D-Bus API org.nonstop.Supervisor1 on the session bus
+                                (default), the system bus, a bus address, or none
        nonstopd check FILE      validate FILE and print what it would build
        nonstopd --version
 
@@ -176,9 +180,9 @@ fn check(file: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(file: &str) -> ExitCode {
+fn run(file: &str, bus: daemon::Bus) -> ExitCode {
     daemon::init_logging();
-    match daemon::run(Path::new(file)) {
+    match daemon::run(Path::new(file), bus) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nonstopd: {e:#}");
@@ -189,24 +193,58 @@ fn run(file: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["--version"] | ["-V"] => {
-            println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let mut config = None;
+    let mut bus = daemon::Bus::Session;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        let value = |i: usize| args.get(i + 1).cloned();
+        match arg {
+            "--version" | "-V" => {
+                println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "check" => {
+                return match value(i) {
+                    Some(file) if args.len() == i + 2 => check(&file),
+                    _ => {
+                        eprintln!("nonstopd: check takes one FILE\n{USAGE}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
+            "--config" | "-c" => {
+                config = value(i);
+                i += 1;
+            }
+            a if a.starts_with("--config=") => config = Some(a["--config=".len()..].to_owned()),
+            "--system" => bus = daemon::Bus::System,
+            "--session" => bus = daemon::Bus::Session,
+            "--no-dbus" => bus = daemon::Bus::Off,
+            "--address" => {
+                match value(i) {
+                    Some(a) => bus = daemon::Bus::Address(a),
+                    None => {
+                        eprintln!("nonstopd: --address needs a D-Bus address\n{USAGE}");
+                        return ExitCode::from(2);
+                    }
+                }
+                i += 1;
+            }
+            other => {
+                eprintln!("nonstopd: unknown argument \"{other}\"\n{USAGE}");
+                return ExitCode::from(2);
+            }
         }
-        ["check", file] => check(file),
-        ["--config", file] | ["-c", file] => run(file),
-        [arg] if arg.starts_with("--config=") => run(&arg["--config=".len()..]),
-        ["--help"] | ["-h"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
+        i += 1;
+    }
+    match config {
+        Some(file) => run(&file, bus),
+        None => {
             eprintln!("nonstopd: expected --config FILE or check FILE\n{USAGE}");
             ExitCode::from(2)
         }

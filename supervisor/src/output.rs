@@ -146,6 +146,10 @@ pub fn running_time(sample: &gst::Sample) -> Option<gst::Buffer> {
 #[derive(Default)]
 pub struct Fanout {
     feeds: Mutex<Vec<(u64, Arc<Feed>)>>,
+    /// Monotonic ns of the last encoded video frame, and the longest wait
+    /// between two since the last reset (drills measure the output here).
+    last_video: AtomicU64,
+    max_gap: AtomicU64,
 }
 
 impl Fanout {
@@ -156,8 +160,23 @@ impl Fanout {
         }
     }
 
+    pub fn reset_gap(&self) {
+        self.max_gap.store(0, Ordering::Relaxed);
+    }
+
+    pub fn max_gap(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.max_gap.load(Ordering::Relaxed))
+    }
+
     /// An encoded video frame of `rendition` (timestamps in running time).
     pub fn video(&self, rendition: usize, buffer: &gst::Buffer, caps: Option<&gst::Caps>) {
+        if rendition == 0 {
+            let now = crate::monotonic_ns();
+            let last = self.last_video.swap(now, Ordering::Relaxed);
+            if last > 0 {
+                self.max_gap.fetch_max(now - last, Ordering::Relaxed);
+            }
+        }
         self.each(|f| {
             for t in f.tracks.iter().filter(|t| t.rendition == rendition) {
                 t.push(buffer, caps, true, f.rebase);

@@ -29,10 +29,27 @@ const ENCODER_START_GRACE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(super) struct Taps {
     list: Mutex<Vec<(u64, AppSrc)>>,
+    /// Monotonic ns of the last raw frame, and the longest wait between two
+    /// since the last reset: the channel's own output cadence, for drills.
+    last: std::sync::atomic::AtomicU64,
+    max_gap: std::sync::atomic::AtomicU64,
 }
 
 impl Taps {
+    pub(super) fn reset_gap(&self) {
+        self.max_gap.store(0, Ordering::Relaxed);
+    }
+
+    pub(super) fn max_gap(&self) -> Duration {
+        Duration::from_nanos(self.max_gap.load(Ordering::Relaxed))
+    }
+
     pub(super) fn push(&self, buffer: &gst::Buffer) {
+        let now = crate::monotonic_ns();
+        let last = self.last.swap(now, Ordering::Relaxed);
+        if last > 0 {
+            self.max_gap.fetch_max(now - last, Ordering::Relaxed);
+        }
         for (_, src) in self.list.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = src.push_buffer(buffer.clone());
         }
@@ -322,6 +339,7 @@ impl Channel {
         warn!(channel = %self.id, encoder = %ren.id, from = role(failed), to = role(other),
             backend = ren.instances[other].choice.plan.backend.name(),
             handed_over = frames.len(), reason = why, "encoder failover");
+        self.drill_saw_encoder(r, true);
     }
 
     pub(super) fn instance_failed(&mut self, r: usize, i: usize, why: &str) {
@@ -342,6 +360,7 @@ impl Channel {
         };
         warn!(channel = %self.id, encoder = %self.renditions[r].id, instance = role(i),
             reason = why, retry_in = %fmt_duration(delay), "encoder failed; rebuilding");
+        self.drill_saw_encoder(r, false);
         self.change_over(r, i, why);
     }
 
@@ -445,6 +464,41 @@ impl Channel {
         for ren in &self.renditions {
             ren.force.store(now.nseconds(), Ordering::Relaxed);
         }
+    }
+
+    /// A drill: the encoder instance on air of rendition `r` errors, as a
+    /// crashing encoder does (the fault switch).
+    pub(super) fn fail_encoder(&self, r: usize) {
+        let ren = &self.renditions[r];
+        if let Some(inst) = ren.instances.get(ren.active()) {
+            inst.stats
+                .fault
+                .store(encode::FAULT_ERROR, Ordering::Relaxed);
+        }
+    }
+
+    /// Each encoder instance, for status.
+    pub(super) fn encoder_infos(&self) -> Vec<super::EncoderInfo> {
+        let mut v = Vec::new();
+        for ren in &self.renditions {
+            let active = ren.active();
+            for (i, inst) in ren.instances.iter().enumerate() {
+                let state = match inst.phase {
+                    Phase::Waiting { .. } => "failed",
+                    Phase::Stopped => "stopped",
+                    _ if inst.fed.is_none() => "idle",
+                    Phase::Starting { .. } => "starting",
+                    Phase::Live { .. } if i == active => "on-air",
+                    Phase::Live { .. } => "standby",
+                };
+                v.push(super::EncoderInfo {
+                    id: format!("{}.{}", ren.id, role(i)),
+                    backend: inst.choice.plan.backend.name().to_owned(),
+                    state: state.to_owned(),
+                });
+            }
+        }
+        v
     }
 
     pub(super) fn encoder_pipeline(&self, r: usize, i: usize) -> Option<&gst::Pipeline> {

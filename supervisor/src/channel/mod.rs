@@ -6,7 +6,13 @@
 //! and which incarnation, into one queue; all decisions are taken here, in
 //! the channel's task, never in a bus callback.
 
+mod control;
 mod encoders;
+
+pub use control::{
+    ChannelEvent, Command, CtlError, DrillReport, EncoderInfo, InputInfo, OutputInfo, Reply,
+    Snapshot,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +31,7 @@ use crate::ingest::{self, Bridge, InputStats};
 use crate::output::{self, Fanout, Feed};
 use crate::uri::{self, InputKind, OutputKind};
 use encoders::{Rendition, Taps};
+use tokio::sync::broadcast;
 
 /// How often the state machine looks at data flow and timers.
 const TICK: Duration = Duration::from_millis(100);
@@ -158,6 +165,12 @@ pub struct Handle {
     pub status: Arc<Mutex<Status>>,
     /// Monotonic ns of the channel task's last tick: a hung task stops it.
     pub heartbeat: Arc<AtomicU64>,
+    /// Commands to the channel's task.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// The channel's state as of its last change.
+    pub snapshot: watch::Receiver<Snapshot>,
+    /// Switches, alarms and output state changes, as they happen.
+    pub events: broadcast::Sender<ChannelEvent>,
 }
 
 pub struct Channel {
@@ -180,6 +193,16 @@ pub struct Channel {
     active: Option<usize>,
     status: Arc<Mutex<Status>>,
     heartbeat: Arc<AtomicU64>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    snap_tx: watch::Sender<Snapshot>,
+    events: broadcast::Sender<ChannelEvent>,
+    /// Per input: raised alarms (`media:kind`).
+    alarms: Vec<std::collections::BTreeSet<String>>,
+    /// Input changes seen on the video switch.
+    switches: u64,
+    drill: Option<control::Drill>,
+    /// Stopped on request (D-Bus `Stop`): stays off until `Start`.
+    stopped: bool,
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
@@ -356,10 +379,18 @@ impl Channel {
             encoders: String::new(),
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
+        let (cmd_tx, commands) = mpsc::unbounded_channel();
+        let (snap_tx, snapshot) = watch::channel(Snapshot::default());
+        let (events, _) = broadcast::channel(256);
+        let alarms: Vec<std::collections::BTreeSet<String>> =
+            vec![Default::default(); cfg.inputs.len()];
         let handle = Handle {
             id: id.clone(),
             status: status.clone(),
             heartbeat: heartbeat.clone(),
+            commands: cmd_tx,
+            snapshot,
+            events: events.clone(),
         };
         (
             Channel {
@@ -380,6 +411,13 @@ impl Channel {
                 active: None,
                 status,
                 heartbeat,
+                commands,
+                snap_tx,
+                events,
+                alarms,
+                switches: 0,
+                drill: None,
+                stopped: false,
             },
             handle,
         )
@@ -593,6 +631,10 @@ impl Channel {
         }
         let was_live = matches!(input.phase, Phase::Live { .. });
         let listens = matches!(input.kind, InputKind::Uri { listens: true, .. });
+        if was_live {
+            self.drill_saw_input(i);
+        }
+        let input = &mut self.inputs[i];
         input.restarts += 1;
         if was_live {
             input.lost_at = Some(Instant::now());
@@ -728,6 +770,11 @@ impl Channel {
     }
 
     fn output_failed(&mut self, o: usize, why: &str) {
+        self.drill_saw_output(o, false);
+        self.emit(ChannelEvent::OutputStateChanged {
+            id: self.outputs[o].id.clone(),
+            state: "waiting".into(),
+        });
         let out = &mut self.outputs[o];
         self.fanout.remove(feed_key(o, out.gen));
         // Whatever the torn-down pipeline still posts is stale from now.
@@ -760,6 +807,28 @@ impl Channel {
         warn!(channel = %self.id, output = %out.id, reason = why, retry_in = %fmt_duration(delay), "output failed; restarting");
     }
 
+    /// Rebuilds input `i` now (an operator asked): no backoff.
+    pub(super) fn restart_input(&mut self, i: usize) {
+        let input = &mut self.inputs[i];
+        input.gen += 1;
+        if let Some(p) = input.pipeline.take() {
+            teardown(p);
+        }
+        self.start_input(i);
+    }
+
+    /// Rebuilds output `o` now (an operator asked): no backoff.
+    pub(super) fn restart_output(&mut self, o: usize) {
+        let out = &mut self.outputs[o];
+        self.fanout.remove(feed_key(o, out.gen));
+        out.gen += 1;
+        out.feed = None;
+        if let Some(p) = out.pipeline.take() {
+            teardown(p);
+        }
+        self.start_output(o);
+    }
+
     /// On a backup destination for `retry_primary`: try the primary again.
     fn retry_primary(&mut self, o: usize) {
         let out = &mut self.outputs[o];
@@ -790,6 +859,13 @@ impl Channel {
                         out.progress = (bytes, now);
                         if matches!(out.phase, Phase::Starting { .. }) {
                             out.phase = Phase::Live { since };
+                            let id = out.id.clone();
+                            self.emit(ChannelEvent::OutputStateChanged {
+                                id,
+                                state: "live".into(),
+                            });
+                            self.drill_saw_output(o, true);
+                            continue;
                         }
                     }
                     let limit = if out.progress.0 == 0 {
@@ -926,7 +1002,16 @@ impl Channel {
                 } else {
                     info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
                 }
+                self.switches += 1;
+                self.emit(ChannelEvent::InputSwitched {
+                    from: from.map(|i| self.inputs[i].id.clone()).unwrap_or_default(),
+                    to: to.map(|i| self.inputs[i].id.clone()).unwrap_or_default(),
+                    reason,
+                });
                 self.active = to;
+                self.drill_saw_switch(from, to);
+                self.publish_status();
+                self.publish_snapshot();
             }
             "nonstop-alarm" => {
                 let mut parts = src.split('_');
@@ -935,17 +1020,30 @@ impl Channel {
                 else {
                     return;
                 };
-                let Some(input) = i.parse::<usize>().ok().and_then(|i| self.inputs.get(i)) else {
+                let Some(idx) = i.parse::<usize>().ok().filter(|i| *i < self.inputs.len()) else {
                     return;
                 };
+                let input = &self.inputs[idx];
                 let kind = s.get::<String>("kind").unwrap_or_default();
                 let state = s.get::<String>("state").unwrap_or_default();
-                if state == "raised" {
+                let raised = state == "raised";
+                if raised {
                     warn!(channel = %self.id, input = %input.id, media, alarm = %kind, "alarm raised");
                 } else {
                     let lasted = s.get::<u64>("duration").unwrap_or(0);
                     info!(channel = %self.id, input = %input.id, media, alarm = %kind, lasted_ms = lasted / 1_000_000, "alarm cleared");
                 }
+                let target = format!("{}:{media}", input.id);
+                self.note_alarm(idx, media, &kind, raised);
+                self.emit(ChannelEvent::Alarm {
+                    target,
+                    kind,
+                    raised,
+                });
+                if raised {
+                    self.drill_saw_input(idx);
+                }
+                self.publish_snapshot();
             }
             "missing-plugin" => {
                 let text = uri::redact_text(&s.to_string());
@@ -980,6 +1078,7 @@ impl Channel {
 
     /// Tears everything down at once (no EOS).
     fn shutdown_now(&mut self) {
+        self.abort_drill("the channel was stopped or rebuilt during the drill");
         for o in 0..self.outputs.len() {
             let out = &mut self.outputs[o];
             self.fanout.remove(feed_key(o, out.gen));
@@ -1084,6 +1183,7 @@ impl Channel {
                 .max(Instant::now() + Duration::from_millis(1));
             tokio::select! {
                 Some(ev) = self.rx.recv() => self.handle(ev),
+                Some(cmd) = self.commands.recv() => self.command(cmd),
                 _ = tokio::time::sleep_until(due.into()) => {
                     self.check_core();
                     self.check_encoders();
@@ -1096,7 +1196,9 @@ impl Channel {
                     self.check_encoders();
                     self.check_inputs();
                     self.check_outputs();
+                    self.check_drill();
                     self.publish_status();
+                    self.publish_snapshot();
                 }
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
@@ -1111,6 +1213,7 @@ impl Channel {
     /// EOS through encoders and muxers, so recordings and playlists are
     /// complete; waits for the outputs up to [`STOP_GRACE`].
     async fn finish(&mut self) {
+        self.abort_drill("the channel stopped during the drill");
         info!(channel = %self.id, "stopping: ending the streams");
         let mut pending: Vec<usize> = (0..self.outputs.len())
             .filter(|o| self.outputs[*o].pipeline.is_some())

@@ -1,0 +1,2 @@
+//! nonstopctl: placeholder replaced by the real client below.
+fn main() {}

@@ -1,0 +1,506 @@
+//! D-Bus control and state: `org.nonstop.Supervisor1`, modelled on
+//! systemd's manager API. One manager object, one object per channel;
+//! properties read the channel's published snapshot (no round trip to the
+//! channel for a read), methods become commands to the channel's task,
+//! changes go out as `PropertiesChanged` and typed signals.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use zbus::object_server::{InterfaceRef, SignalEmitter};
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+use zbus::{interface, DBusError};
+
+use crate::channel::{ChannelEvent, Command, CtlError, DrillReport, Reply, Snapshot};
+
+pub const SERVICE: &str = "org.nonstop.Supervisor1";
+pub const PATH: &str = "/org/nonstop/Supervisor1";
+pub const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
+
+/// How long a command may take before the caller gets `Busy` (a channel
+/// task that does not answer must not hang the caller).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The named errors of the API.
+#[derive(Debug, DBusError)]
+#[zbus(prefix = "org.nonstop.Supervisor1.Error")]
+pub enum Error {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    NoSuchChannel(String),
+    NoSuchInput(String),
+    NoSuchOutput(String),
+    InvalidArgument(String),
+    Busy(String),
+}
+
+impl From<CtlError> for Error {
+    fn from(e: CtlError) -> Self {
+        match e {
+            CtlError::NoSuchInput(m) => Error::NoSuchInput(m),
+            CtlError::NoSuchOutput(m) => Error::NoSuchOutput(m),
+            CtlError::InvalidArgument(m) => Error::InvalidArgument(m),
+            CtlError::Busy(m) => Error::Busy(m),
+        }
+    }
+}
+
+/// A channel id as an object path element, the way systemd escapes unit
+/// names: letters and digits stay, anything else becomes `_xx` (hex).
+pub fn escape(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02x}"));
+        }
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+pub fn channel_path(id: &str) -> OwnedObjectPath {
+    OwnedObjectPath::try_from(format!("{PATH}/channel/{}", escape(id)))
+        .expect("escaped ids make valid object paths")
+}
+
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The object of one channel.
+pub struct ChannelObject {
+    id: String,
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+}
+
+impl ChannelObject {
+    pub fn new(
+        id: String,
+        commands: mpsc::UnboundedSender<Command>,
+        snapshot: watch::Receiver<Snapshot>,
+    ) -> Self {
+        ChannelObject {
+            id,
+            commands,
+            snapshot,
+        }
+    }
+
+    fn snap(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+        timeout: Duration,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| Error::Busy(format!("channel {} is shutting down", self.id)))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r.map_err(Error::from),
+            Ok(Err(_)) => Err(Error::Busy(format!("channel {} is shutting down", self.id))),
+            Err(_) => Err(Error::Busy(format!(
+                "channel {} did not answer within {} s",
+                self.id,
+                timeout.as_secs()
+            ))),
+        }
+    }
+}
+
+/// (id, redacted uri, state, alarms, last seen µs, restarts)
+pub type InputRow = (String, String, String, Vec<String>, u64, u64);
+/// (id, redacted uri, state, bytes, restarts)
+pub type OutputRow = (String, String, String, u64, u64);
+/// (id, backend, state)
+pub type EncoderRow = (String, String, String);
+
+pub fn input_rows(s: &Snapshot) -> Vec<InputRow> {
+    s.inputs
+        .iter()
+        .map(|i| {
+            (
+                i.id.clone(),
+                i.uri.clone(),
+                i.state.clone(),
+                i.alarms.clone(),
+                i.last_seen,
+                i.restarts,
+            )
+        })
+        .collect()
+}
+
+pub fn output_rows(s: &Snapshot) -> Vec<OutputRow> {
+    s.outputs
+        .iter()
+        .map(|o| {
+            (
+                o.id.clone(),
+                o.uri.clone(),
+                o.state.clone(),
+                o.bytes,
+                o.restarts,
+            )
+        })
+        .collect()
+}
+
+pub fn encoder_rows(s: &Snapshot) -> Vec<EncoderRow> {
+    s.encoders
+        .iter()
+        .map(|e| (e.id.clone(), e.backend.clone(), e.state.clone()))
+        .collect()
+}
+
+fn report_dict(r: DrillReport) -> HashMap<String, OwnedValue> {
+    let mut m = HashMap::new();
+    let mut put = |k: &str, v: Value<'_>| {
+        if let Ok(v) = OwnedValue::try_from(v) {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put("kind", Value::from(r.kind));
+    put("target", Value::from(r.target));
+    put("detected_ms", Value::from(r.detected_ms));
+    put("switched_ms", Value::from(r.switched_ms));
+    put("output_gap_ms", Value::from(r.output_gap_ms));
+    put("returned_ms", Value::from(r.returned_ms));
+    put("passed", Value::from(r.passed));
+    put("reason", Value::from(r.reason));
+    m
+}
+
+#[interface(name = "org.nonstop.Supervisor1.Channel")]
+impl ChannelObject {
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// `starting`, `on-air`, `degraded`, `off-air` or `stopped`.
+    #[zbus(property)]
+    fn state(&self) -> String {
+        self.snap().state
+    }
+
+    /// `auto` or `manual`.
+    #[zbus(property)]
+    fn mode(&self) -> String {
+        self.snap().mode
+    }
+
+    /// The input on air; empty when none.
+    #[zbus(property)]
+    fn active_input(&self) -> String {
+        self.snap().active_input
+    }
+
+    /// (id, uri, state, alarms, last seen µs, restarts), in priority order.
+    #[zbus(property)]
+    fn inputs(&self) -> Vec<InputRow> {
+        input_rows(&self.snap())
+    }
+
+    /// (id, uri, state, bytes, restarts).
+    #[zbus(property)]
+    fn outputs(&self) -> Vec<OutputRow> {
+        output_rows(&self.snap())
+    }
+
+    /// (id, backend, state) per encoder instance.
+    #[zbus(property)]
+    fn encoders(&self) -> Vec<EncoderRow> {
+        encoder_rows(&self.snap())
+    }
+
+    /// Input changes since the channel started.
+    #[zbus(property)]
+    fn switches(&self) -> u64 {
+        self.snap().switches
+    }
+
+    /// Puts `input` on air and the channel in manual mode.
+    async fn switch_to(&self, input: String) -> Result<(), Error> {
+        self.ask(|r| Command::SwitchTo(input, r), COMMAND_TIMEOUT)
+            .await
+    }
+
+    /// `auto` or `manual`.
+    async fn set_mode(&self, mode: String) -> Result<(), Error> {
+        self.ask(|r| Command::SetMode(mode, r), COMMAND_TIMEOUT)
+            .await
+    }
+
+    async fn restart_input(&self, id: String) -> Result<(), Error> {
+        self.ask(|r| Command::RestartInput(id, r), COMMAND_TIMEOUT)
+            .await
+    }
+
+    async fn restart_output(&self, id: String) -> Result<(), Error> {
+        self.ask(|r| Command::RestartOutput(id, r), COMMAND_TIMEOUT)
+            .await
+    }
+
+    async fn start(&self) -> Result<(), Error> {
+        self.ask(Command::Start, COMMAND_TIMEOUT).await
+    }
+
+    async fn stop(&self) -> Result<(), Error> {
+        self.ask(Command::Stop, COMMAND_TIMEOUT).await
+    }
+
+    /// Simulates a failure through the real code path for `duration_ms`,
+    /// restores it, and reports. `kind`: input-stall, input-black,
+    /// input-silence (target: an input), encoder-fail (target: an encoder
+    /// id, empty: the first), output-fail (target: an output).
+    async fn drill(
+        &self,
+        kind: String,
+        target: String,
+        duration_ms: u64,
+    ) -> Result<HashMap<String, OwnedValue>, Error> {
+        let duration = Duration::from_millis(duration_ms);
+        // The drill, the wait for the return, and some slack.
+        let limit = duration + Duration::from_secs(120);
+        self.ask(
+            |reply| Command::Drill {
+                kind,
+                target,
+                duration,
+                reply,
+            },
+            limit,
+        )
+        .await
+        .map(report_dict)
+    }
+
+    #[zbus(signal)]
+    async fn input_switched(
+        emitter: &SignalEmitter<'_>,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn alarm(
+        emitter: &SignalEmitter<'_>,
+        target: &str,
+        kind: &str,
+        raised: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn output_state_changed(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        state: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// Counters (last seen, bytes) change all the time: their properties are
+/// announced at most this often unless something else in them changed.
+const COUNTER_PERIOD: Duration = Duration::from_secs(1);
+
+fn without_counters(s: &Snapshot) -> Snapshot {
+    let mut s = s.clone();
+    for i in &mut s.inputs {
+        i.last_seen = 0;
+    }
+    for o in &mut s.outputs {
+        o.bytes = 0;
+    }
+    s
+}
+
+/// Forwards a channel's events as signals and its snapshot changes as
+/// `PropertiesChanged`, until the channel goes away.
+pub async fn forward(
+    iface: InterfaceRef<ChannelObject>,
+    mut snapshot: watch::Receiver<Snapshot>,
+    mut events: broadcast::Receiver<ChannelEvent>,
+) {
+    let mut last = snapshot.borrow().clone();
+    let mut counters_sent = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let em = iface.signal_emitter();
+                let r = match ev {
+                    Ok(ChannelEvent::InputSwitched { from, to, reason }) => {
+                        ChannelObject::input_switched(em, &from, &to, &reason).await
+                    }
+                    Ok(ChannelEvent::Alarm { target, kind, raised }) => {
+                        ChannelObject::alarm(em, &target, &kind, raised).await
+                    }
+                    Ok(ChannelEvent::OutputStateChanged { id, state }) => {
+                        ChannelObject::output_state_changed(em, &id, &state).await
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if let Err(e) = r {
+                    tracing::debug!("D-Bus signal not sent: {e}");
+                }
+            }
+            r = snapshot.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let now = snapshot.borrow_and_update().clone();
+                let shape_changed = without_counters(&now) != without_counters(&last);
+                let counters_due = counters_sent.elapsed() >= COUNTER_PERIOD;
+                let obj = iface.get().await;
+                let em = iface.signal_emitter();
+                if now.state != last.state {
+                    let _ = obj.state_changed(em).await;
+                }
+                if now.mode != last.mode {
+                    let _ = obj.mode_changed(em).await;
+                }
+                if now.active_input != last.active_input {
+                    let _ = obj.active_input_changed(em).await;
+                }
+                if now.switches != last.switches {
+                    let _ = obj.switches_changed(em).await;
+                }
+                if now.encoders != last.encoders {
+                    let _ = obj.encoders_changed(em).await;
+                }
+                let inputs_shape = without_counters(&now).inputs != without_counters(&last).inputs;
+                let outputs_shape = without_counters(&now).outputs != without_counters(&last).outputs;
+                let mut sent = false;
+                if now.inputs != last.inputs && (inputs_shape || counters_due) {
+                    let _ = obj.inputs_changed(em).await;
+                    sent = true;
+                }
+                if now.outputs != last.outputs && (outputs_shape || counters_due) {
+                    let _ = obj.outputs_changed(em).await;
+                    sent = true;
+                }
+                if sent && !shape_changed {
+                    counters_sent = tokio::time::Instant::now();
+                }
+                // What was not announced stays "last" until it is.
+                if sent || shape_changed {
+                    last = now;
+                } else {
+                    last.state = now.state;
+                    last.mode = now.mode;
+                    last.active_input = now.active_input;
+                    last.switches = now.switches;
+                    last.encoders = now.encoders;
+                }
+            }
+        }
+    }
+}
+
+pub struct Manager {
+    pub started_at: u64,
+    pub registry: std::sync::Arc<crate::daemon::Registry>,
+}
+
+#[interface(name = "org.nonstop.Supervisor1")]
+impl Manager {
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// When nonstopd started, µs since the epoch (as systemd's timestamps).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn started_at(&self) -> u64 {
+        self.started_at
+    }
+
+    #[zbus(property)]
+    async fn channels(&self) -> Vec<OwnedObjectPath> {
+        self.registry
+            .channel_ids()
+            .await
+            .iter()
+            .map(|id| channel_path(id))
+            .collect()
+    }
+
+    async fn get_channel(&self, id: String) -> Result<OwnedObjectPath, Error> {
+        let ids = self.registry.channel_ids().await;
+        if ids.contains(&id) {
+            Ok(channel_path(&id))
+        } else {
+            Err(Error::NoSuchChannel(format!(
+                "no channel \"{id}\"; there are {}",
+                if ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ids.join(", ")
+                }
+            )))
+        }
+    }
+
+    /// Re-reads the config: unchanged channels keep running untouched,
+    /// changed ones are rebuilt, removed ones stop, new ones start. All or
+    /// nothing: an invalid config changes nothing.
+    async fn reload(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), Error> {
+        let (added, removed) = self
+            .registry
+            .reload()
+            .await
+            .map_err(Error::InvalidArgument)?;
+        for id in &removed {
+            let _ = Manager::channel_removed(&emitter, channel_path(id).as_ref()).await;
+        }
+        for id in &added {
+            let _ = Manager::channel_added(&emitter, channel_path(id).as_ref()).await;
+        }
+        if !added.is_empty() || !removed.is_empty() {
+            let _ = self.channels_changed(&emitter).await;
+        }
+        Ok(())
+    }
+
+    #[zbus(signal)]
+    async fn channel_added(
+        emitter: &SignalEmitter<'_>,
+        channel: ObjectPath<'_>,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn channel_removed(
+        emitter: &SignalEmitter<'_>,
+        channel: ObjectPath<'_>,
+    ) -> zbus::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_valid_path_elements() {
+        assert_eq!(escape("news"), "news");
+        assert_eq!(escape("news-hd_2"), "news_2dhd_5f2");
+        assert_eq!(
+            channel_path("a-b").as_str(),
+            "/org/nonstop/Supervisor1/channel/a_2db"
+        );
+    }
+}
