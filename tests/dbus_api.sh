@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# End to end: the D-Bus API on a private bus with a real nonstopd. The
+# introspection matches docs/dbus.md; SwitchTo puts an input on air within a
+# frame and ActiveInput follows (get-property and monitor); every kind of
+# drill passes on a healthy channel and an input drill fails when the
+# backup is down too; bad arguments get the documented errors; Reload is
+# all or nothing.
+source "$(dirname "$0")/common.bash"
+cargo build --release --quiet -p nonstop-supervisor
+
+read -r addr bus_pid < <(dbus-daemon --session --fork --print-address=1 --print-pid=1 | paste -sd' ')
+PIDS+=("$bus_pid")
+B=(busctl --address="$addr")
+SVC=org.nonstop.Supervisor1
+M=/org/nonstop/Supervisor1
+CH=org.nonstop.Supervisor1.Channel
+dead_port=$(free_port)
+cat >"$WORK/ch.toml" <<TOML
+[[channel]]
+id = "news-hd"
+video = { width = 320, height = 240, framerate = 25 }
+timeout = "500ms"
+return_after = "2s"
+watchdog = { fail_on = ["stall", "black", "silence"], black_timeout = "1s", silence_timeout = "1s" }
+
+[[channel.input]]
+id = "primary"
+uri = "test://ball?label=PRIMARY&tone=440"
+
+[[channel.input]]
+id = "backup"
+uri = "test://smpte?label=BACKUP&tone=660"
+
+[[channel.input]]
+id = "slate"
+uri = "slate://colour/blue"
+
+[channel.encoder]
+preset = "ultrafast"
+keyframe_interval = "1s"
+redundancy = "active-active"
+
+[[channel.output]]
+id = "udp"
+uri = "udp://127.0.0.1:$(free_port)"
+
+[[channel]]
+id = "lonely"
+video = { width = 320, height = 240, framerate = 25 }
+timeout = "500ms"
+return_after = "2s"
+
+[[channel.input]]
+id = "primary"
+uri = "test://ball?label=LONELY"
+
+[[channel.input]]
+id = "backup"
+uri = "udp://127.0.0.1:$dead_port"
+
+[[channel.input]]
+id = "slate"
+uri = "slate://colour/black"
+
+[channel.encoder]
+preset = "ultrafast"
+
+[[channel.output]]
+id = "udp"
+uri = "udp://127.0.0.1:$(free_port)"
+TOML
+log="$WORK/nonstopd.log"
+RUST_LOG=info spawn daemon "$NONSTOPD" --config "$WORK/ch.toml" --address "$addr" 2>"$log"
+wait_log "$log" "D-Bus control published" 20 >/dev/null
+P=$("${B[@]}" call $SVC $M $SVC GetChannel s news-hd | awk '{print $2}' | tr -d '"')
+[[ $P == $M/channel/news_2dhd ]] || fail "GetChannel news-hd gave $P"
+L=$("${B[@]}" call $SVC $M $SVC GetChannel s lonely | awk '{print $2}' | tr -d '"')
+
+# get P PROPERTY: the value as busctl prints it, without the type.
+get() { "${B[@]}" get-property $SVC "$1" $CH "$2" | cut -d' ' -f2- | tr -d '"'; }
+# until_prop PATH PROP VALUE SECONDS
+until_prop() {
+  local deadline=$(($(date +%s) + $4))
+  until [[ $(get "$1" "$2") == "$3" ]]; do
+    (($(date +%s) < deadline)) || fail "$2 of $1 is $(get "$1" "$2"), not $3 after $4 s"
+    sleep 0.05
+  done
+}
+until_prop "$P" State on-air 20
+until_prop "$P" ActiveInput primary 5
+until_prop "$L" ActiveInput primary 20
+
+echo "-- introspection matches docs/dbus.md"
+"$PY" - "$ROOT/docs/dbus.md" "$addr" "$P" <<'PY' || fail "introspection differs from docs/dbus.md"
+import re, subprocess, sys
+doc, addr, chpath = sys.argv[1:4]
+text = open(doc).read()
+ok = True
+for iface, path in [("org.nonstop.Supervisor1", "/org/nonstop/Supervisor1"),
+                    ("org.nonstop.Supervisor1.Channel", chpath)]:
+    block = re.search(r"<!-- api:%s -->(.*?)<!-- /api -->" % re.escape(iface), text, re.S).group(1)
+    documented = {}
+    for row in block.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        name, kind, sig = cells[0].strip("`"), cells[1], cells[2]
+        sig = "".join(re.findall(r"`([^`]*)`", sig.split("→")[0])) if kind != "property" else sig.strip("`")
+        documented[name] = (kind, sig or "-")
+    out = subprocess.run(["busctl", "--address=" + addr, "introspect", "org.nonstop.Supervisor1", path, iface],
+                         capture_output=True, text=True, check=True).stdout
+    actual = {}
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 3 and f[0].startswith("."):
+            actual[f[0][1:]] = (f[1], f[2])
+    for name in sorted(set(documented) | set(actual)):
+        if documented.get(name) != actual.get(name):
+            print(f"   {iface}.{name}: docs {documented.get(name)}, bus {actual.get(name)}")
+            ok = False
+    print(f"   {iface}: {len(actual)} members, as documented" if ok else "", end="\n" if ok else "")
+sys.exit(0 if ok else 1)
+PY
+
+echo "-- SwitchTo: ActiveInput and the InputSwitched signal follow"
+"${B[@]}" monitor --json=short --match "type='signal',interface='$CH',member='InputSwitched'" >"$WORK/monitor.json" 2>/dev/null &
+PIDS+=($!)
+sleep 0.5 # the monitor's match is in place
+t0=$(now)
+"${B[@]}" call $SVC "$P" $CH SwitchTo s backup
+until_prop "$P" ActiveInput backup 2
+t1=$(now)
+within 0 "$("$PY" -c "print(round(($t1 - $t0) * 1000))")" 300 "SwitchTo → ActiveInput backup (ms; one frame is 40)"
+[[ $(get "$P" Mode) == manual ]] || fail "Mode is not manual after SwitchTo"
+deadline=$(($(date +%s) + 3))
+until grep -q '"manual"' "$WORK/monitor.json"; do
+  (($(date +%s) < deadline)) || fail "no InputSwitched signal with reason manual"
+  sleep 0.05
+done
+sig_us=$("$PY" -c '
+import json, sys
+for l in open(sys.argv[1]):
+    m = json.loads(l)
+    if "manual" in json.dumps(m.get("payload", {})):
+        print(m.get("timestamp-realtime", 0)); break' "$WORK/monitor.json")
+within 0 "$("$PY" -c "print(round($sig_us / 1000 - $t0 * 1000))")" 200 "SwitchTo → InputSwitched signal (ms)"
+"${B[@]}" call $SVC "$P" $CH SetMode s auto
+until_prop "$P" ActiveInput primary 5
+
+echo "-- errors"
+expect_error() { # NAME CMD...
+  local name=$1 out
+  shift
+  out=$(dbus-send --bus="$addr" --print-reply --dest=$SVC "$@" 2>&1) && fail "$* succeeded"
+  grep -q "Error $name" <<<"$out" || fail "$*: expected $name, got: $out"
+  echo "   $name: $(sed -E 's/^Error [^:]+: //' <<<"$out" | head -n 1)"
+}
+expect_error org.nonstop.Supervisor1.Error.NoSuchInput "$P" $CH.SwitchTo string:nope
+expect_error org.nonstop.Supervisor1.Error.NoSuchChannel $M $SVC.GetChannel string:nope
+expect_error org.nonstop.Supervisor1.Error.InvalidArgument "$P" $CH.SetMode string:sideways
+expect_error org.nonstop.Supervisor1.Error.InvalidArgument "$P" $CH.Drill string:input-flood string:primary uint64:1000
+expect_error org.nonstop.Supervisor1.Error.NoSuchOutput "$P" $CH.RestartOutput string:nope
+
+echo "-- drills on a healthy channel"
+drill() { # PATH KIND TARGET MS → prints the report on one line
+  "${B[@]}" --timeout=120 call $SVC "$1" $CH Drill sst "$2" "$3" "$4"
+}
+passed() { grep -q '"passed" b true' <<<"$1"; }
+field_of() { sed -E "s/.*\"$2\" x (-?[0-9]+).*/\\1/" <<<"$1"; }
+"${B[@]}" --timeout=120 call $SVC "$P" $CH Drill sst input-stall primary 4000 >"$WORK/long" &
+long=$!
+sleep 0.5
+expect_error org.nonstop.Supervisor1.Error.Busy "$P" $CH.Drill string:input-stall string:backup uint64:1000
+wait $long
+r=$(cat "$WORK/long")
+passed "$r" || fail "input-stall drill did not pass: $r"
+echo "   input-stall: detected $(field_of "$r" detected_ms) ms, switched $(field_of "$r" switched_ms) ms, gap $(field_of "$r" output_gap_ms) ms, returned $(field_of "$r" returned_ms) ms"
+for d in "input-black primary 3000" "input-silence primary 3000" "encoder-fail video 2000" "output-fail udp 2000"; do
+  set -- $d
+  r=$(drill "$P" "$1" "$2" "$3")
+  passed "$r" || fail "$1 drill did not pass: $r"
+  echo "   $1: detected $(field_of "$r" detected_ms) ms, switched $(field_of "$r" switched_ms) ms, gap $(field_of "$r" output_gap_ms) ms, returned $(field_of "$r" returned_ms) ms"
+done
+
+echo "-- a drill fails when the backup is down too"
+r=$(drill "$L" input-stall primary 2000)
+passed "$r" && fail "input-stall on a channel without a live backup passed: $r"
+grep -q "slate" <<<"$r" || fail "the report does not say the channel went to the slate: $r"
+echo "   lonely: $(sed -E 's/.*"reason" s "([^"]*)".*/\1/' <<<"$r")"
+until_prop "$L" ActiveInput primary 10
+
+echo "-- Reload: invalid changes nothing; a new channel appears"
+cp "$WORK/ch.toml" "$WORK/good.toml"
+echo 'broken = [' >>"$WORK/ch.toml"
+expect_error org.nonstop.Supervisor1.Error.InvalidArgument $M $SVC.Reload
+cp "$WORK/good.toml" "$WORK/ch.toml"
+sed -n '/^\[\[channel\]\]$/,$p' "$WORK/good.toml" | awk 'NR>1 && /^\[\[channel\]\]$/{exit} {print}' |
+  sed 's/id = "news-hd"/id = "extra"/' >>"$WORK/ch.toml"
+"${B[@]}" call $SVC $M $SVC Reload
+chans=$("${B[@]}" get-property $SVC $M $SVC Channels)
+[[ $chans == *channel/extra* && $chans == *channel/news_2dhd* ]] || fail "Channels after reload: $chans"
+grep -q "reload: stopping channel=news-hd\|reload: rebuilding channel=news-hd" "$log" && fail "the unchanged channel was touched by the reload"
+echo "   Channels: $chans"
+
+kill -TERM "$daemon"
+wait "$daemon" || fail "nonstopd exited with $?"
+echo "PASS dbus_api"
