@@ -775,14 +775,8 @@ impl Channel {
             id: self.outputs[o].id.clone(),
             state: "waiting".into(),
         });
+        self.take_down_output(o);
         let out = &mut self.outputs[o];
-        self.fanout.remove(feed_key(o, out.gen));
-        // Whatever the torn-down pipeline still posts is stale from now.
-        out.gen += 1;
-        out.feed = None;
-        if let Some(p) = out.pipeline.take() {
-            teardown(p);
-        }
         out.restarts += 1;
         out.fails += 1;
         // Too many failures in a row: the next destination, at once.
@@ -819,6 +813,13 @@ impl Channel {
 
     /// Rebuilds output `o` now (an operator asked): no backoff.
     pub(super) fn restart_output(&mut self, o: usize) {
+        self.take_down_output(o);
+        self.start_output(o);
+    }
+
+    /// Stops output `o`'s pipeline and its feed; whatever the torn-down
+    /// pipeline still posts is stale from now.
+    fn take_down_output(&mut self, o: usize) {
         let out = &mut self.outputs[o];
         self.fanout.remove(feed_key(o, out.gen));
         out.gen += 1;
@@ -826,17 +827,12 @@ impl Channel {
         if let Some(p) = out.pipeline.take() {
             teardown(p);
         }
-        self.start_output(o);
     }
 
     /// On a backup destination for `retry_primary`: try the primary again.
     fn retry_primary(&mut self, o: usize) {
+        self.take_down_output(o);
         let out = &mut self.outputs[o];
-        self.fanout.remove(feed_key(o, out.gen));
-        out.feed = None;
-        if let Some(p) = out.pipeline.take() {
-            teardown(p);
-        }
         out.current = 0;
         out.fails = 0;
         out.on_dest = Instant::now();
