@@ -100,7 +100,7 @@ Commands:
                           running; an invalid file changes nothing (exit 4).
 
 Options:
-  --session               the session bus (default, as nonstopd)
+  --session, --user       the session bus (default, as nonstopd)
   --system                the system bus
   --address ADDR          the bus at ADDR, e.g. unix:path=/run/nonstop/bus
   --json                  machine-readable output (status, drill, watch)
@@ -477,7 +477,6 @@ fn out(s: &str) {
 
 /// A JSON value, keys in the order given.
 enum J {
-    Null,
     Bool(bool),
     Int(i64),
     Uint(u64),
@@ -517,7 +516,6 @@ impl J {
             }
         };
         match self {
-            J::Null => out.push_str("null"),
             J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             J::Int(n) => {
                 let _ = write!(out, "{n}");
@@ -739,9 +737,12 @@ fn channel_id(path: &str) -> Option<String> {
     let mut bytes = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'_' && i + 2 < b.len() + 0 + 1 && i + 2 <= b.len() - 1 + 1 {
-            let hex = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())]).ok()?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        let hex = (b[i] == b'_' && i + 2 < b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if let Some(byte) = hex {
+            bytes.push(byte);
             i += 3;
         } else {
             bytes.push(b[i]);
@@ -836,14 +837,14 @@ impl ChannelStatus {
 
     fn text(&self) -> String {
         let mut s = format!(
-            "{}: {}, mode {}, on air: {}, {} switch{}\n",
+            "{}: {}, mode {}, {}, {} switch{}\n",
             self.id,
             self.state,
             self.mode,
             if self.active.is_empty() {
-                "nothing"
+                "no input on air".to_owned()
             } else {
-                self.active.as_str()
+                format!("input {}", self.active)
             },
             self.switches,
             if self.switches == 1 { "" } else { "es" }
@@ -864,7 +865,7 @@ impl ChannelStatus {
                 if *id == self.active {
                     "*".into()
                 } else {
-                    String::new()
+                    " ".into()
                 },
                 id.clone(),
                 state.clone(),
@@ -880,14 +881,14 @@ impl ChannelStatus {
         }
         s.push_str(&table(&rows, "  "));
         if self.outputs.is_empty() {
-            s.push_str("    no outputs\n");
+            s.push_str("     no outputs\n");
         } else {
             let mut rows = vec![["", "OUTPUT", "STATE", "SENT", "RESTARTS", "URI"]
                 .map(String::from)
                 .to_vec()];
             for (id, uri, state, bytes, restarts) in &self.outputs {
                 rows.push(vec![
-                    String::new(),
+                    " ".into(),
                     id.clone(),
                     state.clone(),
                     human_bytes(*bytes),
@@ -902,12 +903,7 @@ impl ChannelStatus {
                 .map(String::from)
                 .to_vec()];
             for (id, backend, state) in &self.encoders {
-                rows.push(vec![
-                    String::new(),
-                    id.clone(),
-                    backend.clone(),
-                    state.clone(),
-                ]);
+                rows.push(vec![" ".into(), id.clone(), backend.clone(), state.clone()]);
             }
             s.push_str(&table(&rows, "  "));
         }
@@ -1570,7 +1566,7 @@ mod tests {
             ("b", J::Arr(vec![J::Uint(1), J::Int(-1)])),
             ("c", J::Arr(vec![])),
             ("d", J::Obj(vec![])),
-            ("e", J::Null),
+            ("e", J::Float(f64::NAN)),
         ]);
         assert_eq!(
             j.compact(),

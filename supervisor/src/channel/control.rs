@@ -383,6 +383,13 @@ impl Channel {
                 }
                 if self.core.is_some() {
                     warn!(channel = %self.id, "stop requested: the channel goes off air");
+                    if let Some(i) = self.active {
+                        self.emit(ChannelEvent::InputSwitched {
+                            from: self.inputs[i].id.clone(),
+                            to: String::new(),
+                            reason: "stopped".into(),
+                        });
+                    }
                     self.shutdown_now();
                 }
                 self.stopped = true;
@@ -432,27 +439,28 @@ impl Channel {
             )));
             return;
         }
+        // encoder-fail without a target: the first encoder, named in the report.
+        let target = match (k, target.is_empty()) {
+            (DrillKind::EncoderFail, true) => self
+                .renditions
+                .first()
+                .map(|r| r.id.clone())
+                .unwrap_or_default(),
+            _ => target.to_owned(),
+        };
+        let target = target.as_str();
         let idx = match k {
             _ if k.on_input() => self.input_index(target),
-            DrillKind::EncoderFail => {
-                let t = if target.is_empty() {
-                    self.renditions
-                        .first()
-                        .map(|r| r.id.clone())
-                        .unwrap_or_default()
-                } else {
-                    target.to_owned()
-                };
-                self.renditions
-                    .iter()
-                    .position(|r| r.id == t)
-                    .ok_or_else(|| {
-                        CtlError::InvalidArgument(format!(
-                            "channel {} has no encoder \"{target}\"",
-                            self.id
-                        ))
-                    })
-            }
+            DrillKind::EncoderFail => self
+                .renditions
+                .iter()
+                .position(|r| r.id == target)
+                .ok_or_else(|| {
+                    CtlError::InvalidArgument(format!(
+                        "channel {} has no encoder \"{target}\"",
+                        self.id
+                    ))
+                }),
             _ => self.output_index(target),
         };
         let idx = match idx {

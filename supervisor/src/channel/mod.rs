@@ -732,6 +732,10 @@ impl Channel {
         if self.core.is_none() {
             return;
         }
+        self.emit(ChannelEvent::OutputStateChanged {
+            id: self.outputs[o].id.clone(),
+            state: "starting".into(),
+        });
         let infos = self.rendition_infos(&self.outputs[o].renditions);
         let out = &mut self.outputs[o];
         out.gen += 1;
