@@ -6,7 +6,9 @@ Starts a private bus and nonstopd with N channels (default 16; two
 from a client on the same bus (GLib's GDBus through python3-gi):
 - GetAll of org.nonstop.Supervisor1.Channel on a channel object;
 - SwitchTo (alternating backup / primary) on a channel;
-- Get of the manager's Channels property.
+- Get of the manager's Channels property;
+- and, as the peer from the same run, the bus daemon answering GetId
+  itself: the floor any service on this bus and machine can reach.
 Each call is timed round trip (request sent → reply parsed). Prints a
 markdown table of p50 / p99 / max per call.
 
@@ -67,6 +69,12 @@ def timed(conn, path, iface, method, args, reply):
     return (time.perf_counter() - t0) * 1000
 
 
+def timed_bus(conn):
+    t0 = time.perf_counter()
+    conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", None, GLib.VariantType.new("(s)"), Gio.DBusCallFlags.NONE, 10000, None)
+    return (time.perf_counter() - t0) * 1000
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         del sys.argv[1]
@@ -111,10 +119,12 @@ def main():
             else:
                 sys.exit("bench-dbus: the channels did not go on air within 60 s")
             time.sleep(3)  # every channel settled
-            getall, switch, channels = [], [], []
+            getall, switch, channels, peer = [], [], [], []
             for i in range(calls):
                 getall.append(timed(conn, path, "org.freedesktop.DBus.Properties", "GetAll", GLib.Variant("(s)", (CH,)), "(a{sv})"))
                 channels.append(timed(conn, MGR, "org.freedesktop.DBus.Properties", "Get", GLib.Variant("(ss)", (SVC, "Channels")), "(v)"))
+                # The peer: the bus daemon answering a call itself, same load.
+                peer.append(timed_bus(conn))
                 if i % 10 == 0:
                     target = "backup" if (i // 10) % 2 == 0 else "primary"
                     switch.append(timed(conn, path, CH, "SwitchTo", GLib.Variant("(s)", (target,)), "()"))
@@ -134,6 +144,7 @@ def main():
         ("GetAll on a channel object", getall, 2.0),
         ("SwitchTo", switch, None),
         ("Get Channels (manager)", channels, None),
+        ("peer: the bus daemon's own GetId", peer, None),
     ]:
         t = f"p99 ≤ {target} ms: **{'met' if pct(v, 99) <= target else 'missed'}**" if target else ""
         print(f"| {name} | {len(v)} | {statistics.median(v):.2f} | {pct(v, 99):.2f} | {max(v):.2f} | {t} |")

@@ -79,7 +79,10 @@ pub fn run(config: &Path, bus: Bus) -> anyhow::Result<()> {
     let cfg = load(config)?;
     gst::init().context("initializing GStreamer")?;
     gstnonstop::plugin_register_static().context("registering the nonstop elements")?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: a busy channel loop never delays a D-Bus call, and the
+    // other way round. Media threads stay GStreamer's.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the event loop")?;
