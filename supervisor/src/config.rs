@@ -28,6 +28,9 @@ pub struct ConfigError {
 pub struct Config {
     #[serde(rename = "channel", default)]
     pub channels: Vec<Channel>,
+    /// `[[alert]]`: where alerts go besides the log and D-Bus.
+    #[serde(rename = "alert", default)]
+    pub alerts: Vec<AlertSink>,
     /// Where it was read from, to place later errors (file, text).
     #[serde(skip)]
     source: (String, String),
@@ -195,6 +198,41 @@ impl Default for Backoff {
             max: default_backoff_max(),
         }
     }
+}
+
+/// An alert destination. Only webhooks for now: a POST of a JSON object
+/// per alert (see docs/monitoring.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSink {
+    /// `webhook`.
+    #[serde(rename = "type")]
+    pub kind: AlertKind,
+    /// `http://` or `https://`.
+    pub url: Spanned<String>,
+    /// Extra HTTP headers, e.g. `{ Authorization = "Bearer …" }`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// One attempt may take this long.
+    #[serde(default = "default_alert_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// An output down this long is alerted (a quick restart is not).
+    #[serde(default = "default_output_grace", deserialize_with = "duration")]
+    pub output_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    Webhook,
+}
+
+fn default_alert_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_output_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// One video encoder (one rendition of the channel), possibly redundant.
@@ -719,6 +757,20 @@ impl Config {
     }
 
     fn validate(&self, errors: &mut Errors) {
+        for (a, sink) in self.alerts.iter().enumerate() {
+            let url = sink.url.get_ref();
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => errors.push(
+                    sink.url.span(),
+                    format!("alert[{a}].url"),
+                    format!(
+                        "\"{}\" is not an http:// or https:// URL",
+                        crate::uri::redact(url)
+                    ),
+                ),
+            }
+        }
         if self.channels.is_empty() {
             errors.push(
                 0..0,

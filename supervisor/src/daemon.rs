@@ -75,7 +75,7 @@ pub enum Bus {
 }
 
 /// Runs the channels of `config` until SIGTERM or SIGINT.
-pub fn run(config: &Path, bus: Bus) -> anyhow::Result<()> {
+pub fn run(config: &Path, bus: Bus, metrics: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     let cfg = load(config)?;
     gst::init().context("initializing GStreamer")?;
     gstnonstop::plugin_register_static().context("registering the nonstop elements")?;
@@ -86,7 +86,7 @@ pub fn run(config: &Path, bus: Bus) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the event loop")?;
-    let result = rt.block_on(serve(config.to_owned(), cfg, bus));
+    let result = rt.block_on(serve(config.to_owned(), cfg, bus, metrics));
     // A teardown stuck in a network call must not hold the exit.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
@@ -108,6 +108,10 @@ pub struct Registry {
     config: PathBuf,
     channels: tokio::sync::Mutex<Vec<Running>>,
     conn: tokio::sync::OnceCell<zbus::Connection>,
+    /// What metrics and the status page read (kept in step below).
+    views: crate::metrics::Views,
+    alerts: crate::alerts::Alerts,
+    output_grace: Duration,
 }
 
 /// The `[[channel]]` tables of a config file by id, as written.
@@ -126,6 +130,16 @@ fn tables(path: &Path) -> Result<Vec<(String, toml::Value)>, String> {
 }
 
 impl Registry {
+    fn sync_views(&self, channels: &[Running]) {
+        *self.views.lock().unwrap_or_else(|e| e.into_inner()) = channels
+            .iter()
+            .map(|r| crate::metrics::View {
+                id: r.handle.id.clone(),
+                snapshot: r.handle.snapshot.clone(),
+            })
+            .collect();
+    }
+
     pub async fn channel_ids(&self) -> Vec<String> {
         self.channels
             .lock()
@@ -141,6 +155,7 @@ impl Registry {
 
     /// Builds and starts channel `c` of `cfg` (encoders already resolved).
     fn start(
+        &self,
         cfg: &Config,
         c: usize,
         choices: Vec<Vec<crate::encode::probe::Choice>>,
@@ -154,6 +169,7 @@ impl Registry {
             }
         }
         let (mut channel, handle) = Channel::new(ch.clone(), choices);
+        channel.set_alerts(self.alerts.clone(), self.output_grace);
         // A channel that cannot be built is reported; the others go on air.
         match channel.start() {
             Ok(()) => {
@@ -286,7 +302,7 @@ impl Registry {
                 "starting"
             };
             info!(channel = %id, "reload: {verb}");
-            if let Some(mut run) = Registry::start(&cfg, c, choices, table) {
+            if let Some(mut run) = self.start(&cfg, c, choices, table) {
                 self.publish(&mut run).await;
                 kept.push(run);
             }
@@ -295,6 +311,7 @@ impl Registry {
         kept.sort_by_key(|r| wanted.iter().position(|w| *w == r.handle.id));
         let now: Vec<String> = kept.iter().map(|r| r.handle.id.clone()).collect();
         *channels = kept;
+        self.sync_views(&channels);
         let added: Vec<String> = now
             .iter()
             .filter(|i| !before.contains(i))
@@ -354,7 +371,12 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
     }
 }
 
-async fn serve(config: PathBuf, cfg: Config, bus: Bus) -> anyhow::Result<()> {
+async fn serve(
+    config: PathBuf,
+    cfg: Config,
+    bus: Bus,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     // First, so a SIGTERM during start-up still stops cleanly.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -362,6 +384,14 @@ async fn serve(config: PathBuf, cfg: Config, bus: Bus) -> anyhow::Result<()> {
         config: config.clone(),
         channels: tokio::sync::Mutex::new(Vec::new()),
         conn: tokio::sync::OnceCell::new(),
+        views: Default::default(),
+        alerts: crate::alerts::Alerts::start(&cfg.alerts),
+        output_grace: cfg
+            .alerts
+            .iter()
+            .map(|a| a.output_grace)
+            .min()
+            .unwrap_or(Duration::from_secs(10)),
     });
     let table_list = tables(&config).unwrap_or_default();
     {
@@ -383,11 +413,15 @@ async fn serve(config: PathBuf, cfg: Config, bus: Bus) -> anyhow::Result<()> {
                 .find(|(i, _)| i == ch.id.get_ref())
                 .map(|(_, t)| t.clone())
                 .unwrap_or(toml::Value::Boolean(false));
-            channels.extend(Registry::start(&cfg, c, choices, table));
+            channels.extend(registry.start(&cfg, c, choices, table));
         }
         if channels.is_empty() {
             return Err(anyhow!("no channel could be started"));
         }
+        registry.sync_views(&channels);
+    }
+    if let Some(addr) = metrics {
+        tokio::spawn(crate::web::serve(addr, registry.views.clone()));
     }
     if let Some(conn) = connect(&bus, &registry).await {
         let _ = registry.conn.set(conn);

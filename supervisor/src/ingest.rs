@@ -67,6 +67,10 @@ pub struct InputStats {
     audio_synthetic: AtomicBool,
     pub buffers: AtomicU64,
     pub bytes: AtomicU64,
+    /// Decoded video frames (real ones).
+    pub video_frames: AtomicU64,
+    /// Bytes the source element received (network or file), before demux.
+    pub source_bytes: AtomicU64,
     /// A drill acting on this input: [`DRILL_NONE`], [`DRILL_STALL`],
     /// [`DRILL_BLACK`] or [`DRILL_SILENCE`]. Acts in the bridge, so the
     /// channel sees exactly what a real fault would show it.
@@ -289,6 +293,9 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                         Media::Audio => stats.last_audio.store(now, Ordering::Relaxed),
                     }
                     stats.buffers.fetch_add(1, Ordering::Relaxed);
+                    if media == Media::Video {
+                        stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                    }
                     let first = match media {
                         Media::Video => &stats.first_video,
                         Media::Audio => &stats.first_audio,
@@ -402,6 +409,28 @@ fn decoded(
 ) -> anyhow::Result<()> {
     let dec = make("uridecodebin", Some("src"))?;
     dec.set_property("uri", uri);
+    // Received bytes, counted where they enter (an atomic per buffer).
+    {
+        let stats = stats.clone();
+        dec.connect("source-setup", false, move |args| {
+            let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+            let pad = source.static_pad("src")?;
+            let stats = stats.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    let n = match &info.data {
+                        Some(gst::PadProbeData::Buffer(b)) => b.size(),
+                        Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                        _ => 0,
+                    };
+                    stats.source_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            None
+        });
+    }
     pipeline.add(&dec)?;
     let vpad = video_to
         .unwrap_or(vin)

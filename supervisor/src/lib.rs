@@ -7,6 +7,7 @@
 //! output pipelines, `channel` runs one channel's state machine, `daemon`
 //! the process (signals, systemd, logs).
 
+pub mod alerts;
 pub mod backoff;
 pub mod channel;
 pub mod config;
@@ -14,8 +15,10 @@ pub mod control;
 pub mod daemon;
 pub mod encode;
 pub mod ingest;
+pub mod metrics;
 pub mod output;
 pub mod uri;
+pub mod web;
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -13,6 +13,8 @@ const USAGE: &str =
                                 run the channels of FILE until SIGTERM/SIGINT, with the
                                 D-Bus API org.nonstop.Supervisor1 on the session bus
                                 (default), the system bus, a bus address, or none
+                                --metrics ADDR: Prometheus /metrics and /api/status over
+                                HTTP (default 127.0.0.1:9464; an empty ADDR for none)
        nonstopd check FILE      validate FILE and print what it would build
        nonstopd --version
 
@@ -180,9 +182,9 @@ fn check(file: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(file: &str, bus: daemon::Bus) -> ExitCode {
+fn run(file: &str, bus: daemon::Bus, metrics: Option<std::net::SocketAddr>) -> ExitCode {
     daemon::init_logging();
-    match daemon::run(Path::new(file), bus) {
+    match daemon::run(Path::new(file), bus, metrics) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nonstopd: {e:#}");
@@ -195,6 +197,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut config = None;
     let mut bus = daemon::Bus::Session;
+    let mut metrics: Option<std::net::SocketAddr> = Some(([127, 0, 0, 1], 9464).into());
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -222,6 +225,23 @@ fn main() -> ExitCode {
                 i += 1;
             }
             a if a.starts_with("--config=") => config = Some(a["--config=".len()..].to_owned()),
+            "--metrics" => {
+                match value(i).as_deref() {
+                    Some("") => metrics = None,
+                    Some(a) => match a.parse() {
+                        Ok(addr) => metrics = Some(addr),
+                        Err(_) => {
+                            eprintln!("nonstopd: --metrics takes HOST:PORT (e.g. 127.0.0.1:9464) or \"\" for none, not \"{a}\"");
+                            return ExitCode::from(2);
+                        }
+                    },
+                    None => {
+                        eprintln!("nonstopd: --metrics needs HOST:PORT or \"\"\n{USAGE}");
+                        return ExitCode::from(2);
+                    }
+                }
+                i += 1;
+            }
             "--system" => bus = daemon::Bus::System,
             "--session" => bus = daemon::Bus::Session,
             "--no-dbus" => bus = daemon::Bus::Off,
@@ -243,7 +263,7 @@ fn main() -> ExitCode {
         i += 1;
     }
     match config {
-        Some(file) => run(&file, bus),
+        Some(file) => run(&file, bus, metrics),
         None => {
             eprintln!("nonstopd: expected --config FILE or check FILE\n{USAGE}");
             ExitCode::from(2)

@@ -50,6 +50,30 @@ pub struct EncoderInfo {
     pub state: String,
 }
 
+/// Counters for metrics, per input / encoder instance / output in config
+/// order (rates are over the last second).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub input_received_bytes: Vec<u64>,
+    pub input_bitrate_bps: Vec<u64>,
+    /// Frames per second × 1000.
+    pub input_fps_milli: Vec<u64>,
+    pub input_decode_errors: Vec<u64>,
+    /// Per input: alarms raised by kind.
+    pub input_alarms: Vec<std::collections::BTreeMap<String, u64>>,
+    pub switches_by_reason: std::collections::BTreeMap<String, u64>,
+    pub frames_emitted: u64,
+    pub frames_repeated: u64,
+    pub frames_black: u64,
+    /// Per encoder instance, in `Snapshot::encoders` order.
+    pub encoder_frames: Vec<u64>,
+    /// Per rendition id.
+    pub encoder_failovers: std::collections::BTreeMap<String, u64>,
+    pub output_bytes_total: Vec<u64>,
+    /// Milliseconds since the output last started delivering; 0 while down.
+    pub output_connected_ms: Vec<u64>,
+}
+
 /// Everything the D-Bus properties show, as of the last change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -60,6 +84,8 @@ pub struct Snapshot {
     pub outputs: Vec<OutputInfo>,
     pub encoders: Vec<EncoderInfo>,
     pub switches: u64,
+    /// For metrics (not D-Bus properties).
+    pub counters: Counters,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +278,7 @@ impl Channel {
                 .collect(),
             encoders: self.encoder_infos(),
             switches: self.switches,
+            counters: self.counters.clone(),
         }
     }
 

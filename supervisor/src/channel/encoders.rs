@@ -340,6 +340,24 @@ impl Channel {
             backend = ren.instances[other].choice.plan.backend.name(),
             handed_over = frames.len(), reason = why, "encoder failover");
         self.drill_saw_encoder(r, true);
+        let id = self.renditions[r].id.clone();
+        *self
+            .counters
+            .encoder_failovers
+            .entry(id.clone())
+            .or_default() += 1;
+        let backend = self.renditions[r].instances[other]
+            .choice
+            .plan
+            .backend
+            .name();
+        let summary = format!(
+            "{}: encoder {id} failed over from {} to {} ({backend}): {why}",
+            self.id,
+            role(failed),
+            role(other)
+        );
+        self.alert("encoder-failover", &id, true, summary);
     }
 
     pub(super) fn instance_failed(&mut self, r: usize, i: usize, why: &str) {
@@ -431,6 +449,10 @@ impl Channel {
                             inst.backoff.reset();
                             if inst.restarts > 0 {
                                 let on_air = self.renditions[r].active() == i;
+                                let id = self.renditions[r].id.clone();
+                                let summary =
+                                    format!("{}: encoder {id} {} healthy again", self.id, role(i));
+                                self.alert("encoder-failover", &id, false, summary);
                                 info!(channel = %self.id, encoder = %self.renditions[r].id, instance = role(i),
                                     on_air, "encoder healthy again");
                             }

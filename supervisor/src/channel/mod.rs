@@ -10,8 +10,8 @@ mod control;
 mod encoders;
 
 pub use control::{
-    ChannelEvent, Command, CtlError, DrillReport, EncoderInfo, InputInfo, OutputInfo, Reply,
-    Snapshot,
+    ChannelEvent, Command, Counters, CtlError, DrillReport, EncoderInfo, InputInfo, OutputInfo,
+    Reply, Snapshot,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +112,8 @@ struct Output {
     on_dest: Instant,
     /// Indices of the renditions it carries.
     renditions: Vec<usize>,
+    /// Since when it has been failing (not delivering); for alerts.
+    down_since: Option<Instant>,
     /// How long it may wait for its first data after a start: its
     /// renditions' keyframe interval and delay line on top of the usual.
     start_grace: Duration,
@@ -203,6 +205,17 @@ pub struct Channel {
     drill: Option<control::Drill>,
     /// Stopped on request (D-Bus `Stop`): stays off until `Start`.
     stopped: bool,
+    /// Counters published for metrics, and what the rates are taken from.
+    counters: Counters,
+    rate_base: Option<(Instant, Vec<(u64, u64)>)>,
+    /// Bytes of output runs that ended (the total goes on across restarts).
+    output_bytes_done: Vec<u64>,
+    /// Where alerts go (webhooks, besides log and D-Bus).
+    alerts: crate::alerts::Alerts,
+    /// Alerts raised and not cleared yet: (kind, target).
+    raised: std::collections::BTreeSet<(String, String)>,
+    /// An output down this long is alerted.
+    output_grace: Duration,
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
@@ -352,6 +365,7 @@ impl Channel {
                     on_dest: now,
                     renditions: renditions.clone(),
                     start_grace,
+                    down_since: None,
                     pipeline: None,
                     feed: None,
                     gen: 0,
@@ -379,6 +393,8 @@ impl Channel {
             encoders: String::new(),
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
+        let n_outputs = outputs.len();
+        let n_inputs = cfg.inputs.len();
         let (cmd_tx, commands) = mpsc::unbounded_channel();
         let (snap_tx, snapshot) = watch::channel(Snapshot::default());
         let (events, _) = broadcast::channel(256);
@@ -418,6 +434,16 @@ impl Channel {
                 switches: 0,
                 drill: None,
                 stopped: false,
+                counters: Counters {
+                    input_decode_errors: vec![0; n_inputs],
+                    input_alarms: vec![Default::default(); n_inputs],
+                    ..Counters::default()
+                },
+                rate_base: None,
+                output_bytes_done: vec![0; n_outputs],
+                alerts: crate::alerts::Alerts::default(),
+                raised: Default::default(),
+                output_grace: Duration::from_secs(10),
             },
             handle,
         )
@@ -633,6 +659,9 @@ impl Channel {
         let listens = matches!(input.kind, InputKind::Uri { listens: true, .. });
         if was_live {
             self.drill_saw_input(i);
+            let id = self.inputs[i].id.clone();
+            let summary = format!("{}: input {id} lost ({why})", self.id);
+            self.alert("input-lost", &id, true, summary);
         }
         let input = &mut self.inputs[i];
         input.restarts += 1;
@@ -662,6 +691,7 @@ impl Channel {
     fn check_inputs(&mut self) {
         let now = Instant::now();
         let now_ns = crate::monotonic_ns();
+        let mut restored = Vec::new();
         for i in 0..self.inputs.len() {
             let stall = self
                 .cfg
@@ -677,7 +707,8 @@ impl Channel {
                         input.phase = Phase::Live { since: now };
                         match input.lost_at.take() {
                             Some(at) => {
-                                info!(channel = %self.id, input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored")
+                                info!(channel = %self.id, input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored");
+                                restored.push(input.id.clone());
                             }
                             None => {
                                 info!(channel = %self.id, input = %input.id, uri = %input.shown, startup = %fmt_duration(since.elapsed()), "input receiving")
@@ -703,6 +734,10 @@ impl Channel {
                 }
                 _ => {}
             }
+        }
+        for id in restored {
+            let summary = format!("{}: input {id} restored", self.id);
+            self.alert("input-lost", &id, false, summary);
         }
     }
 
@@ -775,6 +810,7 @@ impl Channel {
 
     fn output_failed(&mut self, o: usize, why: &str) {
         self.drill_saw_output(o, false);
+        self.outputs[o].down_since.get_or_insert_with(Instant::now);
         self.emit(ChannelEvent::OutputStateChanged {
             id: self.outputs[o].id.clone(),
             state: "waiting".into(),
@@ -825,6 +861,9 @@ impl Channel {
     /// pipeline still posts is stale from now.
     fn take_down_output(&mut self, o: usize) {
         let out = &mut self.outputs[o];
+        if let Some(f) = &out.feed {
+            self.output_bytes_done[o] += f.bytes.load(Ordering::Relaxed);
+        }
         self.fanout.remove(feed_key(o, out.gen));
         out.gen += 1;
         out.feed = None;
@@ -847,6 +886,18 @@ impl Channel {
     fn check_outputs(&mut self) {
         let now = Instant::now();
         for o in 0..self.outputs.len() {
+            if let Some(since) = self.outputs[o].down_since {
+                if since.elapsed() >= self.output_grace {
+                    let id = self.outputs[o].id.clone();
+                    let summary = format!(
+                        "{}: output {id} down for {} ({})",
+                        self.id,
+                        fmt_duration(since.elapsed()),
+                        self.outputs[o].dests[self.outputs[o].current].1
+                    );
+                    self.alert("output-down", &id, true, summary);
+                }
+            }
             let out = &mut self.outputs[o];
             match out.phase {
                 Phase::Waiting { until } if now >= until => self.start_output(o),
@@ -865,6 +916,11 @@ impl Channel {
                                 state: "live".into(),
                             });
                             self.drill_saw_output(o, true);
+                            if self.outputs[o].down_since.take().is_some() {
+                                let id = self.outputs[o].id.clone();
+                                let summary = format!("{}: output {id} delivers again", self.id);
+                                self.alert("output-down", &id, false, summary);
+                            }
                             continue;
                         }
                     }
@@ -924,6 +980,9 @@ impl Channel {
                 let dbg = uri::redact_text(&e.debug().map(|d| d.to_string()).unwrap_or_default());
                 let text = uri::redact_text(&e.error().to_string());
                 error!(channel = %self.id, kind = who.0, id = %who.1, element = %path, debug = %dbg, "{text}");
+                if let Origin::Input(i) = ev.origin {
+                    self.counters.input_decode_errors[i] += 1;
+                }
                 if fresh {
                     let why = format!("{text} ({path})");
                     match ev.origin {
@@ -938,6 +997,9 @@ impl Channel {
                 let path = element_path(&ev.msg);
                 let text = uri::redact_text(&w.error().to_string());
                 warn!(channel = %self.id, kind = who.0, id = %who.1, element = %path, "{text}");
+                if let Origin::Input(i) = ev.origin {
+                    self.counters.input_decode_errors[i] += 1;
+                }
             }
             V::Eos(_) if fresh => match ev.origin {
                 Origin::Input(i) if self.inputs[i].looped => {
@@ -1003,6 +1065,23 @@ impl Channel {
                     info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
                 }
                 self.switches += 1;
+                *self
+                    .counters
+                    .switches_by_reason
+                    .entry(reason.clone())
+                    .or_default() += 1;
+                let primary = self.inputs[0].id.clone();
+                if from == Some(0) && to != Some(0) && reason != "manual" {
+                    let summary = format!(
+                        "{}: {primary} failed ({reason}); {} on air",
+                        self.id,
+                        name(to)
+                    );
+                    self.alert("failover", &self.id.clone(), true, summary);
+                } else if to == Some(0) {
+                    let summary = format!("{}: back on {primary}", self.id);
+                    self.alert("failover", &self.id.clone(), false, summary);
+                }
                 self.emit(ChannelEvent::InputSwitched {
                     from: from.map(|i| self.inputs[i].id.clone()).unwrap_or_default(),
                     to: to.map(|i| self.inputs[i].id.clone()).unwrap_or_default(),
@@ -1035,6 +1114,11 @@ impl Channel {
                 }
                 let target = format!("{}:{media}", input.id);
                 self.note_alarm(idx, media, &kind, raised);
+                if raised {
+                    *self.counters.input_alarms[idx]
+                        .entry(kind.clone())
+                        .or_default() += 1;
+                }
                 self.emit(ChannelEvent::Alarm {
                     target,
                     kind,
@@ -1137,15 +1221,140 @@ impl Channel {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        if next.state != status.state {
-            let line = format!("channel {}", next.state);
-            if next.state == "on-air" {
-                info!(channel = %self.id, state = next.state, "{line}");
+        let (old, new) = (status.state, next.state);
+        if new != old {
+            let line = format!("channel {new}");
+            if new == "on-air" {
+                info!(channel = %self.id, state = new, "{line}");
             } else {
-                warn!(channel = %self.id, state = next.state, "{line}");
+                warn!(channel = %self.id, state = new, "{line}");
             }
         }
+        let on_air = next.active.clone();
         *status = next;
+        drop(status);
+        if new != old && (new == "off-air" || old == "off-air") {
+            let id = self.id.clone();
+            let summary = match (new == "off-air", on_air) {
+                (true, Some(slate)) => format!("{id}: off air, the slate ({slate}) is on air"),
+                (true, None) => format!("{id}: off air, nothing on air (black)"),
+                (false, Some(input)) => format!("{id}: back on air with {input}"),
+                (false, None) => format!("{id}: {new}"),
+            };
+            self.alert("off-air", &id, new == "off-air", summary);
+        }
+    }
+
+    /// Where this channel's alerts go, and how long an output may be down
+    /// before it is alerted.
+    pub fn set_alerts(&mut self, alerts: crate::alerts::Alerts, output_grace: Duration) {
+        self.alerts = alerts;
+        self.output_grace = output_grace;
+    }
+
+    /// Raises or clears an alert once (a repeat of the same state is not
+    /// sent): webhooks, the log, and the D-Bus `Alarm` signal.
+    fn alert(&mut self, kind: &str, target: &str, raised: bool, summary: String) {
+        let key = (kind.to_owned(), target.to_owned());
+        let changed = if raised {
+            self.raised.insert(key)
+        } else {
+            self.raised.remove(&key)
+        };
+        if !changed {
+            return;
+        }
+        self.emit(ChannelEvent::Alarm {
+            target: target.to_owned(),
+            kind: kind.to_owned(),
+            raised,
+        });
+        self.alerts.send(crate::alerts::Alert {
+            channel: self.id.clone(),
+            target: target.to_owned(),
+            kind: kind.to_owned(),
+            raised,
+            time_us: crate::control::now_us(),
+            summary,
+        });
+    }
+
+    /// Refreshes the counters published for metrics (once per tick; rates
+    /// once per second).
+    fn update_counters(&mut self) {
+        let c = &mut self.counters;
+        c.input_received_bytes = self
+            .inputs
+            .iter()
+            .map(|i| i.stats.source_bytes.load(Ordering::Relaxed))
+            .collect();
+        let frames: Vec<u64> = self
+            .inputs
+            .iter()
+            .map(|i| i.stats.video_frames.load(Ordering::Relaxed))
+            .collect();
+        let now = Instant::now();
+        match &self.rate_base {
+            Some((at, base)) if now.duration_since(*at) >= Duration::from_secs(1) => {
+                let dt = now.duration_since(*at).as_secs_f64();
+                c.input_bitrate_bps = c
+                    .input_received_bytes
+                    .iter()
+                    .zip(base)
+                    .map(|(b, (b0, _))| ((b.saturating_sub(*b0)) as f64 * 8.0 / dt) as u64)
+                    .collect();
+                c.input_fps_milli = frames
+                    .iter()
+                    .zip(base)
+                    .map(|(f, (_, f0))| ((f.saturating_sub(*f0)) as f64 * 1000.0 / dt) as u64)
+                    .collect();
+                self.rate_base = Some((
+                    now,
+                    c.input_received_bytes.iter().copied().zip(frames).collect(),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                self.rate_base = Some((
+                    now,
+                    c.input_received_bytes.iter().copied().zip(frames).collect(),
+                ))
+            }
+        }
+        if let Some(sw) = self
+            .core
+            .as_ref()
+            .and_then(|c| c.pipeline.by_name("vswitch"))
+        {
+            c.frames_emitted = sw.property::<u64>("frames-out");
+            c.frames_repeated = sw.property::<u64>("frames-repeated");
+            c.frames_black = sw.property::<u64>("frames-black");
+        }
+        c.encoder_frames = self
+            .renditions
+            .iter()
+            .flat_map(|r| r.instances.iter())
+            .map(|i| i.stats.frames.load(Ordering::Relaxed))
+            .collect();
+        c.output_bytes_total = self
+            .outputs
+            .iter()
+            .zip(&self.output_bytes_done)
+            .map(|(o, done)| {
+                done + o
+                    .feed
+                    .as_ref()
+                    .map_or(0, |f| f.bytes.load(Ordering::Relaxed))
+            })
+            .collect();
+        c.output_connected_ms = self
+            .outputs
+            .iter()
+            .map(|o| match o.phase {
+                Phase::Live { since } => since.elapsed().as_millis() as u64,
+                _ => 0,
+            })
+            .collect();
     }
 
     /// The earliest time a waiting input, output or encoder is due to be
@@ -1198,6 +1407,7 @@ impl Channel {
                     self.check_outputs();
                     self.check_drill();
                     self.publish_status();
+                    self.update_counters();
                     self.publish_snapshot();
                 }
                 r = stop.changed() => {

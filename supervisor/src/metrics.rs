@@ -1,0 +1,413 @@
+//! Prometheus metrics (prometheus-client; no hand-written exposition).
+//! Everything but the encode latency comes from the channels' published
+//! snapshots, read at scrape time by a collector: nothing is taken on the
+//! media path for it. Names and labels: docs/monitoring.md.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+use crate::channel::Snapshot;
+
+/// What the collector reads of one channel.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub id: String,
+    pub snapshot: watch::Receiver<Snapshot>,
+}
+
+/// The channels as the metrics and the status page see them; the daemon
+/// keeps it in step with its registry.
+pub type Views = Arc<Mutex<Vec<View>>>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EncoderLabels {
+    pub channel: String,
+    pub encoder: String,
+    pub instance: String,
+}
+
+/// Encode latency, observed by the encoder instances (sampled).
+pub fn encode_latency() -> &'static Family<EncoderLabels, Histogram> {
+    static FAMILY: OnceLock<Family<EncoderLabels, Histogram>> = OnceLock::new();
+    FAMILY.get_or_init(|| {
+        Family::new_with_constructor(|| {
+            // 1 ms … ~4 s.
+            Histogram::new([
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0,
+            ])
+        })
+    })
+}
+
+#[derive(Debug)]
+struct Channels {
+    views: Views,
+    started: Instant,
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Vec<(&str, String)>, f64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    if let [(labels, v)] = rows {
+        if labels.is_empty() {
+            return ConstGauge::new(*v).encode(m);
+        }
+    }
+    for (labels, v) in rows {
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        ConstGauge::new(*v).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Vec<(&str, String)>, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in rows {
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+const CHANNEL_STATES: [&str; 5] = ["starting", "on-air", "degraded", "off-air", "stopped"];
+
+impl Collector for Channels {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snaps: Vec<(String, Snapshot)> = self
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|v| (v.id.clone(), v.snapshot.borrow().clone()))
+            .collect();
+        let e = &mut enc;
+        gauge(
+            e,
+            "nonstop_build_info",
+            "nonstopd's version",
+            &[(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)],
+        )?;
+        gauge(
+            e,
+            "nonstop_uptime_seconds",
+            "Seconds since nonstopd started",
+            &[(vec![], self.started.elapsed().as_secs_f64())],
+        )?;
+        let ch = |c: &str| ("channel", c.to_owned());
+        let mut rows = Vec::new();
+        for (c, s) in &snaps {
+            for st in CHANNEL_STATES {
+                rows.push((
+                    vec![ch(c), ("state", st.to_owned())],
+                    f64::from(s.state == st),
+                ));
+            }
+        }
+        gauge(
+            e,
+            "nonstop_channel_state",
+            "1 for the channel's state",
+            &rows,
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                s.inputs.iter().map(move |i| {
+                    (
+                        vec![ch(c), ("input", i.id.clone())],
+                        f64::from(s.active_input == i.id),
+                    )
+                })
+            })
+            .collect();
+        gauge(
+            e,
+            "nonstop_channel_active_input",
+            "1 for the input on air",
+            &rows,
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                s.counters
+                    .switches_by_reason
+                    .iter()
+                    .map(move |(r, n)| (vec![ch(c), ("reason", r.clone())], *n))
+            })
+            .collect();
+        counter(
+            e,
+            "nonstop_channel_switches",
+            "Input changes by reason",
+            &rows,
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                [
+                    ("emitted", s.counters.frames_emitted),
+                    ("repeated", s.counters.frames_repeated),
+                    ("black", s.counters.frames_black),
+                ]
+                .map(|(k, n)| (vec![ch(c), ("kind", k.to_owned())], n))
+            })
+            .collect();
+        counter(
+            e,
+            "nonstop_channel_frames",
+            "Video frames the switch emitted",
+            &rows,
+        )?;
+
+        let now_us = crate::control::now_us();
+        let input_rows =
+            |f: &dyn Fn(&Snapshot, usize) -> Option<f64>| -> Vec<(Vec<(&str, String)>, f64)> {
+                snaps
+                    .iter()
+                    .flat_map(|(c, s)| {
+                        s.inputs.iter().enumerate().filter_map(move |(n, i)| {
+                            Some((vec![ch(c), ("input", i.id.clone())], f(s, n)?))
+                        })
+                    })
+                    .collect()
+            };
+        let input_counters =
+            |f: &dyn Fn(&Snapshot, usize) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+                snaps
+                    .iter()
+                    .flat_map(|(c, s)| {
+                        s.inputs
+                            .iter()
+                            .enumerate()
+                            .map(move |(n, i)| (vec![ch(c), ("input", i.id.clone())], f(s, n)))
+                    })
+                    .collect()
+            };
+        gauge(
+            e,
+            "nonstop_input_up",
+            "1 while the input delivers data",
+            &input_rows(&|s, n| Some(f64::from(s.inputs[n].state == "receiving"))),
+        )?;
+        gauge(
+            e,
+            "nonstop_input_last_buffer_age_seconds",
+            "Seconds since the input's last buffer",
+            &input_rows(&|s, n| {
+                let seen = s.inputs[n].last_seen;
+                (seen > 0).then(|| now_us.saturating_sub(seen) as f64 / 1e6)
+            }),
+        )?;
+        counter(
+            e,
+            "nonstop_input_received_bytes",
+            "Bytes the input's source received",
+            &input_counters(&|s, n| s.counters.input_received_bytes.get(n).copied().unwrap_or(0)),
+        )?;
+        gauge(
+            e,
+            "nonstop_input_bitrate_bits_per_second",
+            "Received bitrate over the last second",
+            &input_rows(&|s, n| {
+                Some(s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0) as f64)
+            }),
+        )?;
+        gauge(
+            e,
+            "nonstop_input_frames_per_second",
+            "Decoded video frames per second",
+            &input_rows(&|s, n| {
+                Some(s.counters.input_fps_milli.get(n).copied().unwrap_or(0) as f64 / 1000.0)
+            }),
+        )?;
+        counter(
+            e,
+            "nonstop_input_decode_errors",
+            "Errors and warnings from the input's pipeline",
+            &input_counters(&|s, n| s.counters.input_decode_errors.get(n).copied().unwrap_or(0)),
+        )?;
+        counter(
+            e,
+            "nonstop_input_restarts",
+            "Rebuilds of the input's pipeline",
+            &input_counters(&|s, n| s.inputs[n].restarts),
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                s.inputs.iter().enumerate().flat_map(move |(n, i)| {
+                    ["stall", "freeze", "black", "silence"].map(|k| {
+                        let v = s
+                            .counters
+                            .input_alarms
+                            .get(n)
+                            .and_then(|m| m.get(k))
+                            .copied()
+                            .unwrap_or(0);
+                        (
+                            vec![ch(c), ("input", i.id.clone()), ("kind", k.to_owned())],
+                            v,
+                        )
+                    })
+                })
+            })
+            .collect();
+        counter(e, "nonstop_input_alarms", "Watchdog alarms raised", &rows)?;
+
+        let enc_labels = |c: &str, id: &str| {
+            let (r, inst) = id.rsplit_once('.').unwrap_or((id, "primary"));
+            vec![
+                ch(c),
+                ("encoder", r.to_owned()),
+                ("instance", inst.to_owned()),
+            ]
+        };
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                s.encoders.iter().map(move |x| {
+                    let mut l = enc_labels(c, &x.id);
+                    l.push(("backend", x.backend.clone()));
+                    (l, 1.0)
+                })
+            })
+            .collect();
+        gauge(
+            e,
+            "nonstop_encoder_info",
+            "1 per encoder instance, with its backend",
+            &rows,
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                s.encoders.iter().enumerate().map(move |(n, x)| {
+                    (
+                        enc_labels(c, &x.id),
+                        s.counters.encoder_frames.get(n).copied().unwrap_or(0),
+                    )
+                })
+            })
+            .collect();
+        counter(e, "nonstop_encoder_frames", "Frames encoded", &rows)?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
+                let mut ids: Vec<String> = s
+                    .encoders
+                    .iter()
+                    .map(|x| {
+                        x.id.rsplit_once('.')
+                            .map_or(x.id.clone(), |(r, _)| r.to_owned())
+                    })
+                    .collect();
+                ids.dedup();
+                ids.into_iter().map(move |r| {
+                    let n = s.counters.encoder_failovers.get(&r).copied().unwrap_or(0);
+                    (vec![ch(c), ("encoder", r)], n)
+                })
+            })
+            .collect();
+        counter(
+            e,
+            "nonstop_encoder_failovers",
+            "Changes of the encoder instance on air",
+            &rows,
+        )?;
+
+        let out_rows = |f: &dyn Fn(&Snapshot, usize) -> f64| -> Vec<(Vec<(&str, String)>, f64)> {
+            snaps
+                .iter()
+                .flat_map(|(c, s)| {
+                    s.outputs
+                        .iter()
+                        .enumerate()
+                        .map(move |(n, o)| (vec![ch(c), ("output", o.id.clone())], f(s, n)))
+                })
+                .collect()
+        };
+        gauge(
+            e,
+            "nonstop_output_up",
+            "1 while the destination accepts data",
+            &out_rows(&|s, n| f64::from(s.outputs[n].state == "live")),
+        )?;
+        let rows: Vec<_> =
+            out_rows(&|s, n| s.counters.output_bytes_total.get(n).copied().unwrap_or(0) as f64)
+                .into_iter()
+                .map(|(l, v)| (l, v as u64))
+                .collect();
+        counter(
+            e,
+            "nonstop_output_bytes",
+            "Bytes sent, over all restarts",
+            &rows,
+        )?;
+        let rows: Vec<_> = out_rows(&|s, n| s.outputs[n].restarts as f64)
+            .into_iter()
+            .map(|(l, v)| (l, v as u64))
+            .collect();
+        counter(
+            e,
+            "nonstop_output_reconnects",
+            "Rebuilds of the output's pipeline",
+            &rows,
+        )?;
+        gauge(
+            e,
+            "nonstop_output_connected_seconds",
+            "Seconds since the output last started delivering",
+            &out_rows(&|s, n| {
+                s.counters.output_connected_ms.get(n).copied().unwrap_or(0) as f64 / 1000.0
+            }),
+        )?;
+        Ok(())
+    }
+}
+
+/// The registry served at /metrics.
+pub fn registry(views: Views) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(Channels {
+        views,
+        started: Instant::now(),
+    }));
+    r.register(
+        "nonstop_encoder_latency_seconds",
+        "Raw frame in to encoded frame out (sampled: one frame in 25)",
+        encode_latency().clone(),
+    );
+    r
+}
+
+/// The OpenMetrics text of `r`.
+pub fn render(r: &Registry) -> String {
+    let mut s = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut s, r);
+    s
+}
