@@ -318,6 +318,7 @@ const COUNTER_PERIOD: Duration = Duration::from_secs(1);
 fn without_counters(s: &Snapshot) -> Snapshot {
     let mut s = s.clone();
     s.counters = Default::default();
+    s.recent = Vec::new();
     for i in &mut s.inputs {
         i.last_seen = 0;
     }

@@ -136,6 +136,7 @@ impl Registry {
             .map(|r| crate::metrics::View {
                 id: r.handle.id.clone(),
                 snapshot: r.handle.snapshot.clone(),
+                thumbs: r.handle.thumbs.clone(),
             })
             .collect();
     }

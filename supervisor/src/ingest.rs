@@ -71,6 +71,9 @@ pub struct InputStats {
     pub video_frames: AtomicU64,
     /// Bytes the source element received (network or file), before demux.
     pub source_bytes: AtomicU64,
+    /// A recent video frame for the status page (kept every 2 s).
+    pub thumb: std::sync::Mutex<Option<gst::Sample>>,
+    thumb_at: AtomicU64,
     /// A drill acting on this input: [`DRILL_NONE`], [`DRILL_STALL`],
     /// [`DRILL_BLACK`] or [`DRILL_SILENCE`]. Acts in the bridge, so the
     /// channel sees exactly what a real fault would show it.
@@ -295,6 +298,16 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                     stats.buffers.fetch_add(1, Ordering::Relaxed);
                     if media == Media::Video {
                         stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                        // A frame kept for the thumbnail every 2 s: one
+                        // reference, no copy, no lock in between.
+                        if now.saturating_sub(stats.thumb_at.load(Ordering::Relaxed))
+                            >= 2_000_000_000
+                        {
+                            stats.thumb_at.store(now, Ordering::Relaxed);
+                            if let Ok(mut t) = stats.thumb.lock() {
+                                *t = Some(sample.clone());
+                            }
+                        }
                     }
                     let first = match media {
                         Media::Video => &stats.first_video,

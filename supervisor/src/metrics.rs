@@ -18,11 +18,15 @@ use tokio::sync::watch;
 
 use crate::channel::Snapshot;
 
-/// What the collector reads of one channel.
+/// Latest frames of a channel by input id (and `program`).
+pub type Thumbs = Arc<Mutex<std::collections::BTreeMap<String, gst::Sample>>>;
+
+/// What the collector and the status page read of one channel.
 #[derive(Debug, Clone)]
 pub struct View {
     pub id: String,
     pub snapshot: watch::Receiver<Snapshot>,
+    pub thumbs: Thumbs,
 }
 
 /// The channels as the metrics and the status page see them; the daemon

@@ -16,10 +16,121 @@ use tracing::{info, warn};
 
 use crate::metrics::Views;
 
+/// (channel, name) → the frame's PTS and its JPEG.
+type JpegCache =
+    std::collections::HashMap<(String, String), (Option<gst::ClockTime>, axum::body::Bytes)>;
+
 struct Shared {
     registry: Registry,
     views: Views,
     started_us: u64,
+    /// Encoded thumbnails by (channel, name): the frame's PTS and the JPEG,
+    /// so a frame is encoded once however many viewers ask.
+    jpegs: std::sync::Mutex<JpegCache>,
+}
+
+/// The status page: plain HTML/CSS/JS, served from the binary.
+const PAGE: &str = include_str!("web/index.html");
+
+async fn page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+}
+
+/// A frame as a JPEG 320 pixels wide (height kept in proportion).
+fn jpeg(sample: &gst::Sample) -> anyhow::Result<Vec<u8>> {
+    use gst::prelude::*;
+    let caps = sample.caps().ok_or_else(|| anyhow::anyhow!("no caps"))?;
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| anyhow::anyhow!("no caps"))?;
+    let (w, h) = (s.get::<i32>("width")?, s.get::<i32>("height")?);
+    let height = ((320 * h / w.max(1)) / 2 * 2).max(2);
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src ! videoconvert ! videoscale ! video/x-raw,width=320,height={height} \
+         ! jpegenc quality=75 ! appsink name=sink"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no appsrc"))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
+    src.set_caps(Some(&caps.to_owned()));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing)?;
+    let mut buffer = sample
+        .buffer_owned()
+        .ok_or_else(|| anyhow::anyhow!("no buffer"))?;
+    {
+        let b = buffer.make_mut();
+        b.set_pts(gst::ClockTime::ZERO);
+        b.set_dts(gst::ClockTime::NONE);
+    }
+    let _ = src.push_buffer(buffer);
+    let _ = src.end_of_stream();
+    let out = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(2))
+        .and_then(|s| s.buffer_owned())
+        .ok_or_else(|| anyhow::anyhow!("no JPEG"));
+    let _ = pipeline.set_state(gst::State::Null);
+    let out = out?;
+    let map = out.map_readable()?;
+    Ok(map.as_slice().to_vec())
+}
+
+async fn thumb(
+    State(s): State<Arc<Shared>>,
+    axum::extract::Path((channel, file)): axum::extract::Path<(String, String)>,
+) -> axum::response::Response {
+    let name = file.strip_suffix(".jpg").unwrap_or(&file).to_owned();
+    let sample = s
+        .views
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|v| v.id == channel)
+        .and_then(|v| v.thumbs.lock().ok().and_then(|t| t.get(&name).cloned()));
+    let Some(sample) = sample else {
+        return (axum::http::StatusCode::NOT_FOUND, "no frame yet").into_response();
+    };
+    let pts = sample.buffer().and_then(|b| b.pts());
+    let key = (channel, name);
+    let cached = s.jpegs.lock().ok().and_then(|m| {
+        m.get(&key)
+            .filter(|(p, _)| *p == pts)
+            .map(|(_, j)| j.clone())
+    });
+    let body = match cached {
+        Some(j) => j,
+        None => match tokio::task::spawn_blocking(move || jpeg(&sample)).await {
+            Ok(Ok(j)) => {
+                let j = axum::body::Bytes::from(j);
+                if let Ok(mut m) = s.jpegs.lock() {
+                    m.insert(key, (pts, j.clone()));
+                }
+                j
+            }
+            _ => {
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot encode",
+                )
+                    .into_response()
+            }
+        },
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
@@ -46,7 +157,10 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
                 "mode": s.mode,
                 "active_input": s.active_input,
                 "switches": s.switches,
+                "program_thumbnail": format!("/thumb/{}/program.jpg", v.id),
+                "events": s.recent.iter().map(|(t, text)| json!({"time_us": t, "text": text})).collect::<Vec<_>>(),
                 "inputs": s.inputs.iter().enumerate().map(|(n, i)| json!({
+                    "thumbnail": format!("/thumb/{}/{}.jpg", v.id, i.id),
                     "id": i.id, "uri": i.uri, "state": i.state, "alarms": i.alarms,
                     "last_seen_us": i.last_seen, "restarts": i.restarts,
                     "bitrate_bps": s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0),
@@ -84,10 +198,13 @@ pub async fn serve(addr: SocketAddr, views: Views) {
         registry: crate::metrics::registry(views.clone()),
         views,
         started_us: crate::control::now_us(),
+        jpegs: Default::default(),
     });
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/status", get(status))
+        .route("/", get(page))
+        .route("/thumb/{channel}/{file}", get(thumb))
         .with_state(shared);
     match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => {

@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub switches: u64,
     /// For metrics (not D-Bus properties).
     pub counters: Counters,
+    /// Recent events for the status page, newest first: (µs since the
+    /// epoch, text).
+    pub recent: Vec<(u64, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +282,7 @@ impl Channel {
             encoders: self.encoder_infos(),
             switches: self.switches,
             counters: self.counters.clone(),
+            recent: self.recent.iter().cloned().collect(),
         }
     }
 

@@ -26,13 +26,40 @@ const ENCODER_START_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the switch's raw video frames go: the appsrcs of the encoder
 /// instances being fed. The lock is contended only when one starts or stops.
-#[derive(Default)]
+/// Raw frames remembered for the latency: 256 slots of 1 ms hold the last
+/// ~1.3 s of frames at 25 fps (an encoder slower than that is not sampled).
+const RING: usize = 256;
+
+/// One encoded frame in this many is measured for the latency histogram.
+const LATENCY_SAMPLE: u64 = 25;
+
 pub(super) struct Taps {
     list: Mutex<Vec<(u64, AppSrc)>>,
     /// Monotonic ns of the last raw frame, and the longest wait between two
     /// since the last reset: the channel's own output cadence, for drills.
     last: std::sync::atomic::AtomicU64,
     max_gap: std::sync::atomic::AtomicU64,
+    /// When each recent raw frame went to the encoders, by PTS (slot:
+    /// PTS in ms modulo the ring), for the encode latency: lock-free.
+    ring_pts: [std::sync::atomic::AtomicU64; RING],
+    ring_at: [std::sync::atomic::AtomicU64; RING],
+    /// The output's frame for the status page, kept every 2 s.
+    thumb: Mutex<Option<gst::Buffer>>,
+    thumb_at: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Taps {
+    fn default() -> Self {
+        Taps {
+            list: Mutex::default(),
+            last: Default::default(),
+            max_gap: Default::default(),
+            ring_pts: std::array::from_fn(|_| Default::default()),
+            ring_at: std::array::from_fn(|_| Default::default()),
+            thumb: Mutex::default(),
+            thumb_at: Default::default(),
+        }
+    }
 }
 
 impl Taps {
@@ -44,8 +71,30 @@ impl Taps {
         Duration::from_nanos(self.max_gap.load(Ordering::Relaxed))
     }
 
+    /// When the raw frame with `pts` went to the encoders (monotonic ns).
+    pub(super) fn pushed_at(&self, pts: u64) -> Option<u64> {
+        let slot = (pts / 1_000_000) as usize % RING;
+        (self.ring_pts[slot].load(Ordering::Relaxed) == pts)
+            .then(|| self.ring_at[slot].load(Ordering::Relaxed))
+    }
+
+    pub(super) fn last_frame(&self) -> Option<gst::Buffer> {
+        self.thumb.lock().ok().and_then(|t| t.clone())
+    }
+
     pub(super) fn push(&self, buffer: &gst::Buffer) {
         let now = crate::monotonic_ns();
+        if let Some(pts) = buffer.pts() {
+            let slot = (pts.nseconds() / 1_000_000) as usize % RING;
+            self.ring_at[slot].store(now, Ordering::Relaxed);
+            self.ring_pts[slot].store(pts.nseconds(), Ordering::Relaxed);
+        }
+        if now.saturating_sub(self.thumb_at.load(Ordering::Relaxed)) >= 2_000_000_000 {
+            self.thumb_at.store(now, Ordering::Relaxed);
+            if let Ok(mut t) = self.thumb.lock() {
+                *t = Some(buffer.clone());
+            }
+        }
         let last = self.last.swap(now, Ordering::Relaxed);
         if last > 0 {
             self.max_gap.fetch_max(now - last, Ordering::Relaxed);
@@ -224,6 +273,14 @@ impl Channel {
             let caps = rendition.caps.clone();
             let fanout = self.fanout.clone();
             let stats = inst.stats.clone();
+            let taps = self.taps.clone();
+            let latency = crate::metrics::encode_latency()
+                .get_or_create(&crate::metrics::EncoderLabels {
+                    channel: channel.clone(),
+                    encoder: rendition.id.clone(),
+                    instance: role(i).to_owned(),
+                })
+                .clone();
             built.output.set_callbacks(
                 AppSinkCallbacks::builder()
                     .new_sample(move |s| {
@@ -234,7 +291,14 @@ impl Channel {
                         stats
                             .last_output
                             .store(crate::monotonic_ns().max(1), Ordering::Relaxed);
-                        stats.frames.fetch_add(1, Ordering::Relaxed);
+                        let n = stats.frames.fetch_add(1, Ordering::Relaxed);
+                        if n.is_multiple_of(LATENCY_SAMPLE) {
+                            let at = buffer.pts().and_then(|p| taps.pushed_at(p.nseconds()));
+                            if let Some(at) = at {
+                                let now = crate::monotonic_ns();
+                                latency.observe(now.saturating_sub(at) as f64 / 1e9);
+                            }
+                        }
                         let out = selector.lock().unwrap_or_else(|e| e.into_inner()).push(
                             i,
                             buffer,

@@ -173,6 +173,8 @@ pub struct Handle {
     pub snapshot: watch::Receiver<Snapshot>,
     /// Switches, alarms and output state changes, as they happen.
     pub events: broadcast::Sender<ChannelEvent>,
+    /// Latest frames for thumbnails.
+    pub thumbs: crate::metrics::Thumbs,
 }
 
 pub struct Channel {
@@ -216,6 +218,12 @@ pub struct Channel {
     raised: std::collections::BTreeSet<(String, String)>,
     /// An output down this long is alerted.
     output_grace: Duration,
+    /// Recent events for the status page, newest first.
+    recent: std::collections::VecDeque<(u64, String)>,
+    /// Latest frames for the status page's thumbnails, by input id and
+    /// `program`; refreshed every 2 s.
+    thumbs: crate::metrics::Thumbs,
+    thumbs_at: Option<Instant>,
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
@@ -394,6 +402,7 @@ impl Channel {
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
         let n_outputs = outputs.len();
+        let thumbs: crate::metrics::Thumbs = Default::default();
         let n_inputs = cfg.inputs.len();
         let (cmd_tx, commands) = mpsc::unbounded_channel();
         let (snap_tx, snapshot) = watch::channel(Snapshot::default());
@@ -407,6 +416,7 @@ impl Channel {
             commands: cmd_tx,
             snapshot,
             events: events.clone(),
+            thumbs: thumbs.clone(),
         };
         (
             Channel {
@@ -444,6 +454,9 @@ impl Channel {
                 alerts: crate::alerts::Alerts::default(),
                 raised: Default::default(),
                 output_grace: Duration::from_secs(10),
+                recent: Default::default(),
+                thumbs: thumbs.clone(),
+                thumbs_at: None,
             },
             handle,
         )
@@ -1065,6 +1078,8 @@ impl Channel {
                     info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
                 }
                 self.switches += 1;
+                let (from_name, to_name) = (name(from), name(to));
+                self.note_event(format!("switched {from_name} → {to_name} ({reason})"));
                 *self
                     .counters
                     .switches_by_reason
@@ -1072,11 +1087,8 @@ impl Channel {
                     .or_default() += 1;
                 let primary = self.inputs[0].id.clone();
                 if from == Some(0) && to != Some(0) && reason != "manual" {
-                    let summary = format!(
-                        "{}: {primary} failed ({reason}); {} on air",
-                        self.id,
-                        name(to)
-                    );
+                    let summary =
+                        format!("{}: {primary} failed ({reason}); {to_name} on air", self.id);
                     self.alert("failover", &self.id.clone(), true, summary);
                 } else if to == Some(0) {
                     let summary = format!("{}: back on {primary}", self.id);
@@ -1264,6 +1276,7 @@ impl Channel {
         if !changed {
             return;
         }
+        self.note_event(summary.clone());
         self.emit(ChannelEvent::Alarm {
             target: target.to_owned(),
             kind: kind.to_owned(),
@@ -1277,6 +1290,39 @@ impl Channel {
             time_us: crate::control::now_us(),
             summary,
         });
+    }
+
+    /// Keeps `text` among the status page's recent events.
+    fn note_event(&mut self, text: String) {
+        self.recent.push_front((crate::control::now_us(), text));
+        self.recent.truncate(20);
+    }
+
+    /// Every 2 s: the latest frame of each input and of the output, for
+    /// the status page (a reference to a buffer each; encoding happens
+    /// only when a thumbnail is asked for).
+    fn refresh_thumbs(&mut self) {
+        if self
+            .thumbs_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+        {
+            return;
+        }
+        self.thumbs_at = Some(Instant::now());
+        let mut map = std::collections::BTreeMap::new();
+        for input in &self.inputs {
+            if let Some(s) = input.stats.thumb.lock().ok().and_then(|t| t.clone()) {
+                map.insert(input.id.clone(), s);
+            }
+        }
+        if let Some(b) = self.taps.last_frame() {
+            let caps = crate::ingest::video_caps(&self.cfg.video);
+            map.insert(
+                "program".to_owned(),
+                gst::Sample::builder().buffer(&b).caps(&caps).build(),
+            );
+        }
+        *self.thumbs.lock().unwrap_or_else(|e| e.into_inner()) = map;
     }
 
     /// Refreshes the counters published for metrics (once per tick; rates
@@ -1408,6 +1454,7 @@ impl Channel {
                     self.check_drill();
                     self.publish_status();
                     self.update_counters();
+                    self.refresh_thumbs();
                     self.publish_snapshot();
                 }
                 r = stop.changed() => {
