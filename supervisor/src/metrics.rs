@@ -415,3 +415,62 @@ pub fn render(r: &Registry) -> String {
     let _ = prometheus_client::encoding::text::encode(&mut s, r);
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{Counters, InputInfo, OutputInfo};
+
+    #[test]
+    fn the_collector_renders_what_the_snapshot_says() {
+        let snap = Snapshot {
+            state: "degraded".into(),
+            mode: "auto".into(),
+            active_input: "backup".into(),
+            inputs: ["primary", "backup"]
+                .map(|id| InputInfo {
+                    id: id.into(),
+                    uri: format!("srt://host?passphrase=secret-{id}"),
+                    state: if id == "backup" { "receiving" } else { "waiting" }.into(),
+                    restarts: u64::from(id == "primary") * 3,
+                    ..Default::default()
+                })
+                .to_vec(),
+            outputs: vec![OutputInfo {
+                id: "cdn".into(),
+                state: "live".into(),
+                ..Default::default()
+            }],
+            counters: Counters {
+                switches_by_reason: [("stall".to_owned(), 2)].into(),
+                input_received_bytes: vec![1000, 2000],
+                output_bytes_total: vec![5000],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (_tx, rx) = watch::channel(snap);
+        let views: Views = Arc::new(Mutex::new(vec![View {
+            id: "news".into(),
+            snapshot: rx,
+            thumbs: Default::default(),
+        }]));
+        let text = render(&registry(views));
+        for line in [
+            "nonstop_channel_state{channel=\"news\",state=\"degraded\"} 1.0",
+            "nonstop_channel_state{channel=\"news\",state=\"on-air\"} 0.0",
+            "nonstop_channel_active_input{channel=\"news\",input=\"backup\"} 1.0",
+            "nonstop_channel_active_input{channel=\"news\",input=\"primary\"} 0.0",
+            "nonstop_channel_switches_total{channel=\"news\",reason=\"stall\"} 2",
+            "nonstop_input_up{channel=\"news\",input=\"primary\"} 0.0",
+            "nonstop_input_restarts_total{channel=\"news\",input=\"primary\"} 3",
+            "nonstop_input_received_bytes_total{channel=\"news\",input=\"backup\"} 2000",
+            "nonstop_output_bytes_total{channel=\"news\",output=\"cdn\"} 5000",
+            "nonstop_output_up{channel=\"news\",output=\"cdn\"} 1.0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains("secret"), "a URI leaked into the metrics");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
