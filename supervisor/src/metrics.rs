@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -59,16 +59,20 @@ struct Channels {
     started: Instant,
 }
 
-fn gauge(
+/// One metric family from `rows` (labels, value); a single row without
+/// labels is written as a plain sample.
+fn family<V: Copy>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    rows: &[(Vec<(&str, String)>, f64)],
+    ty: MetricType,
+    rows: &[(Vec<(&str, String)>, V)],
+    write: impl Fn(V, MetricEncoder) -> Result<(), std::fmt::Error>,
 ) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    let mut m = enc.encode_descriptor(name, help, None, ty)?;
     if let [(labels, v)] = rows {
         if labels.is_empty() {
-            return ConstGauge::new(*v).encode(m);
+            return write(*v, m);
         }
     }
     for (labels, v) in rows {
@@ -76,9 +80,20 @@ fn gauge(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        ConstGauge::new(*v).encode(m.encode_family(&labels)?)?;
+        write(*v, m.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Vec<(&str, String)>, f64)],
+) -> Result<(), std::fmt::Error> {
+    family(enc, name, help, MetricType::Gauge, rows, |v, m| {
+        ConstGauge::new(v).encode(m)
+    })
 }
 
 fn counter(
@@ -87,15 +102,9 @@ fn counter(
     help: &str,
     rows: &[(Vec<(&str, String)>, u64)],
 ) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, v) in rows {
-        let labels: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(enc, name, help, MetricType::Counter, rows, |v, m| {
+        ConstCounter::new(v).encode(m)
+    })
 }
 
 const CHANNEL_STATES: [&str; 5] = ["starting", "on-air", "degraded", "off-air", "stopped"];
@@ -431,7 +440,12 @@ mod tests {
                 .map(|id| InputInfo {
                     id: id.into(),
                     uri: format!("srt://host?passphrase=secret-{id}"),
-                    state: if id == "backup" { "receiving" } else { "waiting" }.into(),
+                    state: if id == "backup" {
+                        "receiving"
+                    } else {
+                        "waiting"
+                    }
+                    .into(),
                     restarts: u64::from(id == "primary") * 3,
                     ..Default::default()
                 })
