@@ -685,6 +685,8 @@ tests:
         values: '0x12'
       - series: 'nonstop_output_up{job="nonstop",instance="a",channel="ch1",output="udp"}'
         values: '1x12'
+      - series: 'nonstop_channel_on_primary{job="nonstop",instance="a",channel="ch1"}'
+        values: '1 1 0x10'
       # ch2: a backup on air from 15 s on, both outputs delivering.
       - series: 'nonstop_channel_state{job="nonstop",instance="a",channel="ch2",state="degraded"}'
         values: '0 1x11'
@@ -694,6 +696,10 @@ tests:
         values: '1x12'
       - series: 'nonstop_output_up{job="nonstop",instance="a",channel="ch2",output="rtmp"}'
         values: '1x12'
+      - series: 'nonstop_channel_on_primary{job="nonstop",instance="a",channel="ch2"}'
+        values: '1 0x11'
+      - series: 'nonstop_channel_state{job="nonstop",instance="a",channel="ch2",state="starting"}'
+        values: '0x12'
       - series: 'nonstop_input_up{job="nonstop",instance="a",channel="ch2",input="primary"}'
         values: '1 0x11'
       - series: 'nonstop_input_up{job="nonstop",instance="a",channel="ch2",input="backup"}'
@@ -706,6 +712,8 @@ tests:
         values: '1 0x11'
       - series: 'nonstop_output_up{job="nonstop",instance="a",channel="ch3",output="rtmp"}'
         values: '1x12'
+      - series: 'nonstop_channel_on_primary{job="nonstop",instance="a",channel="ch3"}'
+        values: '1x12'
       - series: 'nonstop_encoder_failovers_total{job="nonstop",instance="a",channel="ch3",encoder="video"}'
         values: '0 0 0 1x40'
       # ch4: stopped by an operator: nothing alerts.
@@ -715,6 +723,8 @@ tests:
         values: '0x12'
       - series: 'nonstop_output_up{job="nonstop",instance="a",channel="ch4",output="udp"}'
         values: '0x12'
+      - series: 'nonstop_channel_on_primary{job="nonstop",instance="a",channel="ch4"}'
+        values: '0x12'
     alert_rule_test:
       - {eval_time: 15s, alertname: NonstopChannelOffAir, exp_alerts: []}
       - eval_time: 1m
@@ -723,7 +733,7 @@ tests:
       - {eval_time: 30s, alertname: NonstopFailover, exp_alerts: []}
       - eval_time: 1m
         alertname: NonstopFailover
-        exp_alerts: [{exp_labels: {severity: warning, job: nonstop, instance: a, channel: ch2, state: degraded}}]
+        exp_alerts: [{exp_labels: {severity: warning, job: nonstop, instance: a, channel: ch2}}]
       - eval_time: 1m
         alertname: NonstopInputDown
         exp_alerts: [{exp_labels: {severity: warning, job: nonstop, instance: a, channel: ch2, input: primary}}]

@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use crate::backoff::Backoff;
 use crate::config::AlertSink;
 
-/// An alert is kept at most this many times behind a receiver that does
-/// not take them; beyond, the oldest go (and the log says so).
+/// Alerts a webhook may be behind; beyond, new ones are dropped for that
+/// webhook (and the log says so): the order of what it gets is kept.
 const QUEUE: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -37,7 +37,8 @@ pub type Views = Arc<Mutex<Vec<View>>>;
 pub struct EncoderLabels {
     pub channel: String,
     pub encoder: String,
-    pub instance: String,
+    /// `primary` or `backup` (not `instance`: Prometheus has its own).
+    pub role: String,
 }
 
 /// Encode latency, observed by the encoder instances (sampled).
@@ -47,7 +48,8 @@ pub fn encode_latency() -> &'static Family<EncoderLabels, Histogram> {
         Family::new_with_constructor(|| {
             // 1 ms … ~4 s.
             Histogram::new([
-                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0,
+                0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+                2.0, 4.0,
             ])
         })
     })
@@ -108,6 +110,7 @@ fn counter(
 }
 
 const CHANNEL_STATES: [&str; 5] = ["starting", "on-air", "degraded", "off-air", "stopped"];
+const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];
 
 impl Collector for Channels {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -164,13 +167,14 @@ impl Collector for Channels {
             "1 for the input on air",
             &rows,
         )?;
+        // Every reason from the start, at 0: increase() sees the first one.
         let rows: Vec<_> = snaps
             .iter()
             .flat_map(|(c, s)| {
-                s.counters
-                    .switches_by_reason
-                    .iter()
-                    .map(move |(r, n)| (vec![ch(c), ("reason", r.clone())], *n))
+                SWITCH_REASONS.iter().map(move |r| {
+                    let n = s.counters.switches_by_reason.get(*r).copied().unwrap_or(0);
+                    (vec![ch(c), ("reason", (*r).to_owned())], n)
+                })
             })
             .collect();
         counter(

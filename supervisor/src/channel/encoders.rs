@@ -278,7 +278,7 @@ impl Channel {
                 .get_or_create(&crate::metrics::EncoderLabels {
                     channel: channel.clone(),
                     encoder: rendition.id.clone(),
-                    instance: role(i).to_owned(),
+                    role: role(i).to_owned(),
                 })
                 .clone();
             built.output.set_callbacks(
