@@ -167,6 +167,19 @@ impl Collector for Channels {
             "1 for the input on air",
             &rows,
         )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .map(|(c, s)| {
+                let first = s.inputs.first().is_some_and(|i| i.id == s.active_input);
+                (vec![ch(c)], f64::from(first))
+            })
+            .collect();
+        gauge(
+            e,
+            "nonstop_channel_on_primary",
+            "1 while the channel's first input is on air",
+            &rows,
+        )?;
         // Every reason from the start, at 0: increase() sees the first one.
         let rows: Vec<_> = snaps
             .iter()
@@ -298,11 +311,7 @@ impl Collector for Channels {
 
         let enc_labels = |c: &str, id: &str| {
             let (r, inst) = id.rsplit_once('.').unwrap_or((id, "primary"));
-            vec![
-                ch(c),
-                ("encoder", r.to_owned()),
-                ("instance", inst.to_owned()),
-            ]
+            vec![ch(c), ("encoder", r.to_owned()), ("role", inst.to_owned())]
         };
         let rows: Vec<_> = snaps
             .iter()
