@@ -25,42 +25,15 @@ import tempfile
 import time
 
 from gi.repository import Gio, GLib
+from benchlib import channels_config as config, pct  # noqa: E402
 
 SVC = "org.nonstop.Supervisor1"
 MGR = "/org/nonstop/Supervisor1"
 CH = "org.nonstop.Supervisor1.Channel"
 
 
-def config(n, base_port):
-    out = []
-    for c in range(n):
-        out.append(f"""
-[[channel]]
-id = "ch{c:02d}"
-video = {{ width = 160, height = 120, framerate = 25 }}
-
-[[channel.input]]
-id = "primary"
-uri = "test://ball?label=P{c}"
-
-[[channel.input]]
-id = "backup"
-uri = "test://smpte?label=B{c}"
-
-[channel.encoder]
-preset = "ultrafast"
-video_bitrate = 300
-
-[[channel.output]]
-id = "udp"
-uri = "udp://127.0.0.1:{base_port + c}"
-""")
-    return "".join(out)
 
 
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def timed(conn, path, iface, method, args, reply):

@@ -32,16 +32,10 @@ import sys
 import tempfile
 import threading
 import time
+from benchlib import free_port, cpu_seconds  # noqa: E402
 
-CLK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Receiver(threading.Thread):
@@ -179,10 +173,6 @@ def failover_run(binary, mode, fault, at):
     }
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
 
 
 def cpu_run(binary, mode, secs):

@@ -36,56 +36,16 @@ import sys
 import tempfile
 import threading
 import time
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def config(n, base_port):
-    out = []
-    for c in range(n):
-        out.append(f"""
-[[channel]]
-id = "ch{c:02d}"
-video = {{ width = 160, height = 120, framerate = 25 }}
-
-[[channel.input]]
-id = "primary"
-uri = "test://ball?label=P{c}"
-
-[[channel.input]]
-id = "backup"
-uri = "test://smpte?label=B{c}"
-
-[channel.encoder]
-preset = "ultrafast"
-video_bitrate = 300
-
-[[channel.output]]
-id = "udp"
-uri = "udp://127.0.0.1:{base_port + c}"
-""")
-    return "".join(out)
+from benchlib import channels_config as config, free_port, pct, cpu_seconds  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
-def cpu_seconds(pid):
-    """utime + stime of the whole process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+
 
 
 def get(conn, path):
