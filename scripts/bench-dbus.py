@@ -36,15 +36,9 @@ CH = "org.nonstop.Supervisor1.Channel"
 
 
 
-def timed(conn, path, iface, method, args, reply):
+def timed(conn, path, iface, method, args, reply, dest=SVC):
     t0 = time.perf_counter()
-    conn.call_sync(SVC, path, iface, method, args, GLib.VariantType.new(reply), Gio.DBusCallFlags.NONE, 10000, None)
-    return (time.perf_counter() - t0) * 1000
-
-
-def timed_bus(conn):
-    t0 = time.perf_counter()
-    conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", None, GLib.VariantType.new("(s)"), Gio.DBusCallFlags.NONE, 10000, None)
+    conn.call_sync(dest, path, iface, method, args, GLib.VariantType.new(reply), Gio.DBusCallFlags.NONE, 10000, None)
     return (time.perf_counter() - t0) * 1000
 
 
@@ -97,7 +91,7 @@ def main():
                 getall.append(timed(conn, path, "org.freedesktop.DBus.Properties", "GetAll", GLib.Variant("(s)", (CH,)), "(a{sv})"))
                 channels.append(timed(conn, MGR, "org.freedesktop.DBus.Properties", "Get", GLib.Variant("(ss)", (SVC, "Channels")), "(v)"))
                 # The peer: the bus daemon answering a call itself, same load.
-                peer.append(timed_bus(conn))
+                peer.append(timed(conn, "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", None, "(s)", dest="org.freedesktop.DBus"))
                 if i % 10 == 0:
                     target = "backup" if (i // 10) % 2 == 0 else "primary"
                     switch.append(timed(conn, path, CH, "SwitchTo", GLib.Variant("(s)", (target,)), "()"))

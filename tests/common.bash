@@ -111,3 +111,14 @@ decodes_clean() {
 
 # A live H.264/AAC MPEG-TS test sender: tests/tools/ts-sender (see there).
 TS_SENDER="$ROOT/tests/tools/ts-sender"
+
+# private_bus: starts a private D-Bus session bus for this test (stopped at
+# exit); sets $addr to its address.
+private_bus() {
+  dbus-daemon --session --fork --print-address=1 --print-pid=1 >"$WORK/bus"
+  addr=$(sed -n 1p "$WORK/bus")
+  local pid
+  pid=$(sed -n 2p "$WORK/bus")
+  [[ -n $addr && $pid =~ ^[0-9]+$ ]] || fail "no private bus: $(cat "$WORK/bus")"
+  PIDS+=("$pid")
+}

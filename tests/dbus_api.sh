@@ -8,8 +8,7 @@
 source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 
-read -r addr bus_pid < <(dbus-daemon --session --fork --print-address=1 --print-pid=1 | paste -sd' ')
-PIDS+=("$bus_pid")
+private_bus
 B=(busctl --address="$addr")
 SVC=org.nonstop.Supervisor1
 M=/org/nonstop/Supervisor1

@@ -10,11 +10,7 @@ cargo build --release --quiet -p nonstop-supervisor
 CTL="$ROOT/target/release/nonstopctl"
 CH=ctl-test # not a plain word: its object path is escaped (ctl_2dtest)
 
-dbus-daemon --session --fork --print-address=1 --print-pid=1 >"$WORK/bus"
-addr=$(sed -n 1p "$WORK/bus")
-bus_pid=$(sed -n 2p "$WORK/bus")
-[[ -n $addr && $bus_pid =~ ^[0-9]+$ ]] || fail "no private bus: $(cat "$WORK/bus")"
-PIDS+=("$bus_pid")
+private_bus
 
 cat >"$WORK/ch.toml" <<TOML
 [[channel]]

@@ -141,22 +141,22 @@ pub fn running_time(sample: &gst::Sample) -> Option<gst::Buffer> {
     Some(buffer)
 }
 
-/// Hands the channel's encoded frames to every running output. The lock
-/// is only contended when an output starts or stops.
+/// The pace of a stream of frames: when the last came, and the longest
+/// wait between two since the last reset. Atomics only: it sits on the
+/// media path.
 #[derive(Default)]
-pub struct Fanout {
-    feeds: Mutex<Vec<(u64, Arc<Feed>)>>,
-    /// Monotonic ns of the last encoded video frame, and the longest wait
-    /// between two since the last reset (drills measure the output here).
-    last_video: AtomicU64,
+pub struct Cadence {
+    last: AtomicU64,
     max_gap: AtomicU64,
 }
 
-impl Fanout {
-    fn each(&self, f: impl Fn(&Feed)) {
-        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        for (_, feed) in feeds.iter() {
-            f(feed);
+impl Cadence {
+    /// A frame passed at `now` (monotonic ns).
+    pub fn frame(&self, now: u64) {
+        let last = self.last.swap(now, Ordering::Relaxed);
+        if last > 0 {
+            self.max_gap
+                .fetch_max(now.saturating_sub(last), Ordering::Relaxed);
         }
     }
 
@@ -167,15 +167,29 @@ impl Fanout {
     pub fn max_gap(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.max_gap.load(Ordering::Relaxed))
     }
+}
+
+/// Hands the channel's encoded frames to every running output. The lock
+/// is only contended when an output starts or stops.
+#[derive(Default)]
+pub struct Fanout {
+    feeds: Mutex<Vec<(u64, Arc<Feed>)>>,
+    /// The pace of the encoded video (drills measure the output here).
+    pub cadence: Cadence,
+}
+
+impl Fanout {
+    fn each(&self, f: impl Fn(&Feed)) {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, feed) in feeds.iter() {
+            f(feed);
+        }
+    }
 
     /// An encoded video frame of `rendition` (timestamps in running time).
     pub fn video(&self, rendition: usize, buffer: &gst::Buffer, caps: Option<&gst::Caps>) {
         if rendition == 0 {
-            let now = crate::monotonic_ns();
-            let last = self.last_video.swap(now, Ordering::Relaxed);
-            if last > 0 {
-                self.max_gap.fetch_max(now - last, Ordering::Relaxed);
-            }
+            self.cadence.frame(crate::monotonic_ns());
         }
         self.each(|f| {
             for t in f.tracks.iter().filter(|t| t.rendition == rendition) {

@@ -236,15 +236,7 @@ fn phase_name(p: &Phase, live: &'static str) -> &'static str {
 
 impl Channel {
     pub(super) fn snapshot(&self) -> Snapshot {
-        let mode = self
-            .switch()
-            .map(|s| {
-                s.property_value("mode")
-                    .serialize()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_else(|| "auto".into());
+        let mode = self.snapshot_mode();
         Snapshot {
             state: self.status_state().to_owned(),
             mode,
@@ -503,8 +495,8 @@ impl Channel {
         };
         let now = Instant::now();
         warn!(channel = %self.id, drill = kind, target, duration = %super::fmt_duration(duration), "drill started");
-        self.taps.reset_gap();
-        self.fanout.reset_gap();
+        self.taps.cadence.reset_gap();
+        self.fanout.cadence.reset_gap();
         let others_restarts = self
             .outputs
             .iter()
@@ -658,9 +650,9 @@ impl Channel {
         );
         let since = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(d.started));
         let gap = if d.kind.on_input() {
-            self.taps.max_gap()
+            self.taps.cadence.max_gap()
         } else {
-            self.fanout.max_gap()
+            self.fanout.cadence.max_gap()
         };
         let mut report = DrillReport {
             kind: d.name.clone(),

@@ -35,10 +35,8 @@ const LATENCY_SAMPLE: u64 = 25;
 
 pub(super) struct Taps {
     list: Mutex<Vec<(u64, AppSrc)>>,
-    /// Monotonic ns of the last raw frame, and the longest wait between two
-    /// since the last reset: the channel's own output cadence, for drills.
-    last: std::sync::atomic::AtomicU64,
-    max_gap: std::sync::atomic::AtomicU64,
+    /// The channel's own output cadence (raw frames), for drills.
+    pub(super) cadence: crate::output::Cadence,
     /// When each recent raw frame went to the encoders, by PTS (slot:
     /// PTS in ms modulo the ring), for the encode latency: lock-free.
     ring_pts: [std::sync::atomic::AtomicU64; RING],
@@ -52,8 +50,7 @@ impl Default for Taps {
     fn default() -> Self {
         Taps {
             list: Mutex::default(),
-            last: Default::default(),
-            max_gap: Default::default(),
+            cadence: Default::default(),
             ring_pts: std::array::from_fn(|_| Default::default()),
             ring_at: std::array::from_fn(|_| Default::default()),
             thumb: Mutex::default(),
@@ -63,14 +60,6 @@ impl Default for Taps {
 }
 
 impl Taps {
-    pub(super) fn reset_gap(&self) {
-        self.max_gap.store(0, Ordering::Relaxed);
-    }
-
-    pub(super) fn max_gap(&self) -> Duration {
-        Duration::from_nanos(self.max_gap.load(Ordering::Relaxed))
-    }
-
     /// When the raw frame with `pts` went to the encoders (monotonic ns).
     pub(super) fn pushed_at(&self, pts: u64) -> Option<u64> {
         let slot = (pts / 1_000_000) as usize % RING;
@@ -95,10 +84,7 @@ impl Taps {
                 *t = Some(buffer.clone());
             }
         }
-        let last = self.last.swap(now, Ordering::Relaxed);
-        if last > 0 {
-            self.max_gap.fetch_max(now - last, Ordering::Relaxed);
-        }
+        self.cadence.frame(now);
         for (_, src) in self.list.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = src.push_buffer(buffer.clone());
         }
