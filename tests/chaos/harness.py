@@ -181,16 +181,16 @@ uri = "file://{o}/rec-charlie/charlie.mp4?segment=30s"
         self.receivers = {
             ("alpha", "out:srt"): W.Proc("recv-alpha-srt", [W.PY, tsrecv, "--srt", str(port["a_r"]),
                                          "--log", os.path.join(o, "recv-alpha-srt.jsonl")],
-                                         os.path.join(o, "recv-alpha-srt.log")),
+                                         os.path.join(o, "recv-alpha-srt.log"), priority=True),
             ("bravo", "out:udp"): W.Proc("recv-bravo-udp", [W.PY, tsrecv, "--udp", f"127.0.0.1:{port['b_r']}",
                                          "--log", os.path.join(o, "recv-bravo-udp.jsonl")],
-                                         os.path.join(o, "recv-bravo-udp.log")),
+                                         os.path.join(o, "recv-bravo-udp.log"), priority=True),
             ("charlie", "out:srt"): W.Proc("recv-charlie-srt", [W.PY, tsrecv, "--srt", str(port["c_r"]),
                                            "--log", os.path.join(o, "recv-charlie-srt.jsonl")],
-                                           os.path.join(o, "recv-charlie-srt.log")),
+                                           os.path.join(o, "recv-charlie-srt.log"), priority=True),
             ("charlie", "out:udp"): W.Proc("recv-charlie-udp", [W.PY, tsrecv, "--udp", f"127.0.0.1:{port['c_u']}",
                                            "--log", os.path.join(o, "recv-charlie-udp.jsonl")],
-                                           os.path.join(o, "recv-charlie-udp.log")),
+                                           os.path.join(o, "recv-charlie-udp.log"), priority=True),
         }
         for r in self.receivers.values():
             r.start()

@@ -129,7 +129,9 @@ def judge_fault(c, fx, f):
                 sw = fx.lines(ch, "switched", ti, tr + 2, **{"from": inp})
                 if sw and was == inp:
                     fo.append(float(sw[0]["kv"].get("stalled_ms", 0)))
-                    ret.append(_returned(fx, ch, inp, tr, probs, p))
+                    # A degraded link may recover during the fault: the
+                    # return can come before the restore.
+                    ret.append(_returned(fx, ch, inp, tr, probs, p, since=sw[0]["t"]))
                 if kind == "format-change":
                     lost = fx.lines(ch, "input lost", ti, ti + 6, input=inp)
                     back = fx.lines(ch, "input restored", ti, ti + 15, input=inp)
@@ -150,7 +152,7 @@ def judge_fault(c, fx, f):
                 if stalled > FAILOVER_BOUND_MS + 1:
                     probs.append(f"{ch}: failover after {stalled:.0f} ms of stall (bound {FAILOVER_BOUND_MS:.0f})")
                 if kind == "flapping":
-                    early = [e for e in fx.lines(ch, "switched", ti, tr + W.RETURN_AFTER - 0.1, to=inp)]
+                    early = fx.lines(ch, "switched", ti, tr + W.RETURN_AFTER - 0.1, to=inp, reason="recovered")
                     if early:
                         probs.append(f"{ch}: returned to the flapping {inp} at +{early[0]['t'] - ti:.1f} s")
                 ret.append(_returned(fx, ch, inp, tr, probs, p))
@@ -232,14 +234,18 @@ def F_REST():
     return faults.REST
 
 
-def _returned(fx, ch, inp, tr, probs, p):
-    back = fx.lines(ch, "switched", tr - 0.5, tr + W.RETURN_AFTER + RETURN_SLACK, to=inp)
+def _returned(fx, ch, inp, tr, probs, p, since=None):
+    """The channel came back to INP after the fault restored at TR. A
+    voluntary return (`recovered`) must wait `return_after`; a switch to it
+    because the input on air stalled may come at once."""
+    back = fx.lines(ch, "switched", tr - 0.5 if since is None else since,
+                    tr + W.RETURN_AFTER + RETURN_SLACK, to=inp)
     if not back:
         probs.append(f"{ch}: did not return to {inp} within {W.RETURN_AFTER + RETURN_SLACK:.0f} s of its restore")
         return None
     r = back[0]["t"] - tr
     p["return_s"] = round(r, 2)
-    if r < W.RETURN_AFTER - 0.1:
+    if since is None and back[0]["kv"].get("reason") == "recovered" and r < W.RETURN_AFTER - 0.1:
         probs.append(f"{ch}: returned to {inp} {r:.2f} s after its restore, before return_after")
     return round(r, 2)
 
@@ -416,7 +422,7 @@ def resource_verdict(c, rows):
         d = {"pid": pid, "minutes": round(span / 60, 1), "rss_start_mb": rss0, "rss_max_mb": rss_max,
              "rss_slope_mb_h": round(slope_h, 1), "rss_late_growth_mb": round(grow, 1),
              "fds_start": fds0, "fds_max": fds_max, "fds_slope_h": round(fd_slope_h, 1),
-             "cpu_mean_pct": round(sum(r[5] for r in steady) / len(steady), 1)}
+             "cpu_mean_pct": round(sum(r[5] for r in steady) / len(steady), 1)}  # steady: never a first sample
         out.append(d)
         if fds_max > fds0 + 64:
             probs.append(f"nonstopd {pid}: open fds grew from {fds0} to {fds_max}")
@@ -446,6 +452,8 @@ def plot(c, rows, path):
         for pid in dict.fromkeys(pids):
             xs = [xx for xx, r in zip(x, rows) if r[1] == pid]
             ys = [r[i] for r in rows if r[1] == pid]
+            if i == 5:  # a process's first sample has no CPU figure yet
+                xs, ys = xs[1:], ys[1:]
             a.plot(xs, ys, lw=1, color="tab:blue")
         a.set_ylabel(label)
         a.grid(alpha=0.3)
@@ -502,7 +510,7 @@ MEANING = {
     "encoder-fail": "the encoder instance on air fails (D-Bus drill: a real encoder error)",
     "flapping": "a primary up and down faster than return_after",
     "multi": "both inputs of a channel (the slate goes on air) and a fault on another channel at once",
-    "daemon-kill": "SIGKILL of nonstopd; restarted 1 s later as systemd would",
+    "daemon-kill": "SIGKILL of nonstopd; restarted 2 s later as systemd would",
 }
 FAILOVER_MEANING = {
     "receiver-kill": "output failed", "receiver-stall": "output failed", "disk-full": "output failed",
