@@ -3,6 +3,9 @@
 # fault of each kind from a fresh seed (printed; CHAOS_SEED=N replays one),
 # every output, recording and HLS segment judged. Under 5 minutes.
 source "$(dirname "$0")/common.bash"
+echo "-- the harness's own checks (tests/chaos/test_tsrecv.py)"
+"$PY" "$ROOT/tests/chaos/test_tsrecv.py" 2>&1 | tail -n 3
+"$PY" "$ROOT/tests/chaos/test_tsrecv.py" >/dev/null 2>&1 || fail "the harness's own checks failed"
 seed=()
 [[ -n ${CHAOS_SEED:-} ]] && seed=(--seed "$CHAOS_SEED")
 if ! "$ROOT/scripts/chaos" --quick "${seed[@]}" --out "$WORK/chaos"; then

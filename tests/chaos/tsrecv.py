@@ -76,9 +76,10 @@ class Judge:
         self.bytes += len(data)
         buf = self.rest + data
         i = 0
-        # Resynchronise on the sync byte: garbage and cut packets are skipped.
+        # Resynchronise on the sync byte, confirmed by the next packet's when
+        # it is there: garbage and cut packets are skipped.
         while len(buf) - i >= TS:
-            if buf[i] != 0x47:
+            if buf[i] != 0x47 or (len(buf) - i > TS and buf[i + TS] != 0x47):
                 i += 1
                 continue
             self.packet(buf[i:i + TS], now)
