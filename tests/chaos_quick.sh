@@ -4,8 +4,8 @@
 # every output, recording and HLS segment judged. Under 5 minutes.
 source "$(dirname "$0")/common.bash"
 echo "-- the harness's own checks (tests/chaos/test_tsrecv.py)"
-"$PY" "$ROOT/tests/chaos/test_tsrecv.py" 2>&1 | tail -n 3
-"$PY" "$ROOT/tests/chaos/test_tsrecv.py" >/dev/null 2>&1 || fail "the harness's own checks failed"
+"$PY" "$ROOT/tests/chaos/test_tsrecv.py" >"$WORK/selftest" 2>&1 || { cat "$WORK/selftest" >&2; fail "the harness's own checks failed"; }
+tail -n 3 "$WORK/selftest"
 seed=()
 [[ -n ${CHAOS_SEED:-} ]] && seed=(--seed "$CHAOS_SEED")
 if ! "$ROOT/scripts/chaos" --quick "${seed[@]}" --out "$WORK/chaos"; then
