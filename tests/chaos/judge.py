@@ -169,7 +169,8 @@ def judge_fault(c, fx, f):
             det.append(bool(ev))
             if ev:
                 p["detect_ms"] = round((ev[0]["t"] - ti) * 1000)
-                fo.append(p["detect_ms"])
+                if f["kind"] != "multi":  # a multi's figure is its inputs' failover
+                    fo.append(p["detect_ms"])
             elif kind != "receiver-kill" or tr - ti > 6:
                 probs.append(f"{ch}.{out}: the fault was not noticed")
             if (ch, tgt) in c.receivers:
@@ -178,6 +179,9 @@ def judge_fault(c, fx, f):
                     probs.append(f"{ch}.{out}: the receiver got nothing within {OWN_WINDOW:.0f} s of its return")
                 else:
                     p["back_ms"] = round((back - tr) * 1000)
+                    # The destination's outage: from the fault to data again
+                    # (a killed receiver's successor starts a new log).
+                    gap = max(gap, back - ti)
                 gap = max(gap, fx.arrival((ch, tgt), ti, tr + OWN_WINDOW))
             else:  # the recording: video written after the disk emptied
                 bound = W.BACKOFF_MAX * 2 + 5
@@ -199,16 +203,21 @@ def judge_fault(c, fx, f):
             if not lives:
                 probs.append("nonstopd was not restarted within 5 s of its SIGKILL")
                 continue
-            up = next((t for t, s in c.api if t >= lives[0]["started"] and s
-                       and all(v in ("on-air", "degraded", "off-air") for v in s.values())), None)
+            # On air again: every channel's first switch of the new life.
+            firsts = [next((e["t"] for e in fx.switches if e["t"] >= lives[0]["started"]
+                            and e["kv"].get("channel") == ch2), None) for ch2 in ("alpha", "bravo", "charlie")]
+            up = None if None in firsts else max(firsts)
             if up is None or up - ti > DAEMON_WINDOW:
                 probs.append("the channels were not back on air within 25 s of the SIGKILL")
             else:
                 fo.append(round((up - ti) * 1000))
+            p["outage_s"] = {}
             for key in c.receivers:
                 back = fx.first_data(key, lives[0]["started"])
                 if back is None or back - ti > DAEMON_WINDOW:
                     probs.append(f"{key[0]}.{key[1][4:]}: no data within {DAEMON_WINDOW:.0f} s of the SIGKILL")
+                else:
+                    p["outage_s"][f"{key[0]}.{key[1][4:]}"] = round(back - ti, 2)
                 gap = max(gap, fx.arrival(key, ti, ti + DAEMON_WINDOW))
     # What the channels' other outputs saw during the fault.
     chans = {p["channel"] for p in parts} - {"*"}
@@ -623,6 +632,8 @@ def report(c, final):
         where = f["channel"] + (" " + ",".join(f["targets"]) if f["targets"] else "")
         if f["kind"] == "multi":
             where = "; ".join(f"{p['kind']} {p['channel']} {p['targets'][0]}" for p in f["parts"])
+        if f.get("outage_s"):
+            where += " (outputs back after: " + ", ".join(f"{k} {v:.1f} s" for k, v in f["outage_s"].items()) + ")"
         md.append(f"| {f['id']} | +{f['t_inject'] - c.t0:.1f} s | {f['kind']} | {where} | "
                   f"{json.dumps(f['params']) if f['params'] else ''} {f['dur']:g} s | "
                   f"{'' if f['failover_ms'] is None else '%.0f ms' % f['failover_ms']} | {f['gap_s']:.2f} s | "
