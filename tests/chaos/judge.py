@@ -259,12 +259,12 @@ def _returned(fx, ch, inp, tr, probs, p, since=None):
     return round(r, 2)
 
 
-def exclusions(c, fx=None):
+def exclusions(c):
     """Per receiver, the windows where a pause is the fault's own doing:
-    from the fault until the receiver has data again (+2 s), or at most
-    OWN_WINDOW after the restore."""
-    if fx is None:
-        fx = c.__dict__.get("facts")
+    from the fault to OWN_WINDOW after the restore. (Data right after the
+    restore does not end it: a receiver resumed from SIGSTOP first drains
+    what its socket held, then waits out SRT's peer timeout before the
+    output's new connection is accepted.)"""
     win = {k: [] for k in c.receivers}
     for f in c.records:
         for p in f.get("parts") or [f]:
@@ -275,9 +275,7 @@ def exclusions(c, fx=None):
                 for k in win:
                     win[k].append((p["t_inject"] - 1, p["t_inject"] + DAEMON_WINDOW))
             elif (p["channel"], tgt) in win:
-                back = fx.first_data((p["channel"], tgt), p["t_restore"]) if fx else None
-                end = min(back + 2, p["t_restore"] + OWN_WINDOW) if back else p["t_restore"] + OWN_WINDOW
-                win[(p["channel"], tgt)].append((p["t_inject"] - 1, end))
+                win[(p["channel"], tgt)].append((p["t_inject"] - 1, p["t_restore"] + OWN_WINDOW))
     return win
 
 
@@ -531,7 +529,6 @@ def report(c, final):
     """Judges the run so far; writes report.md, faults.json and
     resources.png. Returns True when everything held."""
     fx = Facts(c)
-    c.facts = fx
     if not final:
         check_segments(c, final)
     with c.lock:
