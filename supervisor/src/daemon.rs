@@ -34,6 +34,8 @@ pub fn init_logging() {
     } else {
         builder.init();
     }
+    // GLib's warnings and criticals (GStreamer's libraries) too, limited.
+    crate::glog::install();
 }
 
 /// Loads `path`, or explains every problem in it.
