@@ -285,11 +285,19 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                     }
                     _ => {}
                 }
-                let synthetic = match media {
-                    Media::Video => &stats.video_synthetic,
-                    Media::Audio => &stats.audio_synthetic,
+                let (synthetic, other_first) = match media {
+                    Media::Video => (&stats.video_synthetic, &stats.first_audio),
+                    Media::Audio => (&stats.audio_synthetic, &stats.first_video),
                 };
-                if !synthetic.load(Ordering::Relaxed) {
+                if synthetic.load(Ordering::Relaxed) {
+                    // Filler for the stream a source lacks, only once it
+                    // delivers the other: a source with neither (garbage
+                    // typefound as subtitles) must not look alive to the
+                    // switch.
+                    if !other_first.load(Ordering::Acquire) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                } else {
                     let now = crate::monotonic_ns().max(1);
                     match media {
                         Media::Video => stats.last_video.store(now, Ordering::Relaxed),
