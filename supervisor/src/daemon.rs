@@ -34,6 +34,35 @@ pub fn init_logging() {
     } else {
         builder.init();
     }
+    // GLib's warnings and criticals (GStreamer's libraries) too, limited.
+    crate::glog::install();
+}
+
+/// Raises the soft limit on open files to the hard one (systemd gives
+/// services 1024 and 524288) and returns the new soft limit. The soft
+/// limit only protects programs that use `select()`; nonstopd's sockets,
+/// pipes and files are many, and GStreamer 1.22's rtmp2src leaks a socket
+/// and an eventfd on every attempt to connect to an RTMP server that
+/// rejects the stream (a wrong key, a stream not published yet) or sends
+/// garbage: retried for hours, 1024 runs out and every pipeline that opens
+/// anything fails. (An RTMP input retried every 35 s leaks 2 descriptors
+/// each time: 1024 lasts about 5 hours, 524288 about 100 days.)
+pub fn raise_open_file_limit() -> std::io::Result<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
 }
 
 /// Loads `path`, or explains every problem in it.
@@ -77,6 +106,10 @@ pub enum Bus {
 /// Runs the channels of `config` until SIGTERM or SIGINT.
 pub fn run(config: &Path, bus: Bus, metrics: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     let cfg = load(config)?;
+    match raise_open_file_limit() {
+        Ok(n) => info!(open_files = n, "open file limit"),
+        Err(e) => warn!("could not raise the open file limit: {e}"),
+    }
     gst::init().context("initializing GStreamer")?;
     gstnonstop::plugin_register_static().context("registering the nonstop elements")?;
     // Two workers: a busy channel loop never delays a D-Bus call, and the
@@ -492,4 +525,34 @@ async fn serve(
     }
     info!("nonstopd stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> (libc::rlim_t, libc::rlim_t) {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        (lim.rlim_cur, lim.rlim_max)
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let (soft, hard) = limits();
+        // Start from a low soft limit, as under systemd (restored at once
+        // by the call under test).
+        if hard > 512 && soft > 512 {
+            let low = libc::rlimit {
+                rlim_cur: 512,
+                rlim_max: hard,
+            };
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        }
+        assert_eq!(raise_open_file_limit().unwrap(), hard);
+        assert_eq!(limits(), (hard, hard));
+    }
 }

@@ -256,6 +256,14 @@ fn appsink(name: &str, paced: bool) -> anyhow::Result<AppSink> {
     Ok(sink)
 }
 
+/// Whether filler (the synthetic stream of a source without audio or
+/// video) passes, given when the source last delivered the other stream
+/// (monotonic ns; 0: never): only while that is no older than
+/// [`MAX_DUPLICATION`], so a source's gaps reach the switch as gaps.
+fn filler_due(last_real: u64, now: u64) -> bool {
+    last_real > 0 && now.saturating_sub(last_real) <= MAX_DUPLICATION.as_nanos() as u64
+}
+
 /// Hands every normalized buffer to the channel's appsrc, stamped with the
 /// channel's running time at arrival: the channel judges timing by
 /// arrival, and the input's own timestamps mean nothing there.
@@ -285,11 +293,21 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                     }
                     _ => {}
                 }
-                let synthetic = match media {
-                    Media::Video => &stats.video_synthetic,
-                    Media::Audio => &stats.audio_synthetic,
+                let (synthetic, other_last) = match media {
+                    Media::Video => (&stats.video_synthetic, &stats.last_audio),
+                    Media::Audio => (&stats.audio_synthetic, &stats.last_video),
                 };
-                if !synthetic.load(Ordering::Relaxed) {
+                if synthetic.load(Ordering::Relaxed) {
+                    // Filler for the stream a source lacks flows only while
+                    // the source delivers the other one: a source with
+                    // neither (garbage typefound as subtitles), or whose
+                    // decoder made one frame of some garbage, must not
+                    // look alive to the switch.
+                    let last = other_last.load(Ordering::Relaxed);
+                    if !filler_due(last, crate::monotonic_ns()) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                } else {
                     let now = crate::monotonic_ns().max(1);
                     match media {
                         Media::Video => stats.last_video.store(now, Ordering::Relaxed),
@@ -583,6 +601,18 @@ fn stall_schedule(src: &gst::Element, every: Duration, dur: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filler_follows_the_real_stream() {
+        let ms = 1_000_000;
+        assert!(!filler_due(0, 10_000 * ms), "nothing real yet: no filler");
+        assert!(filler_due(10_000 * ms, 10_000 * ms));
+        assert!(filler_due(10_000 * ms, 10_250 * ms));
+        assert!(
+            !filler_due(10_000 * ms, 10_251 * ms),
+            "the real stream stalled: so does the filler"
+        );
+    }
 
     #[test]
     fn stats_judge_real_media_only() {

@@ -5,7 +5,8 @@
 //! One module per job: `config` and `uri` read what the user wrote,
 //! `ingest` builds input pipelines, `encode` the encoders, `output` the
 //! output pipelines, `channel` runs one channel's state machine, `daemon`
-//! the process (signals, systemd, logs).
+//! the process (signals, systemd, logs; `glog` puts GLib's own log in
+//! ours).
 
 pub mod alerts;
 pub mod backoff;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod encode;
+pub mod glog;
 pub mod ingest;
 pub mod metrics;
 pub mod output;

@@ -202,3 +202,48 @@ fn every_network_scheme_has_a_source_element() {
             .unwrap_or_else(|e| panic!("no source element for {uri}: {e}"));
     }
 }
+
+/// A source in which the decoder finds neither video nor audio must not
+/// look alive: the synthetic black and silence stand in for the missing
+/// stream of a source that delivers the other one, never for a source
+/// that delivers nothing. Random bytes beginning with `[` typefind as LRC
+/// subtitles (tests/input_garbage.sh met one over SRT); such a source's
+/// filler reached the switch within 300 ms of the start, and the switch
+/// put it on air for 5 s, until the input was judged dead.
+#[test]
+fn a_live_source_with_neither_video_nor_audio_sends_nothing() {
+    gst::init().unwrap();
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let ch = channel();
+    let (input, stats) = start(&format!("udp://127.0.0.1:{port}"), &ch);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            // No line ends: the subtitle parser waits for one and never
+            // pushes (a pushed subtitle would fail the input at once, its
+            // pad being unlinked).
+            let text = "[00:01.00]not a picture ".repeat(50);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = s.send_to(text.as_bytes(), ("127.0.0.1", port));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let got = ch
+        .video
+        .try_pull_sample(gst::ClockTime::from_seconds(3))
+        .or_else(|| ch.audio.try_pull_sample(gst::ClockTime::from_mseconds(10)));
+    let synthetic = stats.has_synthetic_audio();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    input.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+    assert!(synthetic, "the decoder found no audio (nor video)");
+    assert!(got.is_none(), "filler from a source without any media");
+    assert_eq!(stats.last_data(), 0, "and no data");
+}
