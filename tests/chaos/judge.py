@@ -20,6 +20,7 @@ RETURN_SLACK = W.BACKOFF_MAX + 6.0  # restore → return, beyond return_after
 OWN_WINDOW = 20.0  # an output's own outage: how long after the restore it may take
 DAEMON_WINDOW = 25.0
 
+INPUTS = ["primary", "backup", "slate"]  # every chaos channel's, in priority order
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+Z)\s+(\w+)\s+(.*)$")
 KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
@@ -126,7 +127,8 @@ def judge_fault(c, fx, f):
                       + fx.lines(ch, "alarm raised", ti, tr + 2, input=inp))
                 det.append(bool(ev) or None)  # None: no visible effect (not required)
                 absorbed = absorbed or not ev
-                sw = fx.lines(ch, "switched", ti, tr + 2, **{"from": inp})
+                sw = [e for e in fx.lines(ch, "switched", ti, tr + 2, **{"from": inp})
+                      if e["kv"].get("reason") in ("stall", "all-lost")]
                 if sw and was == inp:
                     fo.append(float(sw[0]["kv"].get("stalled_ms", 0)))
                     # A degraded link may recover during the fault: the
@@ -247,8 +249,10 @@ def _returned(fx, ch, inp, tr, probs, p, since=None):
     """The channel came back to INP after the fault restored at TR. A
     voluntary return (`recovered`) must wait `return_after`; a switch to it
     because the input on air stalled may come at once."""
-    back = fx.lines(ch, "switched", tr - 0.5 if since is None else since,
-                    tr + W.RETURN_AFTER + RETURN_SLACK, to=inp)
+    # Back to INP, or to a better input that recovered meanwhile.
+    better = INPUTS[:INPUTS.index(inp) + 1]
+    back = [e for e in fx.lines(ch, "switched", tr - 0.5 if since is None else since,
+                                tr + W.RETURN_AFTER + RETURN_SLACK) if e["kv"].get("to") in better]
     if not back:
         probs.append(f"{ch}: did not return to {inp} within {W.RETURN_AFTER + RETURN_SLACK:.0f} s of its restore")
         return None
