@@ -368,9 +368,12 @@ def check_segments(c, final):
     # HLS: every segment the playlist names exists and is whole.
     hls = os.path.join(c.out, "hls-bravo")
     try:
-        listed = [x.strip() for x in open(os.path.join(hls, "playlist.m3u8")) if x.strip() and not x.startswith("#")]
+        with open(os.path.join(hls, "index.m3u8")) as fh:
+            listed = [x.strip() for x in fh if x.strip() and not x.startswith("#")]
     except FileNotFoundError:
         listed = []
+        if final:
+            c.notes.append("bravo's HLS playlist (index.m3u8) was never written")
     for name in listed[:-1] if not final else listed:
         path = os.path.join(hls, name)
         if path in seen:
@@ -566,6 +569,10 @@ def report(c, final):
     if final and getattr(c, "exit_status", 0) != 0:
         problems.append(f"nonstopd exited with {c.exit_status} on SIGTERM")
     segs = c.__dict__.get("segments", [])
+    if final:  # every kind of recording was really checked
+        for g in ("alpha.rec", "charlie.rec", "bravo.hls"):
+            if not any(r["group"] == g for r in segs):
+                problems.append(f"no {g} segment was checked")
     for r in segs:
         for p in r["problems"]:
             problems.append(f"recording {r['group']} {r['file']}: {p}")
