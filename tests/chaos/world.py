@@ -227,7 +227,9 @@ class Daemon:
         self.thread = threading.Thread(target=self._supervise, daemon=True)
 
     def _spawn(self):
+        # As packaging/nonstopd.service runs it.
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         argv = [os.path.join(ROOT, "target/release/nonstopd"), "--config", self.config,
                 "--address", self.bus, "--metrics", f"127.0.0.1:{self.port}"]
         with open(self.log, "ab") as f:
