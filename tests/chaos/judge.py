@@ -390,7 +390,9 @@ def check_segments(c, final):
             r["first_pts"], r["last_pts"] = (pts[0], pts[-1]) if pts else (None, None)
             r["end"] = os.stat(path).st_mtime
             r["cut_by"] = _cut_by_fault(c, r["end"] - r["duration"], r["end"], "bravo.hls")
-            if not r["cut_by"]:
+            # The last one ends where nonstopd was stopped.
+            r["last"] = final and name == listed[-1]
+            if not r["cut_by"] and not r["last"]:
                 if r["pts_anomalies"] or r["decode_errors"]:
                     r["problems"].append(f"{r['pts_anomalies']} PTS anomalies, {r['decode_errors']} decode errors")
                 if not 0.9 <= r["duration"] <= 3.1:
