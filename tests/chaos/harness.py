@@ -31,6 +31,23 @@ def parse_duration(s):
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def channel(cid, inputs, outputs, redundancy=""):
+    """One chaos channel's TOML: every channel has the same format, timing
+    and encoder (x264); ids and URIs differ."""
+    t = [f"""[[channel]]
+id = "{cid}"
+video = {{ width = {W.SIZE[0]}, height = {W.SIZE[1]}, framerate = {W.FPS} }}
+timeout = "{int(W.TIMEOUT * 1000)}ms"
+return_after = "{int(W.RETURN_AFTER)}s"
+backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
+"""]
+    t += [f'[[channel.input]]\nid = "{i}"\nuri = "{u}"\n' for i, u in inputs]
+    t.append(f'[channel.encoder]\nid = "video"\npreset = "ultrafast"\nvideo_bitrate = 600\n'
+             f'keyframe_interval = "1s"\n{redundancy}')
+    t += [f'[[channel.output]]\nid = "{i}"\nuri = "{u}"\n' for i, u in outputs]
+    return "".join(t)
+
+
 class Chaos:
     def __init__(self, out, seed, soak, length):
         self.out, self.seed, self.soak, self.length = out, seed, soak, length
@@ -82,93 +99,28 @@ class Chaos:
             ("charlie", "in:backup"): (["srtsink", f"uri=srt://127.0.0.1:{port['c_b']}?mode=caller"],
                                        False, None),
         }
-        cfg = f"""# Written by tests/chaos/harness.py (seed {self.seed}).
-[[channel]]
-id = "alpha"
-video = {{ width = {W.SIZE[0]}, height = {W.SIZE[1]}, framerate = {W.FPS} }}
-timeout = "{int(W.TIMEOUT * 1000)}ms"
-return_after = "{int(W.RETURN_AFTER)}s"
-backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
-[[channel.input]]
-id = "primary"
-uri = "srt://127.0.0.1:{port['a_p']}?mode=caller"
-[[channel.input]]
-id = "backup"
-uri = "udp://127.0.0.1:{port['a_b']}"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/0x000080?text=ALPHA"
-[channel.encoder]
-id = "video"
-preset = "ultrafast"
-video_bitrate = 600
-keyframe_interval = "1s"
-redundancy = "active-active"
-stall_timeout = "1s"
-[[channel.output]]
-id = "srt"
-uri = "srt://127.0.0.1:{port['a_r']}?mode=caller"
-[[channel.output]]
-id = "rec"
-uri = "file://{self.tmpfs.path}/alpha.ts?segment={W.SEGMENT}s"
-
-[[channel]]
-id = "bravo"
-video = {{ width = {W.SIZE[0]}, height = {W.SIZE[1]}, framerate = {W.FPS} }}
-timeout = "{int(W.TIMEOUT * 1000)}ms"
-return_after = "{int(W.RETURN_AFTER)}s"
-backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
-[[channel.input]]
-id = "primary"
-uri = "udp://127.0.0.1:{port['b_p']}"
-[[channel.input]]
-id = "backup"
-uri = "test://smpte?label=BRAVO%20BACKUP&tone=660"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/black?text=BRAVO"
-[channel.encoder]
-id = "video"
-preset = "ultrafast"
-video_bitrate = 600
-keyframe_interval = "1s"
-[[channel.output]]
-id = "udp"
-uri = "udp://127.0.0.1:{port['b_r']}"
-[[channel.output]]
-id = "hls"
-uri = "hls://{o}/hls-bravo?segment=2s&playlist=6"
-
-[[channel]]
-id = "charlie"
-video = {{ width = {W.SIZE[0]}, height = {W.SIZE[1]}, framerate = {W.FPS} }}
-timeout = "{int(W.TIMEOUT * 1000)}ms"
-return_after = "{int(W.RETURN_AFTER)}s"
-backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
-[[channel.input]]
-id = "primary"
-uri = "udp://127.0.0.1:{port['c_p']}"
-[[channel.input]]
-id = "backup"
-uri = "srt://127.0.0.1:{port['c_b']}?mode=listener"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/0x800000?text=CHARLIE"
-[channel.encoder]
-id = "video"
-preset = "ultrafast"
-video_bitrate = 600
-keyframe_interval = "1s"
-[[channel.output]]
-id = "srt"
-uri = "srt://127.0.0.1:{port['c_r']}?mode=caller"
-[[channel.output]]
-id = "udp"
-uri = "udp://127.0.0.1:{port['c_u']}"
-[[channel.output]]
-id = "rec"
-uri = "file://{o}/rec-charlie/charlie.mp4?segment=30s"
-"""
+        cfg = f"# Written by tests/chaos/harness.py (seed {self.seed}).\n" + "\n".join([
+            channel("alpha",
+                    [("primary", f"srt://127.0.0.1:{port['a_p']}?mode=caller"),
+                     ("backup", f"udp://127.0.0.1:{port['a_b']}"),
+                     ("slate", "slate://colour/0x000080?text=ALPHA")],
+                    [("srt", f"srt://127.0.0.1:{port['a_r']}?mode=caller"),
+                     ("rec", f"file://{self.tmpfs.path}/alpha.ts?segment={W.SEGMENT}s")],
+                    'redundancy = "active-active"\nstall_timeout = "1s"\n'),
+            channel("bravo",
+                    [("primary", f"udp://127.0.0.1:{port['b_p']}"),
+                     ("backup", "test://smpte?label=BRAVO%20BACKUP&tone=660"),
+                     ("slate", "slate://colour/black?text=BRAVO")],
+                    [("udp", f"udp://127.0.0.1:{port['b_r']}"),
+                     ("hls", f"hls://{o}/hls-bravo?segment=2s&playlist=6")]),
+            channel("charlie",
+                    [("primary", f"udp://127.0.0.1:{port['c_p']}"),
+                     ("backup", f"srt://127.0.0.1:{port['c_b']}?mode=listener"),
+                     ("slate", "slate://colour/0x800000?text=CHARLIE")],
+                    [("srt", f"srt://127.0.0.1:{port['c_r']}?mode=caller"),
+                     ("udp", f"udp://127.0.0.1:{port['c_u']}"),
+                     ("rec", f"file://{o}/rec-charlie/charlie.mp4?segment=30s")]),
+        ])
         self.config = os.path.join(o, "chaos.toml")
         with open(self.config, "w") as f:
             f.write(cfg)
