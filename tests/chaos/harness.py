@@ -130,20 +130,14 @@ class Chaos:
         self.bus, self.bus_pid = W.private_bus(o)
         # Receivers: what each output's destination recorded.
         tsrecv = os.path.join(W.HERE, "tsrecv.py")
-        self.receivers = {
-            ("alpha", "out:srt"): W.Proc("recv-alpha-srt", [W.PY, tsrecv, "--srt", str(port["a_r"]),
-                                         "--log", os.path.join(o, "recv-alpha-srt.jsonl")],
-                                         os.path.join(o, "recv-alpha-srt.log"), priority=True),
-            ("bravo", "out:udp"): W.Proc("recv-bravo-udp", [W.PY, tsrecv, "--udp", f"127.0.0.1:{port['b_r']}",
-                                         "--log", os.path.join(o, "recv-bravo-udp.jsonl")],
-                                         os.path.join(o, "recv-bravo-udp.log"), priority=True),
-            ("charlie", "out:srt"): W.Proc("recv-charlie-srt", [W.PY, tsrecv, "--srt", str(port["c_r"]),
-                                           "--log", os.path.join(o, "recv-charlie-srt.jsonl")],
-                                           os.path.join(o, "recv-charlie-srt.log"), priority=True),
-            ("charlie", "out:udp"): W.Proc("recv-charlie-udp", [W.PY, tsrecv, "--udp", f"127.0.0.1:{port['c_u']}",
-                                           "--log", os.path.join(o, "recv-charlie-udp.jsonl")],
-                                           os.path.join(o, "recv-charlie-udp.log"), priority=True),
-        }
+        self.receivers = {}
+        for ch, out, how, where in [("alpha", "srt", "--srt", str(port["a_r"])),
+                                    ("bravo", "udp", "--udp", f"127.0.0.1:{port['b_r']}"),
+                                    ("charlie", "srt", "--srt", str(port["c_r"])),
+                                    ("charlie", "udp", "--udp", f"127.0.0.1:{port['c_u']}")]:
+            name = os.path.join(o, f"recv-{ch}-{out}")
+            self.receivers[(ch, f"out:{out}")] = W.Proc(
+                name, [W.PY, tsrecv, how, where, "--log", name + ".jsonl"], name + ".log", priority=True)
         for r in self.receivers.values():
             r.start()
         self.impair_ctl = os.path.join(o, "impair.json")
