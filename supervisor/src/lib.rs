@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod encode;
 pub mod ingest;
 pub mod metrics;
+mod objpath;
 pub mod output;
 pub mod uri;
 pub mod web;
