@@ -1,7 +1,7 @@
 //! A URI with a known secret in it (a query parameter, a password or an
 //! RTMP stream key), alone and quoted inside a message as GStreamer
-//! writes them: the secret never shows in what `redact` and `redact_text`
-//! return, nor in the errors of `input_kind` / `output_kind`.
+//! writes them: nothing of the secret shows in what `redact` and
+//! `redact_text` return, nor in the errors of `input_kind` / `output_kind`.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -133,7 +133,9 @@ fuzz_target!(|c: Case| {
     };
     let shown_real = shown(&raw, &text);
     // What is shown must not depend on the secret at all: the same with a
-    // plain stand-in of the same length.
+    // plain stand-in of the same length. (This covers "the secret is not
+    // in it", even in part, without false alarms from text that happens
+    // to match.)
     let stand_in = "x".repeat(secret.len());
     let (raw_x, text_x) = build(&c, &stand_in).expect("same shape");
     let shown_x = shown(&raw_x, &text_x);
@@ -149,20 +151,5 @@ fuzz_target!(|c: Case| {
             "{}: {raw:?} (in {text:?}) shows its secret",
             what[i]
         );
-    }
-    // And its letters and digits (runs of 6 or more, each alone in the
-    // message) are nowhere in what is shown, not even in part. (Its
-    // punctuation may turn up by decoding: `%2A` is shown as `*`.)
-    for run in secret.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if run.len() < 6
-            || raw.matches(run).count() != 1
-            || c.prefix.contains(run)
-            || c.suffix.contains(run)
-        {
-            continue;
-        }
-        for s in &shown_real {
-            assert!(!s.contains(run), "{raw:?}: {run:?} shown in {s:?}");
-        }
     }
 });
