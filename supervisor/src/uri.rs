@@ -471,8 +471,12 @@ pub fn redact(uri: &str) -> String {
             q.append_pair(k, v);
         }
     }
-    // rtmp://host/app/STREAMKEY: the last path segment is the key.
-    if matches!(u.scheme(), "rtmp" | "rtmps") {
+    // rtmp://host/app/STREAMKEY: the last path segment is the key. The
+    // parser resolves "." and ".." ("app/x/../KEY"), which may leave the
+    // key alone in the path: then all of the path goes.
+    if matches!(u.scheme(), "rtmp" | "rtmps") && has_dot_segment(uri) {
+        u.set_path("/***");
+    } else if matches!(u.scheme(), "rtmp" | "rtmps") {
         let segs: Vec<String> = u
             .path_segments()
             .map(|s| s.map(str::to_owned).collect())
@@ -484,6 +488,20 @@ pub fn redact(uri: &str) -> String {
         }
     }
     u.to_string().replace("%2A%2A%2A", "***")
+}
+
+/// Whether the path of `uri`, as written, has a "." or ".." segment
+/// (also percent-encoded).
+fn has_dot_segment(uri: &str) -> bool {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let rest = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "." | ".." | "%2e" | ".%2e" | "%2e." | "%2e%2e"
+        )
+    })
 }
 
 /// Free text (a GStreamer error or debug message) with every URI in it
@@ -731,6 +749,15 @@ mod tests {
             redact_text("«srt://h:9000?passphrase=x» “rtmp://h/app/k”"),
             "«srt://h:9000?passphrase=*** “rtmp://h/app/***"
         );
+    }
+
+    #[test]
+    fn rtmp_keys_are_hidden_behind_dot_segments() {
+        // Found by fuzz/ (redact): "app/x/../KEY" is "/KEY" once parsed,
+        // a single segment, which was shown.
+        assert_eq!(redact("rtmp://h/app/x/../KEY"), "rtmp://h/***");
+        assert_eq!(redact("rtmp://h/app/%2E%2e/KEY?a=b"), "rtmp://h/***?a=b");
+        assert_eq!(redact("rtmp://h/app/KEY"), "rtmp://h/app/***");
     }
 
     #[test]
