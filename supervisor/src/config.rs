@@ -731,7 +731,8 @@ impl Config {
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                let path = if path == "." {
+                // "": an empty key at the top ("" = 1, found by fuzz/).
+                let path = if path == "." || path.is_empty() {
                     "(top)".to_owned()
                 } else {
                     path
@@ -1100,6 +1101,14 @@ uri = "rtmp://live.example.com/app/streamkey123"
                   `video`, `audio`, `timeout`, `return_after`, `watchdog`, `backoff`, `input`, \
                   `encoder`, `output`"
             ]
+        );
+    }
+
+    #[test]
+    fn an_empty_key_at_the_top_has_a_place() {
+        assert_eq!(
+            errors("\"\" = \"=\""),
+            vec!["ch.toml:1:1: (top): unknown field ``, expected `channel` or `alert`"]
         );
     }
 

@@ -46,25 +46,11 @@ impl From<CtlError> for Error {
     }
 }
 
-/// A channel id as an object path element, the way systemd escapes unit
-/// names: letters and digits stay, anything else becomes `_xx` (hex).
-pub fn escape(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("_{b:02x}"));
-        }
-    }
-    if out.is_empty() {
-        out.push('_');
-    }
-    out
-}
+/// Ids to path elements and back (the latter for clients).
+pub use crate::objpath::{channel_id, escape, CHANNEL_PREFIX};
 
 pub fn channel_path(id: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(format!("{PATH}/channel/{}", escape(id)))
+    OwnedObjectPath::try_from(format!("{CHANNEL_PREFIX}{}", escape(id)))
         .expect("escaped ids make valid object paths")
 }
 

@@ -18,6 +18,7 @@ pub mod encode;
 pub mod glog;
 pub mod ingest;
 pub mod metrics;
+mod objpath;
 pub mod output;
 pub mod uri;
 pub mod web;

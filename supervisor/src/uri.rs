@@ -19,7 +19,39 @@ const SECRET_PARAMS: [&str; 6] = [
 ];
 
 fn parse(uri: &str) -> Result<Url, String> {
+    // The URI goes to GStreamer as written and comes back quoted in its
+    // messages, where these characters end it (`redact_text`): a secret
+    // holding one would be cut there and half shown.
+    // A control character (TOML's "\u0000") is cut or refused on its way
+    // into GStreamer: the element would not get the URI checked here.
+    if uri.contains(ends_uri) {
+        return Err(format!(
+            "URI \"{}\" holds a space, a quote, '<', '>', '`' or a control character: \
+             percent-encode it (e.g. %20 for a space)",
+            redact(uri)
+        ));
+    }
     Url::parse(uri).map_err(|e| format!("invalid URI \"{}\": {e}", redact(uri)))
+}
+
+/// Characters that end a URI quoted in free text (none is valid in one).
+fn ends_uri(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '`')
+}
+
+/// Characters that may close a sentence or a quote after a URI, but are
+/// valid inside one too.
+fn may_trail(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '.' | ';' | ':' | '!' | ')' | '\'' | ']' | '”' | '’' | '»'
+    )
+}
+
+fn is_scheme(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && c.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 fn need_host(u: &Url) -> Result<(), String> {
@@ -409,10 +441,11 @@ fn bad_colour(name: &str) -> String {
 /// secret query parameters and RTMP stream keys become `***`.
 pub fn redact(uri: &str) -> String {
     let Ok(mut u) = Url::parse(uri) else {
-        // Unparseable: show only the scheme, it may hold anything.
+        // Unparseable: show only the scheme, it may hold anything (and
+        // what comes before "://" is a scheme only if it looks like one).
         return match uri.split_once("://") {
-            Some((scheme, _)) => format!("{scheme}://***"),
-            None => "***".into(),
+            Some((scheme, _)) if is_scheme(scheme) => format!("{scheme}://***"),
+            _ => "***".into(),
         };
     };
     if u.password().is_some() {
@@ -438,8 +471,12 @@ pub fn redact(uri: &str) -> String {
             q.append_pair(k, v);
         }
     }
-    // rtmp://host/app/STREAMKEY: the last path segment is the key.
-    if matches!(u.scheme(), "rtmp" | "rtmps") {
+    // rtmp://host/app/STREAMKEY: the last path segment is the key. The
+    // parser resolves "." and ".." ("app/x/../KEY"), which may leave the
+    // key alone in the path: then all of the path goes.
+    if matches!(u.scheme(), "rtmp" | "rtmps") && has_dot_segment(uri) {
+        u.set_path("/***");
+    } else if matches!(u.scheme(), "rtmp" | "rtmps") {
         let segs: Vec<String> = u
             .path_segments()
             .map(|s| s.map(str::to_owned).collect())
@@ -453,8 +490,27 @@ pub fn redact(uri: &str) -> String {
     u.to_string().replace("%2A%2A%2A", "***")
 }
 
+/// Whether the path of `uri`, as written, has a "." or ".." segment
+/// (also percent-encoded).
+fn has_dot_segment(uri: &str) -> bool {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let rest = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "." | ".." | "%2e" | ".%2e" | "%2e." | "%2e%2e"
+        )
+    })
+}
+
 /// Free text (a GStreamer error or debug message) with every URI in it
 /// redacted: elements quote their URIs, passphrases and all.
+///
+/// A URI runs from its scheme to a space, a quote or '<', '>' (which a
+/// config URI cannot hold). Punctuation at its end (`,` `.` `)` `'` …) is
+/// shown after it only when it cannot be part of a secret: when the URI
+/// without it ends with something that is not redacted.
 pub fn redact_text(text: &str) -> String {
     if !text.contains("://") {
         return text.to_owned();
@@ -464,13 +520,23 @@ pub fn redact_text(text: &str) -> String {
     while let Some(at) = rest.find("://") {
         // The scheme: the letters right before "://".
         let start = rest[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
-            .map_or(0, |i| i + 1);
-        let end = rest[at..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ','))
-            .map_or(rest.len(), |i| at + i);
+            .char_indices()
+            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = rest[at..].find(ends_uri).map_or(rest.len(), |i| at + i);
+        let uri = &rest[start..end];
+        let bare = uri.trim_end_matches(may_trail);
         out.push_str(&rest[..start]);
-        out.push_str(&redact(&rest[start..end]));
+        let shown = redact(bare);
+        if bare.len() < uri.len()
+            && !shown.ends_with("***")
+            && bare.ends_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            out.push_str(&shown);
+            out.push_str(&uri[bare.len()..]);
+        } else {
+            out.push_str(&redact(uri));
+        }
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -662,10 +728,54 @@ mod tests {
             redact_text("Failed to open srt://1.2.3.4:9000?passphrase=hunter2hunter2 (timeout)"),
             "Failed to open srt://1.2.3.4:9000?passphrase=*** (timeout)"
         );
+        // The closing quote might be the key's last character: it goes.
         assert_eq!(
             redact_text("a 'rtmp://cdn/live/KEY' and \"http://u:pw@h/x\""),
-            "a 'rtmp://cdn/live/***' and \"http://u:***@h/x\""
+            "a 'rtmp://cdn/live/*** and \"http://u:***@h/x\""
         );
         assert_eq!(redact_text("no uri here"), "no uri here");
+        // Found by fuzz/ (uri, redact): punctuation inside a secret ended
+        // the URI and showed the rest; a character of several bytes
+        // before the scheme cut the text inside it (a panic).
+        assert_eq!(
+            redact_text("open srt://h:9000?passphrase=ab,cd)ef'gh failed"),
+            "open srt://h:9000?passphrase=*** failed"
+        );
+        assert_eq!(
+            redact_text("(see srt://h:9000?mode=caller), then"),
+            "(see srt://h:9000?mode=caller), then"
+        );
+        assert_eq!(
+            redact_text("«srt://h:9000?passphrase=x» “rtmp://h/app/k”"),
+            "«srt://h:9000?passphrase=*** “rtmp://h/app/***"
+        );
+    }
+
+    #[test]
+    fn rtmp_keys_are_hidden_behind_dot_segments() {
+        // Found by fuzz/ (redact): "app/x/../KEY" is "/KEY" once parsed,
+        // a single segment, which was shown.
+        assert_eq!(redact("rtmp://h/app/x/../KEY"), "rtmp://h/***");
+        assert_eq!(redact("rtmp://h/app/%2E%2e/KEY?a=b"), "rtmp://h/***?a=b");
+        assert_eq!(redact("rtmp://h/app/KEY"), "rtmp://h/app/***");
+    }
+
+    #[test]
+    fn unparseable_uris_show_a_scheme_only_if_it_is_one() {
+        // Found by fuzz/ (uri): whatever came before "://" was shown.
+        assert_eq!(redact("a 'rtmp://cdn/live/KEY' and x"), "***");
+        assert_eq!(redact("key=hunter2 srt://h"), "***");
+        assert_eq!(redact("udp://h:99999?passphrase=x"), "udp://***");
+    }
+
+    #[test]
+    fn uris_with_spaces_or_quotes_are_refused() {
+        assert!(check_input("srt://h:9000?passphrase=two words")
+            .unwrap_err()
+            .contains("percent-encode"));
+        assert!(check_output("rtmp://h/app/\"key\"").is_err());
+        assert!(check_input("srt://h:9000?passphrase=two%20words").is_ok());
+        // Found by fuzz/ (uri): a NUL, which GStreamer's C strings end at.
+        assert!(check_input("srt://h:9000?mode=listener\0&passphrase=x").is_err());
     }
 }

@@ -191,21 +191,27 @@ async fn status(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-/// Serves until the process ends. A port that cannot be bound costs the
-/// metrics, never the channels.
-pub async fn serve(addr: SocketAddr, views: Views) {
+/// The routes, on `views` (public for fuzz/, which sends it arbitrary
+/// request paths).
+pub fn router(views: Views) -> Router {
     let shared = Arc::new(Shared {
         registry: crate::metrics::registry(views.clone()),
         views,
         started_us: crate::control::now_us(),
         jpegs: Default::default(),
     });
-    let app = Router::new()
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/api/status", get(status))
         .route("/", get(page))
         .route("/thumb/{channel}/{file}", get(thumb))
-        .with_state(shared);
+        .with_state(shared)
+}
+
+/// Serves until the process ends. A port that cannot be bound costs the
+/// metrics, never the channels.
+pub async fn serve(addr: SocketAddr, views: Views) {
+    let app = router(views);
     match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => {
             info!(%addr, "metrics and status served over HTTP");

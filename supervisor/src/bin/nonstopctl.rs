@@ -20,11 +20,17 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, MatchRule, Message, MessageStream};
 
+// The daemon's own escaping of channel ids into object paths, read back
+// (the one file both sides share; `escape` is the daemon's half).
+#[allow(dead_code)]
+#[path = "../objpath.rs"]
+mod objpath;
+use objpath::channel_id;
+
 const SERVICE: &str = "org.nonstop.Supervisor1";
 const PATH: &str = "/org/nonstop/Supervisor1";
 const MANAGER_IFACE: &str = "org.nonstop.Supervisor1";
 const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
-const CHANNEL_PREFIX: &str = "/org/nonstop/Supervisor1/channel/";
 const ERROR_PREFIX: &str = "org.nonstop.Supervisor1.Error.";
 
 /// Exit codes (see `HELP`).
@@ -724,32 +730,6 @@ fn stamp() -> (String, String) {
             (t.clone(), t)
         }
     }
-}
-
-/// The channel id of an object path (reverses the escaping: `_xx` is a
-/// byte in hex).
-fn channel_id(path: &str) -> Option<String> {
-    let esc = path.strip_prefix(CHANNEL_PREFIX)?;
-    if esc == "_" {
-        return Some(String::new());
-    }
-    let b = esc.as_bytes();
-    let mut bytes = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = (b[i] == b'_' && i + 2 < b.len())
-            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if let Some(byte) = hex {
-            bytes.push(byte);
-            i += 3;
-        } else {
-            bytes.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 // ---------------------------------------------------------------------------

@@ -162,12 +162,45 @@ pub struct DrillReport {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DrillKind {
+pub enum DrillKind {
     InputStall,
     InputBlack,
     InputSilence,
     EncoderFail,
     OutputFail,
+}
+
+// The checks of what D-Bus callers send, before the channel is touched:
+// public (and pure) so that fuzz/ can drive them with arbitrary strings.
+
+/// `SetMode`'s argument: the switch's mode nick.
+pub fn parse_mode(mode: &str) -> Result<&'static str, CtlError> {
+    match mode {
+        "auto" => Ok("auto"),
+        "manual" => Ok("manual"),
+        other => Err(CtlError::InvalidArgument(format!(
+            "mode \"{other}\" is not auto or manual"
+        ))),
+    }
+}
+
+/// `Drill`'s kind.
+pub fn parse_drill_kind(kind: &str) -> Result<DrillKind, CtlError> {
+    DrillKind::parse(kind).ok_or_else(|| {
+        CtlError::InvalidArgument(format!(
+            "unknown drill kind \"{kind}\"; expected input-stall, input-black, input-silence, encoder-fail or output-fail"
+        ))
+    })
+}
+
+/// `Drill`'s duration.
+pub fn check_drill_duration(duration: Duration) -> Result<(), CtlError> {
+    if duration < Duration::from_millis(100) || duration > Duration::from_secs(3600) {
+        return Err(CtlError::InvalidArgument(
+            "the drill duration must be 100 ms to 1 h".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl DrillKind {
@@ -358,15 +391,12 @@ impl Channel {
                 let _ = reply.send(r);
             }
             Command::SetMode(mode, reply) => {
-                let r = match mode.as_str() {
-                    "auto" | "manual" => self.running().map(|s| {
-                        s.set_property_from_str("mode", &mode);
+                let r = parse_mode(&mode).and_then(|mode| {
+                    self.running().map(|s| {
+                        s.set_property_from_str("mode", mode);
                         info!(channel = %self.id, mode = %mode, "mode set");
-                    }),
-                    other => Err(CtlError::InvalidArgument(format!(
-                        "mode \"{other}\" is not auto or manual"
-                    ))),
-                };
+                    })
+                });
                 let _ = reply.send(r);
             }
             Command::RestartInput(id, reply) => {
@@ -443,11 +473,12 @@ impl Channel {
             ))));
             return;
         }
-        let Some(k) = DrillKind::parse(kind) else {
-            let _ = reply.send(Err(CtlError::InvalidArgument(format!(
-                "unknown drill kind \"{kind}\"; expected input-stall, input-black, input-silence, encoder-fail or output-fail"
-            ))));
-            return;
+        let k = match parse_drill_kind(kind) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
         };
         if self.running().is_err() {
             let _ = reply.send(Err(CtlError::Busy(format!(
@@ -456,10 +487,8 @@ impl Channel {
             ))));
             return;
         }
-        if duration < Duration::from_millis(100) || duration > Duration::from_secs(3600) {
-            let _ = reply.send(Err(CtlError::InvalidArgument(
-                "the drill duration must be 100 ms to 1 h".into(),
-            )));
+        if let Err(e) = check_drill_duration(duration) {
+            let _ = reply.send(Err(e));
             return;
         }
         // encoder-fail without a target: the first encoder, named in the report.

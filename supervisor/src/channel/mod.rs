@@ -10,8 +10,8 @@ mod control;
 mod encoders;
 
 pub use control::{
-    ChannelEvent, Command, Counters, CtlError, DrillReport, EncoderInfo, InputInfo, OutputInfo,
-    Reply, Snapshot,
+    check_drill_duration, parse_drill_kind, parse_mode, ChannelEvent, Command, Counters, CtlError,
+    DrillKind, DrillReport, EncoderInfo, InputInfo, OutputInfo, Reply, Snapshot,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
