@@ -89,7 +89,7 @@ async fn worker(client: reqwest::Client, sink: AlertSink, mut rx: mpsc::Receiver
         loop {
             let mut req = client.post(&url).timeout(sink.timeout).json(&alert);
             for (k, v) in &sink.headers {
-                req = req.header(k, v);
+                req = req.header(k, v.get_ref());
             }
             match req.send().await {
                 Ok(r) if r.status().is_success() => break,

@@ -212,7 +212,7 @@ pub struct AlertSink {
     pub url: Spanned<String>,
     /// Extra HTTP headers, e.g. `{ Authorization = "Bearer …" }`.
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: std::collections::BTreeMap<String, Spanned<String>>,
     /// One attempt may take this long.
     #[serde(default = "default_alert_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
@@ -771,6 +771,27 @@ impl Config {
                     ),
                 ),
             }
+            // Sent as they are: one the HTTP client refuses fails every
+            // delivery, and the webhook's queue waits on it for ever.
+            for (name, value) in &sink.headers {
+                let at = format!("alert[{a}].headers.{name}");
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    errors.push(
+                        value.span(),
+                        at,
+                        format!(
+                            "\"{name}\" is not an HTTP header name: letters, digits and !#$%&'*+-.^_`|~ only"
+                        ),
+                    );
+                } else if reqwest::header::HeaderValue::from_str(value.get_ref()).is_err() {
+                    // The value is not shown: it is often a token.
+                    errors.push(
+                        value.span(),
+                        at,
+                        "an HTTP header value cannot hold a newline or another control character",
+                    );
+                }
+            }
         }
         if self.channels.is_empty() {
             errors.push(
@@ -1102,6 +1123,25 @@ uri = "rtmp://live.example.com/app/streamkey123"
                   `encoder`, `output`"
             ]
         );
+    }
+
+    #[test]
+    fn webhook_headers_must_be_valid_http() {
+        let alert = "[[alert]]\ntype = \"webhook\"\nurl = \"https://a.example/x\"\n";
+        let text = format!(
+            "{alert}headers = {{ \"X Key\" = \"v\", Authorization = \"Bearer a\\nb\" }}\n{GOOD}"
+        );
+        assert_eq!(
+            errors(&text),
+            vec![
+                "ch.toml:4:44: alert[0].headers.Authorization: an HTTP header value cannot hold \
+                 a newline or another control character",
+                "ch.toml:4:23: alert[0].headers.X Key: \"X Key\" is not an HTTP header name: \
+                 letters, digits and !#$%&'*+-.^_`|~ only",
+            ]
+        );
+        let text = format!("{alert}headers = {{ Authorization = \"Bearer x\" }}\n{GOOD}");
+        assert!(Config::parse("ch.toml", &text).is_ok());
     }
 
     #[test]
