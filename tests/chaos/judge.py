@@ -154,6 +154,9 @@ def judge_fault(c, fx, f):
                 if stalled > FAILOVER_BOUND_MS + 1:
                     probs.append(f"{ch}: failover after {stalled:.0f} ms of stall (bound {FAILOVER_BOUND_MS:.0f})")
                 if kind == "flapping":
+                    # The flapping ends with its last start of the sender,
+                    # which may come before the fault's end.
+                    tr = (p.get("flips") or [tr])[-1]
                     early = fx.lines(ch, "switched", ti, tr + W.RETURN_AFTER - 0.1, to=inp, reason="recovered")
                     if early:
                         probs.append(f"{ch}: returned to the flapping {inp} at +{early[0]['t'] - ti:.1f} s")
