@@ -528,6 +528,94 @@ fn fails_over_at_timeout_and_returns_after_hold_off() {
 }
 
 #[test]
+fn any_gap_beyond_clean_gap_restarts_return_after() {
+    let mut rig = Rig::new();
+    let sw = rig.add(
+        Media::Video,
+        2,
+        &[("return-after", (1000 * MS).nseconds().to_value())],
+    );
+    assert_eq!(
+        rig.el(sw).property::<u64>("clean-gap"),
+        (100 * MS).nseconds()
+    );
+    // Off air from 1 s to 3 s. Back, it misses 3 frames at 3.4 s (an 80 ms
+    // arrival gap: within one frame + clean-gap) and 10 at 3.8 s (200 ms:
+    // shorter than the timeout, so no stall, but an interruption).
+    rig.down = Box::new(|_, i, t| {
+        let ms = t.mseconds();
+        i == 0
+            && ((1000..3000).contains(&ms)
+                || (3400..3460).contains(&ms)
+                || (3800..4000).contains(&ms))
+    });
+    rig.start();
+    rig.run_until(6 * ClockTime::SECOND);
+
+    assert_cadence(rig.out(sw), 20 * MS);
+    let sw_msgs = switch_summary(&rig.messages("nonstop-switch"));
+    assert_eq!(sw_msgs.len(), 3, "{sw_msgs:?}");
+    let (_, to, reason, back) = sw_msgs[2].clone();
+    assert_eq!((to, reason.as_str()), (s("sink_0"), "recovered"));
+    let resumed = 4 * ClockTime::SECOND + 2 * MS;
+    assert!(
+        back >= resumed + ClockTime::SECOND && back <= resumed + ClockTime::SECOND + 20 * MS,
+        "return-after counts from the 200 ms gap's end, not from 3 s: {sw_msgs:?}"
+    );
+    rig.stop();
+}
+
+#[test]
+fn a_flapping_input_waits_a_doubled_hold_off() {
+    let mut rig = Rig::new();
+    let sw = rig.add(
+        Media::Video,
+        2,
+        &[("return-after", (1000 * MS).nseconds().to_value())],
+    );
+    // Two outages 2.5 s apart: the second failover comes within the flap
+    // window of the first, so the primary must stay clean 2 s, not 1 s.
+    rig.down = Box::new(|_, i, t| {
+        let ms = t.mseconds();
+        i == 0 && ((1000..2000).contains(&ms) || (3500..4500).contains(&ms))
+    });
+    rig.start();
+    rig.run_until(4 * ClockTime::SECOND);
+    let p0 = rig.sink_pad(sw, 0);
+    assert_eq!(p0.property::<u64>("return-holdoff"), (2000 * MS).nseconds());
+    rig.run_until(8 * ClockTime::SECOND);
+
+    assert_cadence(rig.out(sw), 20 * MS);
+    let msgs = rig.messages("nonstop-switch");
+    let summary = switch_summary(&msgs);
+    let reasons: Vec<&str> = summary.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["start", "stall", "recovered", "stall", "recovered"],
+        "{summary:?}"
+    );
+    let holdoffs: Vec<u64> = msgs
+        .iter()
+        .map(|m| m.get::<u64>("return-holdoff").unwrap() / 1_000_000)
+        .collect();
+    // The hold-off of the input left: the backup never failed, so its own
+    // stays at return-after.
+    assert_eq!(holdoffs, [0, 1000, 1000, 2000, 1000]);
+    let first = 2 * ClockTime::SECOND + 2 * MS;
+    assert!(
+        summary[2].3 >= first + ClockTime::SECOND
+            && summary[2].3 <= first + ClockTime::SECOND + 20 * MS
+    );
+    let second = 4500 * MS + 2 * MS;
+    assert!(
+        summary[4].3 >= second + 2 * ClockTime::SECOND
+            && summary[4].3 <= second + 2 * ClockTime::SECOND + 20 * MS,
+        "{summary:?}"
+    );
+    rig.stop();
+}
+
+#[test]
 fn input_messages_and_pad_properties_follow_health() {
     let mut rig = Rig::new();
     let sw = rig.add(Media::Video, 2, &[]);

@@ -42,6 +42,12 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The switch left the input on air because it failed: this counts
+    /// against that input's flap damping.
+    pub fn is_failover(self) -> bool {
+        matches!(self, Reason::Stall | Reason::AllLost | Reason::Eos)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Start => "start",
@@ -59,6 +65,9 @@ pub struct Candidate {
     pub index: u32,
     pub priority: u32,
     pub health: Health,
+    /// How long it must be clean before the switch returns to it: the
+    /// input's flap-damped hold-off (`Damping::holdoff`).
+    pub holdoff: ClockTime,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +75,56 @@ pub struct Policy {
     pub auto_return: bool,
     pub return_after: ClockTime,
     pub manual_failover: bool,
+    /// Failovers away from one input closer together than this double its
+    /// hold-off; an input clean this long is back to `return_after`.
+    pub flap_window: ClockTime,
+    /// The hold-off never grows past this (nor below `return_after`).
+    pub max_return_after: ClockTime,
+}
+
+/// Past this many doublings any cap is reached (2^40 ns is 18 minutes) and
+/// the shift below would overflow.
+const MAX_DOUBLINGS: u32 = 40;
+
+/// Flap damping of one input: a source that keeps failing is not put back
+/// on air every `return_after`. Each failover away from it within
+/// `flap_window` of the previous one doubles its hold-off, up to
+/// `max_return_after`; once it has been clean for `flap_window` the
+/// hold-off is `return_after` again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Damping {
+    pub doublings: u32,
+    pub last_failover: Option<ClockTime>,
+}
+
+impl Damping {
+    /// The damping after the switch failed over away from the input at `at`.
+    pub fn after_failover(self, at: ClockTime, p: &Policy) -> Damping {
+        let repeated = self
+            .last_failover
+            .is_some_and(|l| at.saturating_sub(l) < p.flap_window);
+        Damping {
+            doublings: if repeated {
+                (self.doublings + 1).min(MAX_DOUBLINGS)
+            } else {
+                0
+            },
+            last_failover: Some(at),
+        }
+    }
+
+    /// The hold-off before a return to the input at `now`, given its health
+    /// (a `Healthy { since }` input has been clean since `since`).
+    pub fn holdoff(self, health: Health, now: ClockTime, p: &Policy) -> ClockTime {
+        let settled = matches!(health, Health::Healthy { since }
+            if now.saturating_sub(since) >= p.flap_window);
+        if self.doublings == 0 || settled {
+            return p.return_after;
+        }
+        let cap = p.max_return_after.max(p.return_after);
+        let factor = 1u64 << self.doublings.min(MAX_DOUBLINGS);
+        ClockTime::from_nseconds(p.return_after.nseconds().saturating_mul(factor)).min(cap)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,7 +196,11 @@ pub fn decide(s: &Situation, p: &Policy) -> Option<Switch> {
                 return None;
             }
             if let Health::Healthy { since } = c.health {
-                let held = s.now.saturating_sub(since) >= p.return_after;
+                // The operator's choice is not damped: it returns after the
+                // plain hold-off, as it always did.
+                let pinned = s.control.manual && s.control.preferred == Some(c.index);
+                let holdoff = if pinned { p.return_after } else { c.holdoff };
+                let held = s.now.saturating_sub(since) >= holdoff;
                 if s.startup || held {
                     return Some(Switch {
                         to: Some(c.index),
@@ -186,6 +249,8 @@ mod tests {
             auto_return: true,
             return_after: ClockTime::from_seconds(5),
             manual_failover: true,
+            flap_window: ClockTime::from_seconds(300),
+            max_return_after: ClockTime::from_seconds(300),
         }
     }
 
@@ -196,6 +261,7 @@ mod tests {
             health: Health::Healthy {
                 since: since_ms * MS,
             },
+            holdoff: policy().return_after,
         }
     }
 
@@ -206,6 +272,7 @@ mod tests {
             health: Health::Stalled {
                 since: ClockTime::ZERO,
             },
+            holdoff: policy().return_after,
         }
     }
 
@@ -312,6 +379,7 @@ mod tests {
                 index: 0,
                 priority: 0,
                 health: Health::Eos,
+                holdoff: policy().return_after,
             },
             healthy(1, 0),
         ];
@@ -404,5 +472,234 @@ mod tests {
             request_pending: true,
         };
         assert_eq!(decide(&s, &policy()), None);
+    }
+
+    /// A primary (input 0) that goes up and down on a schedule and a backup
+    /// (input 1) that never fails, judged every 20 ms as the group does:
+    /// stalled after 500 ms without data, clean since its last resume.
+    /// Returns every switch as (ms, to, reason) and the final damping.
+    fn simulate(
+        p: &Policy,
+        down: &[(u64, u64)],
+        until_ms: u64,
+        control: Control,
+    ) -> (Vec<(u64, Option<u32>, Reason)>, Damping) {
+        let timeout = 500;
+        let mut damping = [Damping::default(); 2];
+        let mut current = None;
+        let mut never_started = true;
+        let mut switches = Vec::new();
+        let mut clean_since = 0;
+        let mut last_seen = 0;
+        for now in (0..=until_ms).step_by(20) {
+            let is_down = down.iter().any(|&(a, b)| now >= a && now < b);
+            if !is_down {
+                if now > last_seen + 20 {
+                    clean_since = now;
+                }
+                last_seen = now;
+            }
+            let primary = if now - last_seen >= timeout {
+                Health::Stalled {
+                    since: last_seen * MS,
+                }
+            } else {
+                Health::Healthy {
+                    since: clean_since * MS,
+                }
+            };
+            let healths = [
+                primary,
+                Health::Healthy {
+                    since: ClockTime::ZERO,
+                },
+            ];
+            let c: Vec<Candidate> = (0..2)
+                .map(|i| Candidate {
+                    index: i as u32,
+                    priority: i as u32,
+                    health: healths[i],
+                    holdoff: damping[i].holdoff(healths[i], now * MS, p),
+                })
+                .collect();
+            let s = Situation {
+                now: now * MS,
+                current,
+                never_started,
+                startup: false,
+                control,
+                candidates: &c,
+            };
+            if let Some(sw) = decide(&s, p) {
+                if let (true, Some(f)) = (sw.reason.is_failover(), current) {
+                    damping[f as usize] = damping[f as usize].after_failover(now * MS, p);
+                }
+                switches.push((now, sw.to, sw.reason));
+                current = sw.to;
+                never_started = false;
+            }
+        }
+        (switches, damping[0])
+    }
+
+    fn returns(sw: &[(u64, Option<u32>, Reason)]) -> Vec<u64> {
+        sw.iter()
+            .filter(|(_, to, r)| *to == Some(0) && *r == Reason::Recovered)
+            .map(|(t, _, _)| *t)
+            .collect()
+    }
+
+    #[test]
+    fn a_single_long_outage_returns_after_exactly_return_after() {
+        let (sw, d) = simulate(&policy(), &[(10_000, 20_000)], 40_000, Control::default());
+        assert_eq!(
+            sw[1],
+            (10_480, Some(1), Reason::Stall),
+            "500 ms after the last data at 9.98 s"
+        );
+        assert_eq!(returns(&sw), [25_000]);
+        assert_eq!(d.doublings, 0);
+        assert_eq!(
+            d.holdoff(
+                Health::Healthy {
+                    since: ClockTime::ZERO
+                },
+                40_000 * MS,
+                &policy()
+            ),
+            policy().return_after
+        );
+    }
+
+    #[test]
+    fn flapping_faster_than_timeout_never_returns_until_clean() {
+        // First a real outage puts the backup on air; then the primary
+        // flaps (300 ms down, 300 ms up) without ever reaching the timeout.
+        let mut down = vec![(10_000, 12_000)];
+        down.extend((0..30).map(|i| (12_300 + i * 600, 12_600 + i * 600)));
+        let last_resume = 12_600 + 29 * 600;
+        let (sw, _) = simulate(&policy(), &down, 60_000, Control::default());
+        assert_eq!(
+            returns(&sw),
+            [last_resume + 5_000],
+            "back only return-after after the flapping ended: {sw:?}"
+        );
+    }
+
+    #[test]
+    fn flapping_on_air_faster_than_timeout_is_no_failover() {
+        let down: Vec<_> = (0..20)
+            .map(|i| (5_000 + i * 600, 5_300 + i * 600))
+            .collect();
+        let (sw, _) = simulate(&policy(), &down, 30_000, Control::default());
+        assert_eq!(sw, [(0, Some(0), Reason::Start)], "judged by timeout alone");
+    }
+
+    #[test]
+    fn flapping_slower_than_timeout_doubles_the_hold_off() {
+        // Down 1 s, then up 7 s (longer than return-after): the first return
+        // comes after 5 s; every further failover within the flap window
+        // doubles the hold-off, so the later outages are not followed by a
+        // return until the source stays clean long enough.
+        let down: Vec<_> = (0..5)
+            .map(|i| (10_000 + i * 8_000, 11_000 + i * 8_000))
+            .collect();
+        let p = policy();
+        let (sw, d) = simulate(&p, &down, 200_000, Control::default());
+        let failovers: Vec<u64> = sw
+            .iter()
+            .filter(|(_, to, r)| *to == Some(1) && *r == Reason::Stall)
+            .map(|(t, _, _)| *t)
+            .collect();
+        // Outage 1 → return at 16 s; outage 2 (18 s) → hold-off 10 s, not
+        // met by the 7 s up-time before outage 3; it stays off air from
+        // then on, and returns 10 s after the last resume (43 s).
+        assert_eq!(failovers, [10_480, 18_480]);
+        assert_eq!(returns(&sw), [16_000, 53_000]);
+        assert_eq!(d.doublings, 1);
+    }
+
+    #[test]
+    fn the_hold_off_is_capped_and_decays_once_clean_for_the_flap_window() {
+        let p = Policy {
+            return_after: ClockTime::from_seconds(2),
+            max_return_after: ClockTime::from_seconds(10),
+            flap_window: ClockTime::from_seconds(60),
+            ..policy()
+        };
+        let mut d = Damping::default();
+        let mut holdoffs = Vec::new();
+        for i in 0..6u64 {
+            d = d.after_failover(ClockTime::from_seconds(10 * i), &p);
+            let h = Health::Healthy {
+                since: ClockTime::from_seconds(10 * i + 1),
+            };
+            holdoffs.push(
+                d.holdoff(h, ClockTime::from_seconds(10 * i + 2), &p)
+                    .seconds(),
+            );
+        }
+        assert_eq!(holdoffs, [2, 4, 8, 10, 10, 10]);
+        let since = ClockTime::from_seconds(51);
+        let h = Health::Healthy { since };
+        assert_eq!(
+            d.holdoff(h, since + ClockTime::from_seconds(59), &p)
+                .seconds(),
+            10
+        );
+        assert_eq!(
+            d.holdoff(h, since + ClockTime::from_seconds(60), &p)
+                .seconds(),
+            2
+        );
+        // A failover long after the last one starts the doubling over.
+        d = d.after_failover(ClockTime::from_seconds(200), &p);
+        assert_eq!(d.doublings, 0);
+    }
+
+    #[test]
+    fn manual_mode_and_operator_requests_bypass_the_damping() {
+        let p = policy();
+        let damped = Damping {
+            doublings: 3,
+            last_failover: Some(ClockTime::ZERO),
+        };
+        let h = Health::Healthy {
+            since: ClockTime::from_seconds(1),
+        };
+        let c = [
+            healthy(0, 0),
+            Candidate {
+                holdoff: damped.holdoff(h, ClockTime::from_seconds(6), &p),
+                ..healthy(1, 1_000)
+            },
+        ];
+        assert_eq!(c[1].holdoff, ClockTime::from_seconds(40));
+        // Auto mode would wait 40 s; the operator's pinned input returns
+        // after the plain return-after...
+        let mut s = situation(6_000, Some(0), &c);
+        s.control = Control {
+            manual: true,
+            preferred: Some(1),
+            request_pending: false,
+        };
+        assert_eq!(decide(&s, &p).unwrap().to, Some(1));
+        // ...and a pending request at once.
+        s.now = 1_500 * MS;
+        s.control.request_pending = true;
+        assert_eq!(decide(&s, &p).unwrap().reason, Reason::Manual);
+        // In auto mode the damped input (if it were better) waits.
+        let c = [
+            Candidate {
+                holdoff: ClockTime::from_seconds(40),
+                ..healthy(0, 1_000)
+            },
+            healthy(1, 0),
+        ];
+        assert_eq!(decide(&situation(6_000, Some(1), &c), &p), None);
+        assert_eq!(
+            decide(&situation(41_000, Some(1), &c), &p).unwrap().to,
+            Some(0)
+        );
     }
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use gst::prelude::*;
 use gst::ClockTime;
 
-use super::decide::{self, Candidate, Control, Health, Policy, Reason, Situation};
+use super::decide::{self, Candidate, Control, Damping, Health, Policy, Reason, Situation};
 
 /// A member's slot grid: slot `k` starts at `origin + k * den / num` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +113,8 @@ pub struct Entry {
     pub to: Option<u32>,
     pub reason: Reason,
     pub stall_duration: ClockTime,
+    /// The hold-off now applying to `from` (flap damping included).
+    pub from_holdoff: ClockTime,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +134,10 @@ struct GroupState {
     control: Control,
     seq: u64,
     log: VecDeque<Entry>,
+    /// Flap damping per input index, and each input's hold-off as of the
+    /// last decision point (what the pads' `return-holdoff` shows).
+    damping: BTreeMap<u32, Damping>,
+    holdoffs: BTreeMap<u32, ClockTime>,
 }
 
 const LOG_LEN: usize = 64;
@@ -209,6 +215,11 @@ impl Group {
 
     pub fn control(&self) -> Control {
         self.lock().control
+    }
+
+    /// Input `index`'s hold-off before a return, as of the last decision.
+    pub fn holdoff(&self, index: u32) -> Option<ClockTime> {
+        self.lock().holdoffs.get(&index).copied()
     }
 
     pub fn set_manual(&self, index: u32) {
@@ -290,6 +301,15 @@ fn reset_if_idle(st: &mut GroupState) {
     }
 }
 
+/// Sets each candidate's hold-off from its damping, and records it.
+fn apply_damping(st: &mut GroupState, candidates: &mut [Candidate], now: ClockTime, p: &Policy) {
+    for c in candidates.iter_mut() {
+        let d = st.damping.get(&c.index).copied().unwrap_or_default();
+        c.holdoff = d.holdoff(c.health, now, p);
+        st.holdoffs.insert(c.index, c.holdoff);
+    }
+}
+
 /// Combined health of input `index`: unhealthy if any member's pad is.
 fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime) -> Vec<Candidate> {
     let mut out: BTreeMap<u32, Candidate> = BTreeMap::new();
@@ -300,6 +320,7 @@ fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime) -> Vec<Candidat
                 index,
                 priority: p.priority,
                 health: Health::Waiting,
+                holdoff: ClockTime::ZERO,
             });
             c.health = match (c.health, h) {
                 (Health::Stalled { since: a }, Health::Stalled { since: b }) => {
@@ -326,7 +347,8 @@ fn evaluate(
     policy: &Policy,
     timeout: ClockTime,
 ) {
-    let candidates = combined(st, now, timeout);
+    let mut candidates = combined(st, now, timeout);
+    apply_damping(st, &mut candidates, now, policy);
     let situation = Situation {
         now,
         current: st.active,
@@ -352,6 +374,16 @@ fn evaluate(
         },
         _ => ClockTime::ZERO,
     };
+    let mut from_holdoff = ClockTime::ZERO;
+    if let Some(f) = st.active {
+        let mut d = st.damping.get(&f).copied().unwrap_or_default();
+        if sw.reason.is_failover() {
+            d = d.after_failover(at, policy);
+            st.damping.insert(f, d);
+        }
+        from_holdoff = d.holdoff(health_of(f).unwrap_or(Health::Eos), now, policy);
+        st.holdoffs.insert(f, from_holdoff);
+    }
     st.seq += 1;
     let entry = Entry {
         seq: st.seq,
@@ -360,6 +392,7 @@ fn evaluate(
         to: sw.to,
         reason: sw.reason,
         stall_duration,
+        from_holdoff,
     };
     st.log.push_back(entry);
     while st.log.len() > LOG_LEN {
@@ -420,6 +453,8 @@ mod tests {
             auto_return: true,
             return_after: 5 * ClockTime::SECOND,
             manual_failover: true,
+            flap_window: 300 * ClockTime::SECOND,
+            max_return_after: 300 * ClockTime::SECOND,
         };
         let timeout = 500 * MS;
         g.join(1);

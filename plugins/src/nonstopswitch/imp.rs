@@ -19,7 +19,7 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::decide::Policy;
-use super::group::{Grid, Group, Local, Published};
+use super::group::{Entry, Grid, Group, Local, Published};
 use super::media::{self, Format, InputQueue, Kind, Taken};
 use super::sinkpad::index_of;
 use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
@@ -40,6 +40,9 @@ const PROP_ACTIVE_PAD: &str = "active-pad";
 const PROP_MODE: &str = "mode";
 const PROP_MANUAL_FAILOVER: &str = "manual-failover";
 const PROP_LOSS_REPEAT: &str = "loss-repeat";
+const PROP_CLEAN_GAP: &str = "clean-gap";
+const PROP_FLAP_WINDOW: &str = "flap-window";
+const PROP_MAX_RETURN_AFTER: &str = "max-return-after";
 const PROP_GROUP: &str = "group";
 const PROP_SWITCHES: &str = "switches";
 const PROP_FRAMES_OUT: &str = "frames-out";
@@ -52,6 +55,10 @@ pub const MSG_INPUT: &str = "nonstop-input";
 const DEFAULT_TIMEOUT: ClockTime = ClockTime::from_mseconds(500);
 const DEFAULT_RETURN_AFTER: ClockTime = ClockTime::from_seconds(5);
 const DEFAULT_LOSS_REPEAT: ClockTime = ClockTime::from_seconds(1);
+/// MediaLive's smallest input-loss threshold: shorter holes are jitter.
+const DEFAULT_CLEAN_GAP: ClockTime = ClockTime::from_mseconds(100);
+const DEFAULT_FLAP_WINDOW: ClockTime = ClockTime::from_seconds(300);
+const DEFAULT_MAX_RETURN_AFTER: ClockTime = ClockTime::from_seconds(300);
 
 static MEMBER_IDS: AtomicUsize = AtomicUsize::new(1);
 
@@ -63,6 +70,9 @@ struct Settings {
     return_after: ClockTime,
     manual_failover: bool,
     loss_repeat: ClockTime,
+    clean_gap: ClockTime,
+    flap_window: ClockTime,
+    max_return_after: ClockTime,
 }
 
 impl Default for Settings {
@@ -74,6 +84,9 @@ impl Default for Settings {
             return_after: DEFAULT_RETURN_AFTER,
             manual_failover: true,
             loss_repeat: DEFAULT_LOSS_REPEAT,
+            clean_gap: DEFAULT_CLEAN_GAP,
+            flap_window: DEFAULT_FLAP_WINDOW,
+            max_return_after: DEFAULT_MAX_RETURN_AFTER,
         }
     }
 }
@@ -84,6 +97,8 @@ impl Settings {
             auto_return: self.auto_return,
             return_after: self.return_after,
             manual_failover: self.manual_failover,
+            flap_window: self.flap_window,
+            max_return_after: self.max_return_after,
         }
     }
 }
@@ -99,6 +114,8 @@ struct Input {
     flushing: bool,
     /// Flagged unusable by a `nonstop-health` event since then.
     flagged: Option<ClockTime>,
+    /// Duration of the last buffer: the gap expected before the next one.
+    last_duration: Option<ClockTime>,
 }
 
 impl Input {
@@ -112,6 +129,7 @@ impl Input {
             seen_unclocked: false,
             flushing: false,
             flagged: None,
+            last_duration: None,
         }
     }
 }
@@ -230,7 +248,10 @@ impl NonstopSwitch {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let Settings {
-            latency, timeout, ..
+            latency,
+            timeout,
+            clean_gap,
+            ..
         } = self.settings();
         let mut st = self.lock_state();
         let now = self.now(&st);
@@ -251,6 +272,12 @@ impl NonstopSwitch {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
+        // The clean window (what `return-after` counts) restarts on any
+        // interruption: a buffer later than the previous one's duration plus
+        // `clean-gap`, or one marked discontinuous.
+        let expected = input.last_duration.unwrap_or(slot);
+        let interrupted = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        input.last_duration = buffer.duration();
         queue.push(buffer);
         // Bound memory and latency even when nobody consumes (not PLAYING,
         // or an input delivering faster than real time).
@@ -264,9 +291,10 @@ impl NonstopSwitch {
             (Local::Receiving { since, last_seen }, Some(now))
                 if now.saturating_sub(last_seen) < timeout =>
             {
+                let late = now.saturating_sub(last_seen) > expected + clean_gap;
                 Local::Receiving {
                     last_seen: now,
-                    since,
+                    since: if late || interrupted { now } else { since },
                 }
             }
             (_, Some(now)) => Local::Receiving {
@@ -436,14 +464,23 @@ impl NonstopSwitch {
             .format
             .as_ref()
             .is_some_and(|f| f.differences(&format).is_empty());
+        let now = self.now(&st);
         let Some(input) = st.input(pad) else {
             return false;
         };
         if input.caps.as_ref().is_some_and(|c| *c == caps) && input.queue.is_some() {
             return true;
         }
+        let had_caps = input.caps.is_some();
         input.caps = Some(caps.clone());
         input.queue = Some(format.new_queue());
+        if let (true, Local::Receiving { last_seen, .. }) = (had_caps, input.local) {
+            // New caps are an interruption: the clean window starts over.
+            input.local = Local::Receiving {
+                last_seen,
+                since: now.unwrap_or(last_seen),
+            };
+        }
         if unchanged {
             return true;
         }
@@ -738,20 +775,22 @@ impl NonstopSwitch {
         );
         if let Some(joined) = st.join.take() {
             if joined.is_some() {
-                self.apply_switch(
-                    st,
-                    &mut out,
-                    t,
-                    joined,
-                    super::Reason::Start,
-                    ClockTime::ZERO,
-                );
+                let start = Entry {
+                    seq: st.applied,
+                    at: t,
+                    from: None,
+                    to: joined,
+                    reason: super::Reason::Start,
+                    stall_duration: ClockTime::ZERO,
+                    from_holdoff: ClockTime::ZERO,
+                };
+                self.apply_switch(st, &mut out, t, &start);
             }
         }
         for e in entries {
             st.applied = e.seq;
             if st.active != e.to {
-                self.apply_switch(st, &mut out, t, e.to, e.reason, e.stall_duration);
+                self.apply_switch(st, &mut out, t, &e);
             }
         }
 
@@ -889,15 +928,8 @@ impl NonstopSwitch {
         out
     }
 
-    fn apply_switch(
-        &self,
-        st: &mut State,
-        out: &mut Output,
-        t: ClockTime,
-        to: Option<u32>,
-        reason: super::Reason,
-        stall_duration: ClockTime,
-    ) {
+    fn apply_switch(&self, st: &mut State, out: &mut Output, t: ClockTime, e: &Entry) {
+        let (to, reason) = (e.to, e.reason);
         let from = st.active;
         let from_name = st.active_name.take();
         let to_name = st.pad_name(to);
@@ -919,7 +951,8 @@ impl NonstopSwitch {
             .field("to", to_name)
             .field("reason", reason.as_str())
             .field("running-time", t.nseconds())
-            .field("stall-duration", stall_duration.nseconds())
+            .field("stall-duration", e.stall_duration.nseconds())
+            .field("return-holdoff", e.from_holdoff.nseconds())
             .build();
         out.messages
             .push(gst::message::Element::builder(s).src(&*self.obj()).build());
@@ -985,6 +1018,14 @@ impl NonstopSwitch {
         st.eos_requested = false;
         drop(st);
         self.group().stop(self.member);
+    }
+
+    /// The `return-holdoff` of input `index`: its flap-damped hold-off as
+    /// of the last decision, `return-after` before any.
+    pub(super) fn return_holdoff(&self, index: u32) -> ClockTime {
+        self.group()
+            .holdoff(index)
+            .unwrap_or_else(|| self.settings().return_after)
     }
 
     fn set_group(&self, name: &str) {
@@ -1104,6 +1145,24 @@ impl ObjectImpl for NonstopSwitch {
                     .default_value(DEFAULT_LOSS_REPEAT.nseconds())
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt64::builder(PROP_CLEAN_GAP)
+                    .nick("Clean gap")
+                    .blurb("An input whose buffer comes this much (ns) later than the previous buffer's duration, or with new caps, a DISCONT or an unhealthy flag, was interrupted: return-after counts again from there")
+                    .default_value(DEFAULT_CLEAN_GAP.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_FLAP_WINDOW)
+                    .nick("Flap window")
+                    .blurb("Each failover away from an input within this long (ns) of the previous one doubles its hold-off before a return; clean this long, it is back to return-after")
+                    .default_value(DEFAULT_FLAP_WINDOW.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder(PROP_MAX_RETURN_AFTER)
+                    .nick("Max return after")
+                    .blurb("The doubled hold-off of a flapping input never exceeds this (ns)")
+                    .default_value(DEFAULT_MAX_RETURN_AFTER.nseconds())
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_GROUP)
                     .nick("Group")
                     .blurb("Switches with the same group in one process share health and switch together (e.g. video + audio of one channel)")
@@ -1149,6 +1208,9 @@ impl ObjectImpl for NonstopSwitch {
                 PROP_RETURN_AFTER => s.return_after = get_time(),
                 PROP_MANUAL_FAILOVER => s.manual_failover = value.get().expect("type checked"),
                 PROP_LOSS_REPEAT => s.loss_repeat = get_time(),
+                PROP_CLEAN_GAP => s.clean_gap = get_time(),
+                PROP_FLAP_WINDOW => s.flap_window = get_time(),
+                PROP_MAX_RETURN_AFTER => s.max_return_after = get_time(),
                 PROP_GROUP => {
                     drop(s);
                     let name = value
@@ -1206,6 +1268,9 @@ impl ObjectImpl for NonstopSwitch {
             PROP_RETURN_AFTER => s.return_after.nseconds().to_value(),
             PROP_MANUAL_FAILOVER => s.manual_failover.to_value(),
             PROP_LOSS_REPEAT => s.loss_repeat.nseconds().to_value(),
+            PROP_CLEAN_GAP => s.clean_gap.nseconds().to_value(),
+            PROP_FLAP_WINDOW => s.flap_window.nseconds().to_value(),
+            PROP_MAX_RETURN_AFTER => s.max_return_after.nseconds().to_value(),
             PROP_GROUP => {
                 let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());
                 (!name.is_empty()).then(|| name.clone()).to_value()

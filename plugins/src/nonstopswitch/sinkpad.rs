@@ -14,6 +14,7 @@ pub const PROP_PRIORITY: &str = "priority";
 pub const PROP_STATE: &str = "state";
 pub const PROP_FRAMES_IN: &str = "frames-in";
 pub const PROP_LAST_SEEN: &str = "last-seen";
+pub const PROP_RETURN_HOLDOFF: &str = "return-holdoff";
 
 const UNSET: u32 = u32::MAX;
 
@@ -111,6 +112,14 @@ impl ObjectImpl for NonstopSwitchSinkPad {
                     .default_value(u64::MAX)
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt64::builder(PROP_RETURN_HOLDOFF)
+                    .nick("Return hold-off")
+                    .blurb(
+                        "How long (ns) this input must be clean before the switch returns to it: \
+                         return-after, doubled by flap damping",
+                    )
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -129,6 +138,13 @@ impl ObjectImpl for NonstopSwitchSinkPad {
             PROP_STATE => self.pad_state().to_value(),
             PROP_FRAMES_IN => self.frames_in.load(Ordering::Relaxed).to_value(),
             PROP_LAST_SEEN => self.last_seen.load(Ordering::Relaxed).to_value(),
+            PROP_RETURN_HOLDOFF => {
+                // Kept by the element's switch group, not by the pad.
+                let switch = self.obj().parent().and_downcast::<super::NonstopSwitch>();
+                switch
+                    .map_or(0, |s| s.imp().return_holdoff(self.index()).nseconds())
+                    .to_value()
+            }
             _ => unreachable!("unknown property {}", pspec.name()),
         }
     }
