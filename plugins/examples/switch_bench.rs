@@ -458,6 +458,9 @@ impl Bench {
                 set_prop(&sw, "timeout", &TIMEOUT_NS.to_string(), true)?;
                 if failover {
                     set_prop(&sw, "return-after", &RETURN_AFTER_NS.to_string(), true)?;
+                    // Every cycle measures one outage: no flap damping of
+                    // the primary that fails every 3 s by design.
+                    set_prop(&sw, "max-return-after", &RETURN_AFTER_NS.to_string(), true)?;
                 }
             }
             Switch::Fallback => set_prop(&sw, "timeout", &TIMEOUT_NS.to_string(), true)?,

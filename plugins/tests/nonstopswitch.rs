@@ -553,7 +553,17 @@ fn any_gap_beyond_clean_gap_restarts_return_after() {
     rig.run_until(6 * ClockTime::SECOND);
 
     assert_cadence(rig.out(sw), 20 * MS);
-    let sw_msgs = switch_summary(&rig.messages("nonstop-switch"));
+    let all = rig.all_messages();
+    let named = |name: &str| -> Vec<gst::Structure> {
+        all.iter()
+            .filter_map(|m| match m.view() {
+                gst::MessageView::Element(e) => e.structure().filter(|s| s.name() == name),
+                _ => None,
+            })
+            .map(|s| s.to_owned())
+            .collect()
+    };
+    let sw_msgs = switch_summary(&named("nonstop-switch"));
     assert_eq!(sw_msgs.len(), 3, "{sw_msgs:?}");
     let (_, to, reason, back) = sw_msgs[2].clone();
     assert_eq!((to, reason.as_str()), (s("sink_0"), "recovered"));
@@ -562,6 +572,18 @@ fn any_gap_beyond_clean_gap_restarts_return_after() {
         back >= resumed + ClockTime::SECOND && back <= resumed + ClockTime::SECOND + 20 * MS,
         "return-after counts from the 200 ms gap's end, not from 3 s: {sw_msgs:?}"
     );
+    // The 200 ms gap was reported (the 80 ms one was not), with its length.
+    let interrupted: Vec<(String, u64)> = named("nonstop-input")
+        .iter()
+        .filter(|m| m.get::<String>("state").unwrap() == "interrupted")
+        .map(|m| {
+            (
+                m.get("pad").unwrap(),
+                m.get::<u64>("gap").unwrap() / 1_000_000,
+            )
+        })
+        .collect();
+    assert_eq!(interrupted, [("sink_0".to_owned(), 220)]);
     rig.stop();
 }
 

@@ -81,6 +81,48 @@ pub enum Local {
     },
 }
 
+/// What a pad knows when a buffer arrives, to judge its clean window.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub timeout: ClockTime,
+    /// The previous buffer's duration: the gap expected before this one.
+    pub expected: ClockTime,
+    pub clean_gap: ClockTime,
+    /// The buffer is marked DISCONT.
+    pub discont: bool,
+}
+
+impl Local {
+    /// The pad's view after a buffer arrived at `now`, and the gap if the
+    /// buffer ended an interruption short of a stall. The clean window
+    /// (`since`, what `return-after` counts) restarts on any interruption:
+    /// a buffer later than the previous buffer's duration plus `clean-gap`,
+    /// or one marked discontinuous. After a stall it restarts too.
+    pub fn on_buffer(self, now: ClockTime, a: &Arrival) -> (Local, Option<ClockTime>) {
+        match self {
+            Local::Receiving { since, last_seen } if now.saturating_sub(last_seen) < a.timeout => {
+                let gap = now.saturating_sub(last_seen);
+                let interrupted = a.discont || gap > a.expected + a.clean_gap;
+                let since = if interrupted { now } else { since };
+                (
+                    Local::Receiving {
+                        last_seen: now,
+                        since,
+                    },
+                    interrupted.then_some(gap),
+                )
+            }
+            _ => (
+                Local::Receiving {
+                    last_seen: now,
+                    since: now,
+                },
+                None,
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Published {
     pub priority: u32,
@@ -414,6 +456,65 @@ mod tests {
     use super::*;
 
     const MS: ClockTime = ClockTime::MSECOND;
+
+    #[test]
+    fn the_clean_window_restarts_on_any_interruption() {
+        let a = Arrival {
+            timeout: 500 * MS,
+            expected: 40 * MS,
+            clean_gap: 100 * MS,
+            discont: false,
+        };
+        let l = Local::Receiving {
+            last_seen: 1000 * MS,
+            since: ClockTime::ZERO,
+        };
+        // Up to one frame + clean-gap late: still clean.
+        let (next, gap) = l.on_buffer(1140 * MS, &a);
+        assert_eq!(
+            (next, gap),
+            (
+                Local::Receiving {
+                    last_seen: 1140 * MS,
+                    since: ClockTime::ZERO
+                },
+                None
+            )
+        );
+        // Later than that, but short of the timeout: interrupted.
+        let (next, gap) = l.on_buffer(1141 * MS, &a);
+        assert_eq!(gap, Some(141 * MS));
+        assert_eq!(
+            next,
+            Local::Receiving {
+                last_seen: 1141 * MS,
+                since: 1141 * MS
+            }
+        );
+        // A DISCONT buffer, even on time.
+        let d = Arrival { discont: true, ..a };
+        assert_eq!(l.on_buffer(1040 * MS, &d).1, Some(40 * MS));
+        // After a stall, or the first buffer: a fresh window, no report
+        // (the stall itself was the news).
+        let (next, gap) = l.on_buffer(1600 * MS, &a);
+        assert_eq!(
+            (next, gap),
+            (
+                Local::Receiving {
+                    last_seen: 1600 * MS,
+                    since: 1600 * MS
+                },
+                None
+            )
+        );
+        assert_eq!(Local::Waiting.on_buffer(5 * MS, &a).1, None);
+        // A low frame rate sets the expectation: 200 ms frames, 290 ms gap.
+        let slow = Arrival {
+            expected: 200 * MS,
+            ..a
+        };
+        assert_eq!(l.on_buffer(1290 * MS, &slow).1, None);
+    }
 
     #[test]
     fn grid_slots_are_exact_for_fractional_rates() {

@@ -19,7 +19,7 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::decide::Policy;
-use super::group::{Entry, Grid, Group, Local, Published};
+use super::group::{Arrival, Entry, Grid, Group, Local, Published};
 use super::media::{self, Format, InputQueue, Kind, Taken};
 use super::sinkpad::index_of;
 use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
@@ -257,6 +257,7 @@ impl NonstopSwitch {
         let now = self.now(&st);
         let slot = st.format.as_ref().map(Format::slot_duration);
         let waiting_for_data = st.timeline.is_none();
+        let active = st.active;
         let Some(input) = st.input(pad) else {
             return Err(gst::FlowError::Flushing);
         };
@@ -272,11 +273,8 @@ impl NonstopSwitch {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        // The clean window (what `return-after` counts) restarts on any
-        // interruption: a buffer later than the previous one's duration plus
-        // `clean-gap`, or one marked discontinuous.
         let expected = input.last_duration.unwrap_or(slot);
-        let interrupted = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         input.last_duration = buffer.duration();
         queue.push(buffer);
         // Bound memory and latency even when nobody consumes (not PLAYING,
@@ -286,29 +284,35 @@ impl NonstopSwitch {
             let dropped = queue.trim(prefill);
             gst::log!(CAT, obj = pad, "queue over limit, dropped {dropped}");
         }
-        input.local = match (input.local, now) {
-            // Continuous health restarts when data resumes after a stall.
-            (Local::Receiving { since, last_seen }, Some(now))
-                if now.saturating_sub(last_seen) < timeout =>
-            {
-                let late = now.saturating_sub(last_seen) > expected + clean_gap;
-                Local::Receiving {
-                    last_seen: now,
-                    since: if late || interrupted { now } else { since },
+        let mut interruption = None;
+        input.local = match now {
+            Some(now) => {
+                let (local, gap) = input.local.on_buffer(
+                    now,
+                    &Arrival {
+                        timeout,
+                        expected,
+                        clean_gap,
+                        discont,
+                    },
+                );
+                // Only an input off air waits on its clean window: say so,
+                // it is why a backup stays on air.
+                if active != Some(input.index) {
+                    interruption = gap;
                 }
+                local
             }
-            (_, Some(now)) => Local::Receiving {
-                last_seen: now,
-                since: now,
+            None => match input.local {
+                local @ Local::Receiving { .. } => local,
+                _ => {
+                    input.seen_unclocked = true;
+                    Local::Receiving {
+                        last_seen: ClockTime::ZERO,
+                        since: ClockTime::ZERO,
+                    }
+                }
             },
-            (local @ Local::Receiving { .. }, None) => local,
-            (_, None) => {
-                input.seen_unclocked = true;
-                Local::Receiving {
-                    last_seen: ClockTime::ZERO,
-                    since: ClockTime::ZERO,
-                }
-            }
         };
         let flagged = input.flagged.is_some();
         let imp = pad.imp();
@@ -327,6 +331,22 @@ impl NonstopSwitch {
                 PadState::Healthy,
                 now,
             ));
+        }
+        if let Some(gap) = interruption {
+            gst::debug!(
+                CAT,
+                obj = pad,
+                "interrupted for {gap}: clean window restarts"
+            );
+            let s = gst::Structure::builder(MSG_INPUT)
+                .field("pad", pad.name().as_str())
+                .field("state", "interrupted")
+                .field("running-time", now.map_or(u64::MAX, ClockTime::nseconds))
+                .field("gap", gap.nseconds())
+                .build();
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
         Ok(gst::FlowSuccess::Ok)
     }
