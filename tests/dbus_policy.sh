@@ -187,7 +187,7 @@ read_ok "Channels" "^ao 1 \"$CH\"\$" "${bc[@]}" get-property "$SVC" "$MGR" "$SVC
 read_ok "GetChannel pol" "^o \"$CH\"\$" "${bc[@]}" call "$SVC" "$MGR" "$SVC" GetChannel s pol
 read_ok "channel State" '^s "(starting|on-air|degraded|off-air)"$' \
   "${bc[@]}" get-property "$SVC" "$CH" "$CHIF" State
-read_ok "channel Inputs" '^a\(sssastt\) 2 "ball" "test://ball" .* "smpte" "test://smpte"' \
+read_ok "channel Inputs" '^a\(sssasttt\) 2 "ball" "test://ball" .* "smpte" "test://smpte"' \
   "${bc[@]}" get-property "$SVC" "$CH" "$CHIF" Inputs
 # busctl introspect: Introspectable.Introspect, then Properties.GetAll.
 read_ok "introspect + GetAll" '^\.SwitchTo +method' "${bc[@]}" introspect "$SVC" "$CH" "$CHIF"

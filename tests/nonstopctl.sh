@@ -121,7 +121,8 @@ assert c["Id"] == sys.argv[2] and c["Path"].endswith("/channel/ctl_2dtest"), c["
 assert (c["State"], c["Mode"], c["ActiveInput"]) == ("on-air", "auto", "primary"), c
 assert [i["id"] for i in c["Inputs"]] == ["primary", "backup"], c["Inputs"]
 for i in c["Inputs"]:
-    assert set(i) == {"id", "uri", "state", "alarms", "last_seen", "restarts"}, i
+    assert set(i) == {"id", "uri", "state", "alarms", "last_seen", "restarts", "return_holdoff_ms"}, i
+    assert i["return_holdoff_ms"] > 0, i
     assert i["state"] == "receiving" and i["last_seen"] > 0 and isinstance(i["alarms"], list), i
 [o] = c["Outputs"]
 assert set(o) == {"id", "uri", "state", "bytes", "restarts"} and o["state"] == "live" and o["bytes"] > 0, o

@@ -69,6 +69,17 @@ pub struct Channel {
     /// A better input must be healthy this long before the channel returns.
     #[serde(default = "default_return_after", deserialize_with = "duration")]
     pub return_after: Duration,
+    /// Any interruption longer than this (beyond a frame) restarts the
+    /// clean window that `return_after` counts.
+    #[serde(default = "default_clean_gap", deserialize_with = "duration")]
+    pub clean_gap: Duration,
+    /// Failovers away from one input within this long of each other double
+    /// its hold-off before a return.
+    #[serde(default = "default_flap_window", deserialize_with = "duration")]
+    pub flap_window: Duration,
+    /// The doubled hold-off never exceeds this.
+    #[serde(default = "default_max_return_after", deserialize_with = "duration")]
+    pub max_return_after: Duration,
     #[serde(default)]
     pub watchdog: Watchdog,
     #[serde(default)]
@@ -603,6 +614,15 @@ fn default_timeout() -> Duration {
 fn default_return_after() -> Duration {
     Duration::from_secs(5)
 }
+fn default_clean_gap() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_flap_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_max_return_after() -> Duration {
+    Duration::from_secs(300)
+}
 fn default_fail_on() -> Vec<Alarm> {
     vec![Alarm::Stall]
 }
@@ -815,6 +835,18 @@ impl Config {
                     ch.id.span(),
                     format!("{at}.input"),
                     "no input: add at least one [[channel.input]] table",
+                );
+            }
+            if ch.max_return_after < ch.return_after {
+                errors.push(
+                    ch.id.span(),
+                    format!("{at}.max_return_after"),
+                    format!(
+                        "{} is shorter than return_after ({}): a flapping input's hold-off \
+                         could never grow; make it at least return_after",
+                        humantime::format_duration(ch.max_return_after),
+                        humantime::format_duration(ch.return_after)
+                    ),
                 );
             }
             let mut ids = HashSet::new();
@@ -1096,6 +1128,9 @@ uri = "rtmp://live.example.com/app/streamkey123"
         assert_eq!(ch.video.framerate, (30000, 1001));
         assert_eq!(ch.timeout, Duration::from_millis(750));
         assert_eq!(ch.return_after, Duration::from_secs(5));
+        assert_eq!(ch.clean_gap, Duration::from_millis(100));
+        assert_eq!(ch.flap_window, Duration::from_secs(300));
+        assert_eq!(ch.max_return_after, Duration::from_secs(300));
         assert_eq!(
             ch.audio,
             AudioFormat {
@@ -1113,14 +1148,39 @@ uri = "rtmp://live.example.com/app/streamkey123"
     }
 
     #[test]
+    fn flap_damping_keys_are_read_and_checked() {
+        let text = GOOD.replace(
+            "timeout = \"750ms\"",
+            "timeout = \"750ms\"\nclean_gap = \"40ms\"\nflap_window = \"1m\"\nmax_return_after = \"20s\"",
+        );
+        let c = Config::parse("ch.toml", &text).unwrap();
+        let ch = &c.channels[0];
+        assert_eq!(
+            (ch.clean_gap, ch.flap_window, ch.max_return_after),
+            (
+                Duration::from_millis(40),
+                Duration::from_secs(60),
+                Duration::from_secs(20)
+            )
+        );
+        let text = GOOD.replace("timeout = \"750ms\"", "max_return_after = \"2s\"");
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("channel[0].max_return_after: 2s is shorter than return_after (5s)"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_name_the_place_and_what_is_expected() {
         let text = GOOD.replace("timeout = \"750ms\"", "timeuot = \"750ms\"");
         assert_eq!(
             errors(&text),
             vec![
                 "ch.toml:5:1: channel[0].timeuot: unknown field `timeuot`, expected one of `id`, \
-                  `video`, `audio`, `timeout`, `return_after`, `watchdog`, `backoff`, `input`, \
-                  `encoder`, `output`"
+                  `video`, `audio`, `timeout`, `return_after`, `clean_gap`, `flap_window`, \
+                  `max_return_after`, `watchdog`, `backoff`, `input`, `encoder`, `output`"
             ]
         );
     }

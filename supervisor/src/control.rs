@@ -105,8 +105,8 @@ impl ChannelObject {
     }
 }
 
-/// (id, redacted uri, state, alarms, last seen µs, restarts)
-pub type InputRow = (String, String, String, Vec<String>, u64, u64);
+/// (id, redacted uri, state, alarms, last seen µs, restarts, return hold-off ms)
+pub type InputRow = (String, String, String, Vec<String>, u64, u64, u64);
 /// (id, redacted uri, state, bytes, restarts)
 pub type OutputRow = (String, String, String, u64, u64);
 /// (id, backend, state)
@@ -123,6 +123,7 @@ pub fn input_rows(s: &Snapshot) -> Vec<InputRow> {
                 i.alarms.clone(),
                 i.last_seen,
                 i.restarts,
+                i.return_holdoff_ms,
             )
         })
         .collect()
@@ -193,7 +194,8 @@ impl ChannelObject {
         self.snap().active_input
     }
 
-    /// (id, uri, state, alarms, last seen µs, restarts), in priority order.
+    /// (id, uri, state, alarms, last seen µs, restarts, return hold-off ms),
+    /// in priority order.
     #[zbus(property)]
     fn inputs(&self) -> Vec<InputRow> {
         input_rows(&self.snap())

@@ -52,6 +52,14 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         );
         let _ = writeln!(
             s,
+            "  returns: clean for return_after with no gap over {}; a failover within {} \
+             of the last doubles it, up to {}",
+            fmt_duration(ch.clean_gap),
+            fmt_duration(ch.flap_window),
+            fmt_duration(ch.max_return_after)
+        );
+        let _ = writeln!(
+            s,
             "  restarts: backoff {} doubling to {}",
             fmt_duration(ch.backoff.initial),
             fmt_duration(ch.backoff.max)

@@ -281,6 +281,12 @@ impl Collector for Channels {
             "Errors and warnings from the input's pipeline",
             &input_counters(&|s, n| s.counters.input_decode_errors.get(n).copied().unwrap_or(0)),
         )?;
+        gauge(
+            e,
+            "nonstop_input_return_holdoff_seconds",
+            "How long the input must be clean before the channel returns to it (return_after, doubled by flap damping)",
+            &input_rows(&|s, n| Some(s.inputs[n].return_holdoff_ms as f64 / 1000.0)),
+        )?;
         counter(
             e,
             "nonstop_input_restarts",
@@ -460,6 +466,7 @@ mod tests {
                     }
                     .into(),
                     restarts: u64::from(id == "primary") * 3,
+                    return_holdoff_ms: if id == "primary" { 20_000 } else { 5_000 },
                     ..Default::default()
                 })
                 .to_vec(),
@@ -491,6 +498,7 @@ mod tests {
             "nonstop_channel_switches_total{channel=\"news\",reason=\"stall\"} 2",
             "nonstop_input_up{channel=\"news\",input=\"primary\"} 0.0",
             "nonstop_input_restarts_total{channel=\"news\",input=\"primary\"} 3",
+            "nonstop_input_return_holdoff_seconds{channel=\"news\",input=\"primary\"} 20.0",
             "nonstop_input_received_bytes_total{channel=\"news\",input=\"backup\"} 2000",
             "nonstop_output_bytes_total{channel=\"news\",output=\"cdn\"} 5000",
             "nonstop_output_up{channel=\"news\",output=\"cdn\"} 1.0",

@@ -163,6 +163,7 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
                     "thumbnail": format!("/thumb/{}/{}.jpg", v.id, i.id),
                     "id": i.id, "uri": i.uri, "state": i.state, "alarms": i.alarms,
                     "last_seen_us": i.last_seen, "restarts": i.restarts,
+                    "return_holdoff_ms": i.return_holdoff_ms,
                     "bitrate_bps": s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0),
                     "fps": s.counters.input_fps_milli.get(n).copied().unwrap_or(0) as f64 / 1000.0,
                 })).collect::<Vec<_>>(),

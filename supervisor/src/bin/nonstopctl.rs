@@ -135,7 +135,7 @@ Successful commands that change something print nothing.";
 // The API, as proxies.
 
 /// (id, redacted uri, state, alarms, last seen µs since the epoch (0: none), restarts)
-type InputRow = (String, String, String, Vec<String>, u64, u64);
+type InputRow = (String, String, String, Vec<String>, u64, u64, u64);
 /// (id, redacted uri, state, bytes, restarts)
 type OutputRow = (String, String, String, u64, u64);
 /// (id, backend, state)
@@ -767,7 +767,7 @@ impl ChannelStatus {
                 J::Arr(
                     self.inputs
                         .iter()
-                        .map(|(id, uri, state, alarms, last_seen, restarts)| {
+                        .map(|(id, uri, state, alarms, last_seen, restarts, holdoff)| {
                             J::obj(vec![
                                 ("id", J::s(id)),
                                 ("uri", J::s(uri)),
@@ -775,6 +775,7 @@ impl ChannelStatus {
                                 ("alarms", J::Arr(alarms.iter().map(|a| J::s(a)).collect())),
                                 ("last_seen", J::Uint(*last_seen)),
                                 ("restarts", J::Uint(*restarts)),
+                                ("return_holdoff_ms", J::Uint(*holdoff)),
                             ])
                         })
                         .collect(),
@@ -836,11 +837,12 @@ impl ChannelStatus {
             "ALARMS",
             "LAST BUFFER",
             "RESTARTS",
+            "HOLD-OFF",
             "URI",
         ]
         .map(String::from)
         .to_vec()];
-        for (id, uri, state, alarms, last_seen, restarts) in &self.inputs {
+        for (id, uri, state, alarms, last_seen, restarts, holdoff) in &self.inputs {
             rows.push(vec![
                 if *id == self.active {
                     "*".into()
@@ -856,6 +858,7 @@ impl ChannelStatus {
                 },
                 age(*last_seen),
                 restarts.to_string(),
+                human_span(holdoff * 1000),
                 uri.clone(),
             ]);
         }

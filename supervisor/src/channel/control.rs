@@ -28,6 +28,9 @@ pub struct InputInfo {
     /// Wall clock of the last buffer, µs since the epoch; 0: none yet.
     pub last_seen: u64,
     pub restarts: u64,
+    /// How long the input must be clean before the channel returns to it:
+    /// `return_after`, doubled by flap damping (ms).
+    pub return_holdoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -288,6 +291,7 @@ impl Channel {
                     alarms: self.alarms[i].iter().cloned().collect(),
                     last_seen: wall_us(input.stats.last_data()),
                     restarts: input.restarts,
+                    return_holdoff_ms: self.return_holdoff(i).as_millis() as u64,
                 })
                 .collect(),
             outputs: self
@@ -316,6 +320,16 @@ impl Channel {
             return "stopped";
         }
         self.status.lock().unwrap_or_else(|e| e.into_inner()).state
+    }
+
+    /// Input `i`'s hold-off as the switch keeps it (flap damping included);
+    /// `return_after` while the channel pipeline is not running.
+    pub(super) fn return_holdoff(&self, i: usize) -> Duration {
+        self.switch()
+            .and_then(|sw| sw.static_pad(&format!("sink_{i}")))
+            .map_or(self.cfg.return_after, |p| {
+                Duration::from_nanos(p.property::<u64>("return-holdoff"))
+            })
     }
 
     pub(super) fn switch(&self) -> Option<gst::Element> {
@@ -633,6 +647,13 @@ impl Channel {
 
     /// Restores the fault when its time is up; reports when done.
     pub(super) fn check_drill(&mut self) {
+        // The target returns after its hold-off, which flap damping may
+        // have doubled (a drill counts as a failover like any other).
+        let holdoff = match &self.drill {
+            Some(d) if d.kind.on_input() => self.return_holdoff(d.target),
+            Some(_) => self.cfg.return_after,
+            None => return,
+        };
         let Some(d) = &mut self.drill else {
             return;
         };
@@ -652,7 +673,7 @@ impl Channel {
         };
         // Waits for the return to the target (if it should come back).
         let expect_return = d.kind.on_input() && d.was_on_air && d.switched.is_some();
-        let give_up = restored + self.cfg.return_after + Duration::from_secs(3);
+        let give_up = restored + holdoff + Duration::from_secs(3);
         let output_live = d.kind != DrillKind::OutputFail
             || matches!(self.outputs[d.target].phase, Phase::Live { .. });
         if (expect_return && d.returned.is_none() && now < give_up)

@@ -500,6 +500,9 @@ impl Channel {
         for s in [&vswitch, &aswitch] {
             s.set_property("timeout", ns(cfg.timeout).max(1));
             s.set_property("return-after", ns(cfg.return_after));
+            s.set_property("clean-gap", ns(cfg.clean_gap));
+            s.set_property("flap-window", ns(cfg.flap_window));
+            s.set_property("max-return-after", ns(cfg.max_return_after));
             s.set_property("group", &group);
         }
         pipeline.add_many([&vswitch, &aswitch])?;
@@ -1069,11 +1072,14 @@ impl Channel {
                 let to = self.input_of_pad(s.get::<Option<String>>("to").ok().flatten().as_deref());
                 let reason = s.get::<String>("reason").unwrap_or_default();
                 let stalled = s.get::<u64>("stall-duration").unwrap_or(0);
+                let holdoff = s.get::<u64>("return-holdoff").unwrap_or(0);
                 let name =
                     |i: Option<usize>| i.map_or("none".to_owned(), |i| self.inputs[i].id.clone());
                 let line = format!("switched {} → {}", name(from), name(to));
                 if to.is_none() || reason == "stall" || reason == "all-lost" {
-                    warn!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, stalled_ms = stalled / 1_000_000, "{line}");
+                    // holdoff_ms: how long the input left must now be clean
+                    // before the channel returns to it (flap damping).
+                    warn!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, stalled_ms = stalled / 1_000_000, holdoff_ms = holdoff / 1_000_000, "{line}");
                 } else {
                     info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
                 }
@@ -1103,6 +1109,16 @@ impl Channel {
                 self.drill_saw_switch(from, to);
                 self.publish_status();
                 self.publish_snapshot();
+            }
+            // An input off air had a hole too short to stall it: its clean
+            // window, which its return waits on, starts over.
+            "nonstop-input" if s.get::<&str>("state").ok() == Some("interrupted") => {
+                let Some(idx) = self.input_of_pad(s.get::<&str>("pad").ok()) else {
+                    return;
+                };
+                let gap = s.get::<u64>("gap").unwrap_or(0) / 1_000_000;
+                let media = src.strip_suffix("switch").unwrap_or(&src);
+                info!(channel = %self.id, input = %self.inputs[idx].id, media, gap_ms = gap, "input interrupted; its return waits again");
             }
             "nonstop-alarm" => {
                 let mut parts = src.split('_');
