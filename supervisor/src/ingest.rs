@@ -347,6 +347,11 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                     let b = buffer.make_mut();
                     b.set_pts(rt);
                     b.set_dts(gst::ClockTime::NONE);
+                    // DISCONT upstream is about the source's own timestamps,
+                    // which the bridge has just replaced; the switch judges
+                    // interruptions by arrival (a sender that restarts
+                    // within the timeout marks DISCONT for seconds after).
+                    b.unset_flags(gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC);
                     let _ = target.push_buffer(buffer);
                 }
                 Ok(gst::FlowSuccess::Ok)
