@@ -22,8 +22,9 @@ KINDS = ["sender-kill", "sender-pause", "garbage", "format-change", "loss", "del
          "daemon-kill"]
 
 CHANNELS = ["alpha", "bravo", "charlie"]
-# After a fault ends its channel rests this long (return_after + the
-# longest backoff + a keyframe and margin) before the next fault on it.
+# After a fault ends its channel rests this long (the longest hold-off,
+# max_return_after, + the longest backoff + a keyframe and margin) before
+# the next fault on it.
 REST = 12.0
 # Around a SIGKILL of nonstopd nothing else happens.
 DAEMON_SETTLE = 20.0

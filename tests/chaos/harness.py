@@ -39,6 +39,8 @@ id = "{cid}"
 video = {{ width = {W.SIZE[0]}, height = {W.SIZE[1]}, framerate = {W.FPS} }}
 timeout = "{int(W.TIMEOUT * 1000)}ms"
 return_after = "{int(W.RETURN_AFTER)}s"
+flap_window = "{int(W.FLAP_WINDOW)}s"
+max_return_after = "{int(W.MAX_RETURN_AFTER)}s"
 backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
 """]
     t += [f'[[channel.input]]\nid = "{i}"\nuri = "{u}"\n' for i, u in inputs]

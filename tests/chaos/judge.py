@@ -74,6 +74,31 @@ class Facts:
         return [e for e in self.log if t0 <= e["t"] <= t1 and e["kv"].get("channel") == ch
                 and e["msg"].startswith(msg_prefix) and all(e["kv"].get(k) == v for k, v in kv.items())]
 
+    def holdoff(self, ch, inp, t):
+        """The hold-off (s) INP was given when the channel last failed over
+        away from it before T: return_after, doubled by flap damping."""
+        hold = W.RETURN_AFTER
+        for e in self.switches:
+            if e["t"] > t + 1:
+                break
+            kv = e["kv"]
+            if kv.get("channel") == ch and kv.get("from") == inp and "holdoff_ms" in kv:
+                hold = float(kv["holdoff_ms"]) / 1000.0
+        return hold
+
+    def clean_since(self, ch, inp, t, until):
+        """Start of INP's last clean window before UNTIL, at T or later: T,
+        or the end of the last interruption nonstopd reported."""
+        last = t
+        for e in self.log:
+            if e["t"] > until:
+                break
+            kv = e["kv"]
+            if (e["t"] > last and kv.get("channel") == ch and kv.get("input") == inp
+                    and e["msg"].startswith("input interrupted")):
+                last = e["t"]
+        return last
+
     def on_air(self, ch, t):
         cur = None
         for e in self.switches:
@@ -157,7 +182,8 @@ def judge_fault(c, fx, f):
                     # The flapping ends with its last start of the sender,
                     # which may come before the fault's end.
                     tr = (p.get("flips") or [tr])[-1]
-                    early = fx.lines(ch, "switched", ti, tr + W.RETURN_AFTER - 0.1, to=inp, reason="recovered")
+                    early = fx.lines(ch, "switched", ti, tr + fx.holdoff(ch, inp, tr) - 0.1, to=inp,
+                                     reason="recovered")
                     if early:
                         probs.append(f"{ch}: returned to the flapping {inp} at +{early[0]['t'] - ti:.1f} s")
                 ret.append(_returned(fx, ch, inp, tr, probs, p))
@@ -252,17 +278,30 @@ def _returned(fx, ch, inp, tr, probs, p, since=None):
     """The channel came back to INP after the fault restored at TR. A
     voluntary return (`recovered`) must wait `return_after`; a switch to it
     because the input on air stalled may come at once."""
-    # Back to INP, or to a better input that recovered meanwhile.
+    # Back to INP, or to a better input that recovered meanwhile. The wait
+    # is the hold-off nonstopd gave INP when it left it (flap damping),
+    # counted from the restore or from the end of the last interruption
+    # nonstopd reported after it (a source hiccup restarts the clean window).
+    hold = fx.holdoff(ch, inp, tr)
     better = INPUTS[:INPUTS.index(inp) + 1]
-    back = [e for e in fx.lines(ch, "switched", tr - 0.5 if since is None else since,
-                                tr + W.RETURN_AFTER + RETURN_SLACK) if e["kv"].get("to") in better]
+    clean = tr
+    while True:
+        deadline = clean + hold + RETURN_SLACK
+        back = [e for e in fx.lines(ch, "switched", tr - 0.5 if since is None else since, deadline)
+                if e["kv"].get("to") in better]
+        later = fx.clean_since(ch, inp, tr, back[0]["t"] if back else deadline)
+        if later <= clean:
+            break
+        clean = later
     if not back:
-        probs.append(f"{ch}: did not return to {inp} within {W.RETURN_AFTER + RETURN_SLACK:.0f} s of its restore")
+        probs.append(f"{ch}: did not return to {inp} within {hold + RETURN_SLACK:.0f} s of its restore"
+                     + (f" (interrupted last at +{clean - tr:.1f} s)" if clean > tr else ""))
         return None
     r = back[0]["t"] - tr
     p["return_s"] = round(r, 2)
-    if since is None and back[0]["kv"].get("reason") == "recovered" and r < W.RETURN_AFTER - 0.1:
-        probs.append(f"{ch}: returned to {inp} {r:.2f} s after its restore, before return_after")
+    if since is None and back[0]["kv"].get("reason") == "recovered" and back[0]["t"] - clean < hold - 0.1:
+        probs.append(f"{ch}: returned to {inp} {back[0]['t'] - clean:.2f} s after its "
+                     + ("restore" if clean == tr else "last interruption") + f", before its hold-off ({hold:.0f} s)")
     return round(r, 2)
 
 
@@ -327,6 +366,12 @@ def _cut_by_fault(c, t0, t1, group):
     return None
 
 
+def _hls_key(name):
+    """(stream, sequence number) of hlssink2's segment-STREAM-NNNNN.ts."""
+    m = re.fullmatch(r"segment-(\d+)-(\d+)\.ts", name)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 def check_segments(c, final):
     """Checks every finished recording segment and HLS segment once."""
     seen = c.__dict__.setdefault("checked", {})
@@ -377,7 +422,11 @@ def check_segments(c, final):
         listed = []
         if final:
             c.notes.append("bravo's HLS playlist (index.m3u8) was never written")
-    for name in listed[:-1] if not final else listed:
+    # Segments also stay on disk a while after leaving the playlist
+    # (max-files): a pass that comes late still finds them there.
+    on_disk = [os.path.basename(x) for x in glob.glob(os.path.join(hls, "segment-*.ts"))]
+    names = sorted(set(listed) | set(on_disk), key=_hls_key)
+    for name in names[:-1] if not final else names:
         path = os.path.join(hls, name)
         if path in seen:
             continue
@@ -582,8 +631,16 @@ def report(c, final):
         for p in r["problems"]:
             problems.append(f"recording {r['group']} {r['file']}: {p}")
     # HLS continuity across segments (outside SIGKILL windows).
-    hls = [r for r in segs if r["group"] == "bravo.hls" and r.get("first_pts") is not None]
+    hls = sorted((r for r in segs if r["group"] == "bravo.hls" and r.get("first_pts") is not None),
+                 key=lambda r: _hls_key(r["file"]))
     for a, b in zip(hls, hls[1:]):
+        (sa, na), (sb, nb) = _hls_key(a["file"]), _hls_key(b["file"])
+        if sa != sb or nb != na + 1:
+            # Not neighbours: a new stream (nonstopd restarted), or segments
+            # that were gone before a pass read them (said below).
+            if sa == sb:
+                problems.append(f"HLS segments {na + 1}–{nb - 1} were deleted before the judge read them")
+            continue
         step = b["first_pts"] - a["last_pts"]
         if abs(step - W.FRAME) > 0.002 and not (a.get("cut_by") or b.get("cut_by")):
             problems.append(f"HLS {a['file']} → {b['file']}: PTS step {step * 1000:.0f} ms")
@@ -622,7 +679,8 @@ def report(c, final):
            f"(bound: `timeout` + one frame = {FAILOVER_BOUND_MS:.0f} ms); otherwise as noted. "
            "Output gap: the longest pause in arrival at the channel's receivers during the fault "
            "(an output's own destination included: its outage). Return: restore → back on the primary "
-           f"(return_after = {W.RETURN_AFTER:.0f} s).", ""]
+           f"(return_after = {W.RETURN_AFTER:.0f} s; a failover within {W.FLAP_WINDOW:.0f} s of the last one "
+           f"doubles it, up to {W.MAX_RETURN_AFTER:.0f} s).", ""]
     md += ["## Problems", ""] + ([f"- {p}" for p in problems] or ["none"]) + [""]
     md += ["## Recordings", ""]
     for g in ("alpha.rec", "charlie.rec", "bravo.hls"):

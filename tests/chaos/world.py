@@ -23,6 +23,11 @@ FRAME = 1.0 / FPS
 SIZE = (640, 360)
 TIMEOUT = 0.5  # the channels' `timeout`
 RETURN_AFTER = 3.0  # the channels' `return_after`
+# Flap damping: a failover within FLAP_WINDOW of the last one doubles the
+# input's hold-off, up to MAX_RETURN_AFTER (one doubling here, so that
+# faults on one channel, REST apart, still see their input return).
+FLAP_WINDOW = 60.0
+MAX_RETURN_AFTER = 6.0
 BACKOFF_MAX = 4.0
 SEGMENT = 20  # recording segment length, seconds
 TMPFS_MB = 48
