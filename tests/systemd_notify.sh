@@ -3,7 +3,9 @@
 # socket stands in for NOTIFY_SOCKET and records every message with a
 # monotonic timestamp. nonstopd must send READY=1, then WATCHDOG=1 every
 # WATCHDOG_USEC/2, a STATUS= naming the channel on air, and on SIGTERM
-# STOPPING=1 and exit 0 within 6 s. Without NOTIFY_SOCKET (or with one nobody
+# STOPPING=1 and exit 0 within 6 s. SIGHUP reloads the config (RELOADING=1 …
+# READY=1), whether it adds a channel, changes nothing or is broken; it
+# never stops nonstopd. Without NOTIFY_SOCKET (or with one nobody
 # listens on) it must run all the same.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
@@ -158,6 +160,37 @@ ok = len(window) >= 4 and max(gaps) <= 1.0
 sys.exit(0 if ok else 1)
 EOF
 
+# --- SIGHUP reloads (ExecReload=kill -HUP), never kills -----------------------
+# hup EXPECT_LOG: SIGHUP, then EXPECT_LOG (a regex) in the log after it and
+# RELOADING=1 … READY=1 from the fake systemd; nonstopd still running.
+hup() {
+  local t0 n0
+  t0=$(mono)
+  n0=$(wc -l <"$WORK/notify.log")
+  kill -HUP "$(cat "$WORK/notify.pid")"
+  after_hup() { tail -n +"$((n0 + 1))" "$WORK/notify.log" | grep -Eq "$1"; }
+  wait_for 15 after_hup "$1" || { tail -n 20 "$WORK/notify.log" >&2; fail "SIGHUP: no log line /$1/"; }
+  ready_after() { awk -v t="$t0" '$2 == "RELOADING=1" && $1 >= t { r = 1 } r && $2 == "READY=1" { f = 1 } END { exit !f }' "$msgs"; }
+  wait_for 10 ready_after || { cat "$msgs" >&2; fail "SIGHUP: no RELOADING=1 then READY=1"; }
+  running notify || died notify
+  tail -n +"$((n0 + 1))" "$WORK/notify.log"
+}
+hup_lines=$(hup 'config reloaded .*added=\[\] removed=\[\] rebuilt=\[\]')
+grep -q "SIGHUP: reloading the config" <<<"$hup_lines" || fail "SIGHUP was not logged"
+grep -q "reload: " <<<"$hup_lines" && fail "an unchanged config touched a channel: $hup_lines"
+echo "SIGHUP, same config: reloaded, nothing touched, RELOADING=1 … READY=1"
+cp "$cfg" "$WORK/good.toml"
+sed 's/id = "notifytest"/id = "second"/; s/"udp:\/\/127.0.0.1:[0-9]*"/"udp:\/\/127.0.0.1:9"/' "$WORK/good.toml" >>"$cfg"
+hup_lines=$(hup 'config reloaded .*added=\["second"\]')
+grep -q 'rebuilt=\[\]' <<<"$hup_lines" || fail "a new channel was called rebuilt: $hup_lines"
+grep -q 'channel=notifytest' <<<"$hup_lines" && fail "adding a channel touched notifytest: $hup_lines"
+echo "SIGHUP, a channel added: started, the other untouched"
+echo 'this is = = not toml' >>"$cfg"
+hup_lines=$(hup 'reload refused, the running channels go on unchanged')
+grep -q "reload: \|channel stopped" <<<"$hup_lines" && fail "a broken config touched a channel: $hup_lines"
+has_msg '^[0-9.]+ STATUS=(.*; )?notifytest on-air' || fail "notifytest is not on air after the reloads"
+echo "SIGHUP, a broken config: refused with the reason, every channel still running"
+
 stop_s=$(stop notify)
 t_term=$(cat "$WORK/notify.term")
 t_stopping=$(awk -v t="$t_term" '$2 == "STOPPING=1" && $1 >= t { print $1; exit }' "$msgs")
@@ -182,4 +215,4 @@ for tag in plain dangling; do
   echo "$tag: on air, stopped with status 0 in $stop_s s"
 done
 
-echo "PASS systemd_notify (READY, keepalive every 0.5 s, STATUS on-air, STOPPING + exit 0; runs without systemd)"
+echo "PASS systemd_notify (READY, keepalive every 0.5 s, STATUS on-air, SIGHUP reloads, STOPPING + exit 0; runs without systemd)"

@@ -455,15 +455,7 @@ impl Manager {
             .reload()
             .await
             .map_err(Error::InvalidArgument)?;
-        for id in &removed {
-            let _ = Manager::channel_removed(&emitter, channel_path(id).as_ref()).await;
-        }
-        for id in &added {
-            let _ = Manager::channel_added(&emitter, channel_path(id).as_ref()).await;
-        }
-        if !added.is_empty() || !removed.is_empty() {
-            let _ = self.channels_changed(&emitter).await;
-        }
+        self.announce(&emitter, &added, &removed).await;
         Ok(())
     }
 
@@ -478,6 +470,30 @@ impl Manager {
         emitter: &SignalEmitter<'_>,
         channel: ObjectPath<'_>,
     ) -> zbus::Result<()>;
+}
+
+impl Manager {
+    /// Signals what a reload changed, whoever asked for it.
+    async fn announce(&self, emitter: &SignalEmitter<'_>, added: &[String], removed: &[String]) {
+        for id in removed {
+            let _ = Manager::channel_removed(emitter, channel_path(id).as_ref()).await;
+        }
+        for id in added {
+            let _ = Manager::channel_added(emitter, channel_path(id).as_ref()).await;
+        }
+        if !added.is_empty() || !removed.is_empty() {
+            let _ = self.channels_changed(emitter).await;
+        }
+    }
+}
+
+/// After a reload by SIGHUP: the same signals as the D-Bus `Reload` sends.
+pub async fn announce_reload(conn: &zbus::Connection, added: &[String], removed: &[String]) {
+    let Ok(iface) = conn.object_server().interface::<_, Manager>(PATH).await else {
+        return;
+    };
+    let emitter = iface.signal_emitter();
+    iface.get().await.announce(emitter, added, removed).await;
 }
 
 #[cfg(test)]

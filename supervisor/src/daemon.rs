@@ -356,7 +356,8 @@ impl Registry {
             .filter(|i| !now.contains(i))
             .cloned()
             .collect();
-        info!(added = ?added, removed = ?removed, rebuilt = ?rebuild, "config reloaded");
+        let rebuilt: Vec<&String> = rebuild.iter().filter(|i| before.contains(i)).collect();
+        info!(added = ?added, removed = ?removed, rebuilt = ?rebuilt, "config reloaded");
         Ok((added, removed))
     }
 }
@@ -405,6 +406,26 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
     }
 }
 
+/// The reload SIGHUP asks for: all or nothing, as D-Bus `Reload`. systemd
+/// hears RELOADING=1 … READY=1 around it (ExecReload in the unit).
+async fn reload_on_hup(registry: Arc<Registry>) {
+    notify(&[
+        sd_notify::NotifyState::Reloading,
+        sd_notify::NotifyState::monotonic_usec_now().unwrap_or(sd_notify::NotifyState::Reloading),
+    ]);
+    match registry.reload().await {
+        Ok((added, removed)) => {
+            if let Some(conn) = registry.conn.get() {
+                crate::control::announce_reload(conn, &added, &removed).await;
+            }
+        }
+        Err(e) => {
+            error!("reload refused, the running channels go on unchanged: {e}")
+        }
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+}
+
 async fn serve(
     config: PathBuf,
     cfg: Config,
@@ -414,6 +435,9 @@ async fn serve(
     // First, so a SIGTERM during start-up still stops cleanly.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    // SIGHUP's default action ends the process, and systemd's
+    // Restart=on-failure takes that for a clean exit: it reloads instead.
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let registry = Arc::new(Registry {
         config: config.clone(),
         channels: tokio::sync::Mutex::new(Vec::new()),
@@ -483,6 +507,10 @@ async fn serve(
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the config");
+                tokio::spawn(reload_on_hup(registry.clone()));
+            }
             _ = keepalive.tick() => {
                 let channels = registry.channels.lock().await;
                 let line = Registry::handles_status(&channels);
