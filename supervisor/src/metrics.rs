@@ -259,12 +259,13 @@ impl Collector for Channels {
             "Bytes the input's source received",
             &input_counters(&|s, n| s.counters.input_received_bytes.get(n).copied().unwrap_or(0)),
         )?;
+        // Bytes, the base unit Prometheus wants (×8 for a bitrate).
         gauge(
             e,
-            "nonstop_input_bitrate_bits_per_second",
-            "Received bitrate over the last second",
+            "nonstop_input_received_bytes_per_second",
+            "Bytes the input received over the last second",
             &input_rows(&|s, n| {
-                Some(s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0) as f64)
+                Some(s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0) as f64 / 8.0)
             }),
         )?;
         gauge(
@@ -444,6 +445,100 @@ pub fn render(r: &Registry) -> String {
     s
 }
 
+/// The exposition formats a scraper can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    /// Prometheus text format 0.0.4.
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// The format an `Accept` header prefers, as Prometheus client
+    /// libraries negotiate: OpenMetrics only when asked for and preferred
+    /// over plain text; plain text otherwise (no header, `*/*`, `text/plain`).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut best = (Format::Text, -1.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                "application/openmetrics-text" => Format::OpenMetrics,
+                "text/plain" | "text/*" | "*/*" => Format::Text,
+                _ => continue,
+            };
+            if q > best.1 {
+                best = (format, q);
+            }
+        }
+        best.0
+    }
+}
+
+/// The metrics in `format`. The registry writes OpenMetrics; the text
+/// format differs in what matters here: a counter's HELP and TYPE name
+/// its `_total` sample, and there is no `# UNIT` nor `# EOF`.
+pub fn render_as(r: &Registry, format: Format) -> String {
+    let om = render(r);
+    match format {
+        Format::OpenMetrics => om,
+        Format::Text => to_text(&om),
+    }
+}
+
+fn to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let name = if counters.contains(name) {
+                    format!("{name}_total")
+                } else {
+                    name.to_owned()
+                };
+                // OpenMetrics escapes quotes in HELP; the text format does not.
+                let tail = if p == "# HELP " {
+                    tail.replace("\\\"", "\"")
+                } else {
+                    tail.to_owned()
+                };
+                out.push_str(&format!("{p}{name} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,5 +602,42 @@ mod tests {
         }
         assert!(!text.contains("secret"), "a URI leaked into the metrics");
         assert!(text.ends_with("# EOF\n"));
+
+        // The text format: counters' HELP and TYPE name the _total sample.
+        let plain = to_text(&text);
+        assert!(plain.contains("# TYPE nonstop_input_restarts_total counter\n"));
+        assert!(plain.contains("# HELP nonstop_input_restarts_total "));
+        assert!(plain.contains("# TYPE nonstop_input_up gauge\n"));
+        assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&plain), samples(&text), "the samples are the same");
+    }
+
+    #[test]
+    fn the_format_follows_the_accept_header() {
+        use Format::*;
+        let prometheus_2_42 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        for (accept, want) in [
+            (None, Text),
+            (Some("*/*"), Text),
+            (Some("text/plain;version=0.0.4"), Text),
+            (
+                Some("text/plain; version=0.0.4; q=0.9, application/openmetrics-text; q=0.5"),
+                Text,
+            ),
+            (Some(prometheus_2_42), OpenMetrics),
+            (
+                Some("application/openmetrics-text; version=1.0.0"),
+                OpenMetrics,
+            ),
+            (Some("application/json"), Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), want, "{accept:?}");
+        }
     }
 }
