@@ -190,6 +190,7 @@ hup_lines=$(hup 'reload refused, the running channels go on unchanged')
 grep -q "reload: \|channel stopped" <<<"$hup_lines" && fail "a broken config touched a channel: $hup_lines"
 has_msg '^[0-9.]+ STATUS=(.*; )?notifytest on-air' || fail "notifytest is not on air after the reloads"
 echo "SIGHUP, a broken config: refused with the reason, every channel still running"
+cp "$WORK/good.toml" "$cfg"
 
 stop_s=$(stop notify)
 t_term=$(cat "$WORK/notify.term")

@@ -25,7 +25,7 @@ pub fn init_logging() {
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logline::OneLine)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // journald stamps every line itself.

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod encode;
 pub mod glog;
 pub mod ingest;
+mod logline;
 pub mod metrics;
 mod objpath;
 pub mod output;

@@ -8,11 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gst::prelude::*;
 use gst_app::{AppSink, AppSinkCallbacks, AppSrc};
 use tracing::{info, warn};
 
-use super::{fmt_duration, forward, teardown, Channel, Origin, Phase};
+use super::{fmt_duration, forward, start, teardown, Channel, Origin, Phase};
 use crate::backoff::Backoff;
 use crate::config::{self, FaultKind, Redundancy};
 use crate::encode::probe::Choice;
@@ -252,7 +251,7 @@ impl Channel {
                 return;
             }
         };
-        forward(&built.pipeline, &self.tx, Origin::Encoder(r, i), inst.gen);
+        let held = forward(&built.pipeline, &self.tx, Origin::Encoder(r, i), inst.gen);
         // Encoded frames: to the selector, and what it releases to the outputs.
         {
             let selector = rendition.selector.clone();
@@ -325,15 +324,14 @@ impl Channel {
                     .build(),
             );
         }
-        if built.pipeline.set_state(gst::State::Playing).is_err() {
+        let gen = inst.gen;
+        if let Err(e) = start(&built.pipeline, &held, &self.tx, Origin::Encoder(r, i), gen) {
+            let inst = &mut self.renditions[r].instances[i];
             inst.pipeline = Some(built.pipeline);
-            self.instance_failed(
-                r,
-                i,
-                "the encoder pipeline did not start (see the error above)",
-            );
+            self.instance_failed(r, i, &format!("{e:#}"));
             return;
         }
+        let inst = &mut self.renditions[r].instances[i];
         inst.pipeline = Some(built.pipeline);
         inst.input = Some(built.input);
         inst.output = Some(built.output);

@@ -242,26 +242,100 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 /// Forwards the messages the state machine or the log needs; the rest
-/// (state changes, QoS, stream status) is dropped on the spot.
-fn forward(pipeline: &gst::Pipeline, tx: &mpsc::UnboundedSender<Event>, origin: Origin, gen: u64) {
+/// (state changes, QoS, stream status) is dropped on the spot. While
+/// [`start`] runs, errors are held back for it instead: a pipeline that
+/// fails to start is reported once, with its cause, by whoever started it.
+fn forward(
+    pipeline: &gst::Pipeline,
+    tx: &mpsc::UnboundedSender<Event>,
+    origin: Origin,
+    gen: u64,
+) -> Held {
+    let held = Held::default();
     let Some(bus) = pipeline.bus() else {
-        return;
+        return held;
     };
     let tx = tx.clone();
+    let slot = held.0.clone();
     bus.set_sync_handler(move |_, msg| {
         use gst::MessageView as V;
         if matches!(
             msg.view(),
             V::Error(_) | V::Warning(_) | V::Eos(_) | V::Element(_) | V::Latency(_)
         ) {
-            let _ = tx.send(Event {
-                origin,
-                gen,
-                msg: msg.clone(),
-            });
+            let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+            match held.as_mut() {
+                Some(list) if matches!(msg.view(), V::Error(_)) => list.push(msg.clone()),
+                _ => {
+                    let _ = tx.send(Event {
+                        origin,
+                        gen,
+                        msg: msg.clone(),
+                    });
+                }
+            }
         }
         gst::BusSyncReply::Drop
     });
+    held
+}
+
+/// Errors a pipeline posted while [`start`] ran (`None`: not starting).
+#[derive(Clone, Default)]
+struct Held(Arc<Mutex<Option<Vec<gst::Message>>>>);
+
+/// Sets `pipeline` PLAYING. A failure says why, from the first error the
+/// pipeline posted (GStreamer's generic "state change failed" only if there
+/// is nothing better); errors posted meanwhile by a start that succeeded go
+/// the usual way.
+fn start(
+    pipeline: &gst::Pipeline,
+    held: &Held,
+    tx: &mpsc::UnboundedSender<Event>,
+    origin: Origin,
+    gen: u64,
+) -> anyhow::Result<()> {
+    *held.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    let started = pipeline.set_state(gst::State::Playing);
+    let errors = held
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    if started.is_ok() {
+        for msg in errors {
+            let _ = tx.send(Event { origin, gen, msg });
+        }
+        return Ok(());
+    }
+    let reasons: Vec<String> = errors.iter().filter_map(error_reason).collect();
+    let generic = |t: &String| t.contains("failed to post a proper error message");
+    match reasons.iter().find(|t| !generic(t)).or(reasons.first()) {
+        Some(why) => Err(anyhow!("{why}")),
+        None => Err(anyhow!(
+            "the pipeline did not start, and said nothing of why"
+        )),
+    }
+}
+
+/// An error message as a reason: its text, the cause GStreamer put on the
+/// last line of the debug text (e.g. "bind failed: … Address already in
+/// use"), and the element; secrets redacted.
+fn error_reason(msg: &gst::Message) -> Option<String> {
+    let gst::MessageView::Error(e) = msg.view() else {
+        return None;
+    };
+    let text = uri::redact_text(&e.error().to_string());
+    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+    let cause = debug
+        .rsplit_once('\n')
+        .map(|(_, last)| uri::redact_text(last.trim()))
+        .filter(|c| !c.is_empty());
+    Some(match cause {
+        Some(c) => format!("{text} {c} ({})", element_path(msg)),
+        None => format!("{text} ({})", element_path(msg)),
+    })
 }
 
 /// Stops a pipeline off the event loop: a source stuck in a network call
@@ -468,7 +542,7 @@ impl Channel {
         let core = self
             .build_core()
             .with_context(|| format!("channel {}: building the channel pipeline", self.id))?;
-        forward(&core.pipeline, &self.tx, Origin::Channel, self.core_gen);
+        let _ = forward(&core.pipeline, &self.tx, Origin::Channel, self.core_gen);
         core.pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| anyhow!("channel {}: the channel pipeline did not start", self.id))?;
@@ -640,11 +714,17 @@ impl Channel {
             &input.stats,
         );
         let result = built.and_then(|ingest| {
-            forward(&ingest.pipeline, &self.tx, Origin::Input(i), input.gen);
-            let started = ingest.pipeline.set_state(gst::State::Playing);
+            let held = forward(&ingest.pipeline, &self.tx, Origin::Input(i), input.gen);
+            let started = start(
+                &ingest.pipeline,
+                &held,
+                &self.tx,
+                Origin::Input(i),
+                input.gen,
+            );
             input.looped = ingest.looped;
             input.pipeline = Some(ingest.pipeline);
-            started.map_err(|_| anyhow!("the input pipeline did not start (see the error above)"))
+            started
         });
         input.started_ns = crate::monotonic_ns();
         input.phase = Phase::Starting {
@@ -793,11 +873,16 @@ impl Channel {
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, shown) = out.dests[out.current].clone();
         let result = output::build(&name, &kind, &infos).and_then(|egress| {
-            forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
-            let started = egress.pipeline.set_state(gst::State::Playing);
+            let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+            let started = start(
+                &egress.pipeline,
+                &held,
+                &self.tx,
+                Origin::Output(o),
+                out.gen,
+            );
             out.pipeline = Some(egress.pipeline);
-            started
-                .map_err(|_| anyhow!("the output pipeline did not start (see the error above)"))?;
+            started?;
             self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
             out.feed = Some(egress.feed);
             Ok(egress.target)
@@ -1000,7 +1085,7 @@ impl Channel {
                     self.counters.input_decode_errors[i] += 1;
                 }
                 if fresh {
-                    let why = format!("{text} ({path})");
+                    let why = error_reason(&ev.msg).unwrap_or_else(|| format!("{text} ({path})"));
                     match ev.origin {
                         Origin::Input(i) => self.input_failed(i, &why),
                         Origin::Output(o) => self.output_failed(o, &why),
