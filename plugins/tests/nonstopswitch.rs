@@ -238,6 +238,13 @@ impl Rig {
         self.clock.set_time(T0);
         for s in 0..self.switches.len() {
             for i in 0..self.switches[s].inputs.len() {
+                if (self.down)(s, i, T0) {
+                    // Starts later: delivers from its first scheduled
+                    // arrival on.
+                    let p = self.switches[s].period();
+                    self.switches[s].next_arrival[i] = T0 + p + 2 * MS + (i as u64) * MS;
+                    continue;
+                }
                 for _ in 0..frames {
                     self.push(s, i, T0).unwrap();
                 }
@@ -633,6 +640,59 @@ fn a_flapping_input_waits_a_doubled_hold_off() {
         summary[4].3 >= second + 2 * ClockTime::SECOND
             && summary[4].3 <= second + 2 * ClockTime::SECOND + 20 * MS,
         "{summary:?}"
+    );
+    rig.stop();
+}
+
+#[test]
+fn at_start_a_backup_waits_the_grace_for_a_late_primary() {
+    // The primary's first frame comes 300 ms after the backup's: the output
+    // starts on it, black until then, and never on the backup.
+    let mut rig = Rig::new();
+    let sw = rig.add(Media::Video, 2, &[]);
+    assert_eq!(
+        rig.el(sw).property::<u64>("startup-grace"),
+        ClockTime::SECOND.nseconds()
+    );
+    rig.down = Box::new(|_, i, t| i == 0 && t < T0 + 300 * MS);
+    rig.start();
+    rig.run_until(T0 + ClockTime::SECOND);
+    let msgs = switch_summary(&rig.messages("nonstop-switch"));
+    assert_eq!(msgs.len(), 1, "one start, no cut: {msgs:?}");
+    let (from, to, reason, at) = msgs[0].clone();
+    assert_eq!((from, to, reason.as_str()), (None, s("sink_0"), "start"));
+    assert!(at >= T0 + 300 * MS && at <= T0 + 340 * MS, "{at}");
+    let out = rig.out(sw);
+    assert_cadence(out, 20 * MS);
+    assert!(out
+        .iter()
+        .take_while(|o| o.pts < at)
+        .all(|o| o.content == Content::Black));
+    assert!(out
+        .iter()
+        .skip_while(|o| o.pts < at)
+        .all(|o| matches!(o.content, Content::Frame { input: 0, .. })));
+    rig.stop();
+
+    // A primary that never comes: the backup after the grace.
+    let mut rig = Rig::new();
+    let sw = rig.add(
+        Media::Video,
+        2,
+        &[("startup-grace", (500 * MS).nseconds().to_value())],
+    );
+    rig.down = Box::new(|_, i, _| i == 0);
+    rig.start();
+    rig.run_until(T0 + ClockTime::SECOND);
+    let msgs = switch_summary(&rig.messages("nonstop-switch"));
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(
+        (msgs[0].1.clone(), msgs[0].2.as_str()),
+        (s("sink_1"), "start")
+    );
+    assert!(
+        msgs[0].3 >= T0 + 500 * MS && msgs[0].3 <= T0 + 520 * MS,
+        "{msgs:?}"
     );
     rig.stop();
 }

@@ -80,6 +80,10 @@ pub struct Channel {
     /// The doubled hold-off never exceeds this.
     #[serde(default = "default_max_return_after", deserialize_with = "duration")]
     pub max_return_after: Duration,
+    /// At start, how long a lower input waits for a better one that has
+    /// not delivered yet.
+    #[serde(default = "default_startup_grace", deserialize_with = "duration")]
+    pub startup_grace: Duration,
     #[serde(default)]
     pub watchdog: Watchdog,
     #[serde(default)]
@@ -623,6 +627,9 @@ fn default_flap_window() -> Duration {
 fn default_max_return_after() -> Duration {
     Duration::from_secs(300)
 }
+fn default_startup_grace() -> Duration {
+    Duration::from_secs(1)
+}
 fn default_fail_on() -> Vec<Alarm> {
     vec![Alarm::Stall]
 }
@@ -1131,6 +1138,7 @@ uri = "rtmp://live.example.com/app/streamkey123"
         assert_eq!(ch.clean_gap, Duration::from_millis(100));
         assert_eq!(ch.flap_window, Duration::from_secs(300));
         assert_eq!(ch.max_return_after, Duration::from_secs(300));
+        assert_eq!(ch.startup_grace, Duration::from_secs(1));
         assert_eq!(
             ch.audio,
             AudioFormat {
@@ -1180,7 +1188,8 @@ uri = "rtmp://live.example.com/app/streamkey123"
             vec![
                 "ch.toml:5:1: channel[0].timeuot: unknown field `timeuot`, expected one of `id`, \
                   `video`, `audio`, `timeout`, `return_after`, `clean_gap`, `flap_window`, \
-                  `max_return_after`, `watchdog`, `backoff`, `input`, `encoder`, `output`"
+                  `max_return_after`, `startup_grace`, `watchdog`, `backoff`, `input`, `encoder`, \
+                  `output`"
             ]
         );
     }

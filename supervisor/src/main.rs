@@ -45,10 +45,11 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         let fail_on: Vec<&str> = ch.watchdog.fail_on.iter().map(|a| a.name()).collect();
         let _ = writeln!(
             s,
-            "  switching: timeout {}, return after {}, fail over on {}",
+            "  switching: timeout {}, return after {}, fail over on {}; at start, wait up to {} for the best input",
             fmt_duration(ch.timeout),
             fmt_duration(ch.return_after),
-            fail_on.join(", ")
+            fail_on.join(", "),
+            fmt_duration(ch.startup_grace)
         );
         let _ = writeln!(
             s,

@@ -80,6 +80,9 @@ pub struct Policy {
     pub flap_window: ClockTime,
     /// The hold-off never grows past this (nor below `return_after`).
     pub max_return_after: ClockTime,
+    /// At start, how long a lower input waits for a better one that has
+    /// not delivered yet.
+    pub startup_grace: ClockTime,
 }
 
 /// Past this many doublings any cap is reached (2^40 ns is 18 minutes) and
@@ -147,6 +150,10 @@ pub struct Situation<'a> {
     /// Within the start-up window, higher-priority inputs are taken without
     /// hold-off: they have not failed, they merely started a little later.
     pub startup: bool,
+    /// Nothing went on air yet and the start-up grace runs: a lower input
+    /// waits while a better one has not delivered yet, so a channel does
+    /// not start on its backup only to cut to its primary a moment later.
+    pub awaiting_best: bool,
     pub control: Control,
     pub candidates: &'a [Candidate],
 }
@@ -218,6 +225,16 @@ pub fn decide(s: &Situation, p: &Policy) -> Option<Switch> {
 
     // Nothing healthy on air: take the best healthy input at once.
     match ordered.iter().find(|c| c.health.is_healthy()) {
+        Some(best)
+            if s.never_started
+                && s.awaiting_best
+                && ordered
+                    .iter()
+                    .take_while(|c| c.index != best.index)
+                    .any(|c| c.health == Health::Waiting) =>
+        {
+            None
+        }
         Some(best) => {
             let reason = match (s.current, current.map(|c| c.health)) {
                 (None, _) if s.never_started => Reason::Start,
@@ -251,6 +268,7 @@ mod tests {
             manual_failover: true,
             flap_window: ClockTime::from_seconds(300),
             max_return_after: ClockTime::from_seconds(300),
+            startup_grace: ClockTime::from_seconds(1),
         }
     }
 
@@ -282,6 +300,7 @@ mod tests {
             current,
             never_started: false,
             startup: false,
+            awaiting_best: false,
             control: Control::default(),
             candidates: c,
         }
@@ -527,6 +546,7 @@ mod tests {
                 current,
                 never_started,
                 startup: false,
+                awaiting_best: false,
                 control,
                 candidates: &c,
             };
@@ -701,5 +721,39 @@ mod tests {
             decide(&situation(41_000, Some(1), &c), &p).unwrap().to,
             Some(0)
         );
+    }
+
+    #[test]
+    fn at_start_a_lower_input_waits_the_grace_for_a_better_one() {
+        let waiting = |index| Candidate {
+            health: Health::Waiting,
+            ..healthy(index, 0)
+        };
+        let c = [waiting(0), healthy(1, 0), healthy(2, 0)];
+        let mut s = situation(100, None, &c);
+        s.never_started = true;
+        s.awaiting_best = true;
+        assert_eq!(decide(&s, &policy()), None, "the primary may still come");
+        // The grace is over: the best that is there.
+        s.awaiting_best = false;
+        assert_eq!(
+            decide(&s, &policy()),
+            Some(Switch {
+                to: Some(1),
+                reason: Reason::Start
+            })
+        );
+        // A better input that delivered and died is not waited for.
+        let c = [stalled(0), healthy(1, 0)];
+        let mut s = situation(100, None, &c);
+        s.never_started = true;
+        s.awaiting_best = true;
+        assert_eq!(decide(&s, &policy()).unwrap().to, Some(1));
+        // The best is there: no wait.
+        let c = [healthy(0, 0), waiting(1)];
+        let mut s = situation(100, None, &c);
+        s.never_started = true;
+        s.awaiting_best = true;
+        assert_eq!(decide(&s, &policy()).unwrap().to, Some(0));
     }
 }

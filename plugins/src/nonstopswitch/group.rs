@@ -396,6 +396,8 @@ fn evaluate(
         current: st.active,
         never_started: st.started.is_none(),
         startup: st.started.is_some_and(|s| now < s + timeout),
+        awaiting_best: st.started.is_none()
+            && st.origin.is_some_and(|o| now < o + policy.startup_grace),
         control: st.control,
         candidates: &candidates,
     };
@@ -556,6 +558,7 @@ mod tests {
             manual_failover: true,
             flap_window: 300 * ClockTime::SECOND,
             max_return_after: 300 * ClockTime::SECOND,
+            startup_grace: ClockTime::ZERO,
         };
         let timeout = 500 * MS;
         g.join(1);

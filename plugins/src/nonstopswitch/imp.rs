@@ -43,6 +43,7 @@ const PROP_LOSS_REPEAT: &str = "loss-repeat";
 const PROP_CLEAN_GAP: &str = "clean-gap";
 const PROP_FLAP_WINDOW: &str = "flap-window";
 const PROP_MAX_RETURN_AFTER: &str = "max-return-after";
+const PROP_STARTUP_GRACE: &str = "startup-grace";
 const PROP_GROUP: &str = "group";
 const PROP_SWITCHES: &str = "switches";
 const PROP_FRAMES_OUT: &str = "frames-out";
@@ -59,6 +60,7 @@ const DEFAULT_LOSS_REPEAT: ClockTime = ClockTime::from_seconds(1);
 const DEFAULT_CLEAN_GAP: ClockTime = ClockTime::from_mseconds(100);
 const DEFAULT_FLAP_WINDOW: ClockTime = ClockTime::from_seconds(300);
 const DEFAULT_MAX_RETURN_AFTER: ClockTime = ClockTime::from_seconds(300);
+const DEFAULT_STARTUP_GRACE: ClockTime = ClockTime::from_seconds(1);
 
 static MEMBER_IDS: AtomicUsize = AtomicUsize::new(1);
 
@@ -73,6 +75,7 @@ struct Settings {
     clean_gap: ClockTime,
     flap_window: ClockTime,
     max_return_after: ClockTime,
+    startup_grace: ClockTime,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             clean_gap: DEFAULT_CLEAN_GAP,
             flap_window: DEFAULT_FLAP_WINDOW,
             max_return_after: DEFAULT_MAX_RETURN_AFTER,
+            startup_grace: DEFAULT_STARTUP_GRACE,
         }
     }
 }
@@ -99,6 +103,7 @@ impl Settings {
             manual_failover: self.manual_failover,
             flap_window: self.flap_window,
             max_return_after: self.max_return_after,
+            startup_grace: self.startup_grace,
         }
     }
 }
@@ -1183,6 +1188,12 @@ impl ObjectImpl for NonstopSwitch {
                     .default_value(DEFAULT_MAX_RETURN_AFTER.nseconds())
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt64::builder(PROP_STARTUP_GRACE)
+                    .nick("Startup grace")
+                    .blurb("Before anything is on air, how long (ns) a lower input waits for a better one that has not delivered yet (black meanwhile), so the output does not start on a backup only to cut to the primary")
+                    .default_value(DEFAULT_STARTUP_GRACE.nseconds())
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_GROUP)
                     .nick("Group")
                     .blurb("Switches with the same group in one process share health and switch together (e.g. video + audio of one channel)")
@@ -1231,6 +1242,7 @@ impl ObjectImpl for NonstopSwitch {
                 PROP_CLEAN_GAP => s.clean_gap = get_time(),
                 PROP_FLAP_WINDOW => s.flap_window = get_time(),
                 PROP_MAX_RETURN_AFTER => s.max_return_after = get_time(),
+                PROP_STARTUP_GRACE => s.startup_grace = get_time(),
                 PROP_GROUP => {
                     drop(s);
                     let name = value
@@ -1291,6 +1303,7 @@ impl ObjectImpl for NonstopSwitch {
             PROP_CLEAN_GAP => s.clean_gap.nseconds().to_value(),
             PROP_FLAP_WINDOW => s.flap_window.nseconds().to_value(),
             PROP_MAX_RETURN_AFTER => s.max_return_after.nseconds().to_value(),
+            PROP_STARTUP_GRACE => s.startup_grace.nseconds().to_value(),
             PROP_GROUP => {
                 let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());
                 (!name.is_empty()).then(|| name.clone()).to_value()

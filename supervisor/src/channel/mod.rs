@@ -577,6 +577,7 @@ impl Channel {
             s.set_property("clean-gap", ns(cfg.clean_gap));
             s.set_property("flap-window", ns(cfg.flap_window));
             s.set_property("max-return-after", ns(cfg.max_return_after));
+            s.set_property("startup-grace", ns(cfg.startup_grace));
             s.set_property("group", &group);
         }
         pipeline.add_many([&vswitch, &aswitch])?;
