@@ -694,6 +694,7 @@ fn at_start_a_backup_waits_the_grace_for_a_late_primary() {
         msgs[0].3 >= T0 + 500 * MS && msgs[0].3 <= T0 + 520 * MS,
         "{msgs:?}"
     );
+    assert_cadence(rig.out(sw), 20 * MS);
     rig.stop();
 }
 
