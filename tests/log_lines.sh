@@ -7,10 +7,13 @@ source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 
 port=$(free_port)
-# Another process holds the port (plain bind, no SO_REUSEADDR).
+srtport=$(free_port)
+# Another process holds both ports (plain bind, no SO_REUSEADDR).
 spawn holder "$PY" -c "import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('127.0.0.1', $port))
+t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t.bind(('127.0.0.1', $srtport))
 time.sleep(120)"
 sleep 0.3
 cat >"$WORK/ch.toml" <<TOML
@@ -22,6 +25,10 @@ backoff = { initial = "500ms", max = "1s" }
 [[channel.input]]
 id = "busy"
 uri = "udp://127.0.0.1:$port"
+
+[[channel.input]]
+id = "srtbusy"
+uri = "srt://127.0.0.1:$srtport?mode=listener"
 
 [[channel.input]]
 id = "slate"
@@ -49,6 +56,11 @@ if grep -q "see the error above\|failed to post a proper error message" "$log"; 
   cat "$log" >&2
   fail "a start failure points elsewhere, or GStreamer's generic error is logged"
 fi
+# libsrt says only "unable to create/configure SRT socket": nonstopd adds
+# that the port is taken.
+srt_restart=$(grep -E 'input=srtbusy' "$log" | grep -E 'restarting|not receiving' | head -1)
+grep -q "127.0.0.1:$srtport is in use" <<<"$srt_restart" ||
+  { cat "$log" >&2; fail "the SRT restart does not say the port is in use: $srt_restart"; }
 n=$(grep -c 'input=busy' "$log" || true)
 echo "   $n lines about the busy input, each a whole event; the restart says: ${restart#*Z }"
 echo "PASS log_lines"

@@ -958,6 +958,71 @@ impl Config {
                 }
             }
         }
+        self.check_listeners(errors);
+    }
+
+    /// What is valid but will fail at run time unless the box changes
+    /// first: a recording or HLS directory that cannot be created now (it
+    /// may live on a disk that is mounted later, so it is no error).
+    pub fn warnings(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        for (c, ch) in self.channels.iter().enumerate() {
+            for (o, output) in ch.outputs.iter().enumerate() {
+                let dir = match crate::uri::output_kind(output.uri.get_ref()) {
+                    Ok(crate::uri::OutputKind::File { path, .. }) => std::path::Path::new(&path)
+                        .parent()
+                        .map(std::path::Path::to_path_buf),
+                    Ok(crate::uri::OutputKind::Hls { dir, .. }) => Some(dir.into()),
+                    _ => None,
+                };
+                if let Some(why) = dir.as_deref().and_then(unwritable) {
+                    out.push(self.error_at(
+                        output.uri.span(),
+                        format!("channel[{c}].output[{o}].uri"),
+                        format!("warning: {why}; the output will fail and retry until it can be written"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Two sockets of this config listening on one port: the second would
+    /// fail to bind at run time, over and over.
+    fn check_listeners(&self, errors: &mut Errors) {
+        let mut seen: Vec<(String, String, u16, String)> = Vec::new();
+        for (c, ch) in self.channels.iter().enumerate() {
+            let inputs = ch
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (format!("channel[{c}].input[{i}].uri"), &x.uri, true));
+            let outputs = ch
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(o, x)| (format!("channel[{c}].output[{o}].uri"), &x.uri, false));
+            for (at, uri, input) in inputs.chain(outputs) {
+                let Some((host, port)) = crate::uri::listening_on(uri.get_ref(), input) else {
+                    continue;
+                };
+                let any = |h: &str| matches!(h, "0.0.0.0" | "::" | "");
+                if let Some((first, ..)) = seen
+                    .iter()
+                    .find(|(_, h, p, _)| *p == port && (*h == host || any(h) || any(&host)))
+                {
+                    errors.push(
+                        uri.span(),
+                        at.clone(),
+                        format!(
+                            "port {port} is already where {first} listens; two sockets cannot share it"
+                        ),
+                    );
+                } else {
+                    seen.push((at, host, port, String::new()));
+                }
+            }
+        }
     }
 }
 
@@ -1073,6 +1138,33 @@ impl Encoder {
 }
 
 /// Ids name D-Bus objects and metrics labels: keep them plain.
+/// Why `dir` cannot be created or written now, if so. The nearest
+/// existing ancestor is tried for real (a scratch directory made and
+/// removed): permissions alone say nothing for root, nor for /proc.
+fn unwritable(dir: &std::path::Path) -> Option<String> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if !m.is_dir() => return Some(format!("{} is not a directory", at.display())),
+            Ok(_) => break,
+            Err(_) => at = at.parent()?,
+        }
+    }
+    let scratch = at.join(format!(".nonstopd-check-{}", std::process::id()));
+    match std::fs::create_dir(&scratch) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&scratch);
+            None
+        }
+        Err(e) if at == dir => Some(format!("{} is not writable ({e})", dir.display())),
+        Err(e) => Some(format!(
+            "{} cannot be created: nothing can be made in {} ({e})",
+            dir.display(),
+            at.display()
+        )),
+    }
+}
+
 fn check_id(
     errors: &mut Errors,
     id: &Spanned<String>,
@@ -1153,6 +1245,40 @@ uri = "rtmp://live.example.com/app/streamkey123"
         assert_eq!(ch.encoders[0].id(), "video");
         assert_eq!(ch.encoders[0].video_bitrate, 4000);
         assert_eq!(ch.inputs.len(), 2);
+    }
+
+    #[test]
+    fn an_output_directory_that_cannot_be_made_is_a_warning() {
+        let text = GOOD.replace(
+            "rtmp://live.example.com/app/streamkey123",
+            "file:///proc/nope/rec.ts",
+        )
+            + "\n[[channel.output]]\nid = \"ok\"\nuri = \"file:///tmp/nonstop-check-ok/rec.ts\"\n";
+        let c = Config::parse("ch.toml", &text).unwrap();
+        let w: Vec<String> = c.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("channel[0].output[0].uri: warning: /proc/nope cannot be created"),
+            "{w:?}"
+        );
+        assert!(
+            !std::path::Path::new("/tmp/nonstop-check-ok").exists(),
+            "check creates nothing"
+        );
+    }
+
+    #[test]
+    fn two_listeners_on_one_port_are_refused() {
+        let text = GOOD.replace(
+            "[[channel.output]]",
+            "[[channel.output]]\nid = \"relay\"\nuri = \"srt://0.0.0.0:9000?mode=listener\"\n\n[[channel.output]]",
+        );
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("channel[0].output[0].uri: port 9000 is already where channel[0].input[0].uri listens"),
+            "{e:?}"
+        );
     }
 
     #[test]

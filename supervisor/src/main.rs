@@ -176,6 +176,9 @@ fn check(file: &str) -> ExitCode {
                 }
             }
             if errors.is_empty() {
+                for w in c.warnings() {
+                    eprintln!("{w}");
+                }
                 println!("{file}: valid, {} channel(s)", c.channels.len());
                 print!("{}", describe(&c, &choices));
                 return ExitCode::SUCCESS;

@@ -63,6 +63,10 @@ fn need_host(u: &Url) -> Result<(), String> {
 
 fn need_host_port(u: &Url) -> Result<(), String> {
     match (u.host_str(), u.port()) {
+        (Some(_), Some(0)) => Err(format!(
+            "{}:// port 0 is not a port: give one from 1 to 65535",
+            u.scheme()
+        )),
         (Some(h), Some(_)) if !h.is_empty() => Ok(()),
         _ => Err(format!(
             "{}:// needs a host and a port, e.g. {}://127.0.0.1:9000",
@@ -72,14 +76,54 @@ fn need_host_port(u: &Url) -> Result<(), String> {
     }
 }
 
-fn srt_mode(u: &Url) -> Result<(), String> {
-    match u.query_pairs().find(|(k, _)| k == "mode") {
-        None => Ok(()),
-        Some((_, m)) if m == "caller" || m == "listener" => Ok(()),
-        Some((_, m)) => Err(format!(
-            "srt mode \"{m}\" is not supported; expected caller or listener"
-        )),
+/// The SRT options libsrt or srtsrc/srtsink would refuse at run time (the
+/// channel would then sit on its slate, retrying, with a vague error), so
+/// they are refused when the config is read. Secrets are never quoted.
+fn srt_options(u: &Url) -> Result<(), String> {
+    for (k, v) in u.query_pairs() {
+        match k.as_ref() {
+            "mode" if v != "caller" && v != "listener" => {
+                return Err(format!(
+                    "srt mode \"{v}\" is not supported; expected caller or listener"
+                ))
+            }
+            "passphrase" => {
+                let n = v.chars().count();
+                if !(10..=79).contains(&n) {
+                    return Err(format!(
+                        "srt passphrase has {n} characters; SRT takes 10 to 79"
+                    ));
+                }
+            }
+            "pbkeylen" if !matches!(v.as_ref(), "0" | "16" | "24" | "32") => {
+                return Err(format!(
+                    "srt pbkeylen \"{v}\" must be 0 (default), 16, 24 or 32 (AES-128, -192, -256)"
+                ))
+            }
+            "latency" => match v.parse::<u32>() {
+                Ok(ms) if ms <= 60_000 => {}
+                Ok(ms) => {
+                    return Err(format!(
+                        "srt latency {ms} is over 60000: it is in milliseconds here \
+                         (ffmpeg's srt latency is in microseconds: 200000 there is 200 here)"
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "srt latency \"{v}\" must be a whole number of milliseconds, 0 to 60000"
+                    ))
+                }
+            },
+            "streamid" if v.chars().count() > 512 => {
+                return Err(format!(
+                    "srt streamid has {} characters; SRT takes at most 512",
+                    v.chars().count()
+                ))
+            }
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 /// What an input URI asks for, with nonstop's own options taken out.
@@ -113,7 +157,7 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
     };
     match u.scheme() {
         "srt" => need_host_port(&u)
-            .and_then(|_| srt_mode(&u))
+            .and_then(|_| srt_options(&u))
             .map(|_| plain(false, listener)),
         "udp" => need_host_port(&u).map(|_| plain(false, true)),
         "rtmp" | "rtmps" | "rtsp" => need_host(&u).map(|_| plain(false, false)),
@@ -148,6 +192,26 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
             "unsupported input scheme \"{other}\"; expected {INPUT_SCHEMES}"
         )),
     }
+}
+
+/// Host and port a valid input (`input`) or output URI binds to wait for
+/// a peer: udp inputs (not multicast groups, which several may share) and
+/// SRT listeners.
+pub fn listening_on(uri: &str, input: bool) -> Option<(String, u16)> {
+    let u = Url::parse(uri).ok()?;
+    let listener = u.query_pairs().any(|(k, v)| k == "mode" && v == "listener");
+    let host = u.host_str()?.trim_matches(['[', ']']).to_owned();
+    let listens = match u.scheme() {
+        "srt" => listener,
+        "udp" => {
+            input
+                && !host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_multicast())
+        }
+        _ => false,
+    };
+    listens.then_some((host, u.port()?))
 }
 
 pub fn check_input(uri: &str) -> Result<(), String> {
@@ -204,7 +268,7 @@ pub fn output_kind(uri: &str) -> Result<OutputKind, String> {
     let u = parse(uri)?;
     match u.scheme() {
         "srt" => need_host_port(&u)
-            .and_then(|_| srt_mode(&u))
+            .and_then(|_| srt_options(&u))
             .map(|_| OutputKind::Srt {
                 uri: uri.to_owned(),
             }),
@@ -774,8 +838,28 @@ mod tests {
             .unwrap_err()
             .contains("percent-encode"));
         assert!(check_output("rtmp://h/app/\"key\"").is_err());
-        assert!(check_input("srt://h:9000?passphrase=two%20words").is_ok());
+        assert!(check_input("srt://h:9000?passphrase=two%20words%20here").is_ok());
         // Found by fuzz/ (uri): a NUL, which GStreamer's C strings end at.
         assert!(check_input("srt://h:9000?mode=listener\0&passphrase=x").is_err());
+    }
+
+    #[test]
+    fn srt_options_libsrt_refuses_are_refused_at_load() {
+        let err = |u: &str| check_input(u).unwrap_err();
+        assert_eq!(
+            err("srt://h:9000?passphrase=abc"),
+            "srt passphrase has 3 characters; SRT takes 10 to 79"
+        );
+        assert!(!err("srt://h:9000?passphrase=short").contains("short"));
+        assert!(check_input("srt://h:9000?passphrase=0123456789").is_ok());
+        assert!(check_output(&format!("srt://h:9000?passphrase={}", "x".repeat(80))).is_err());
+        assert!(err("srt://h:9000?pbkeylen=20").contains("16, 24 or 32"));
+        assert!(check_input("srt://h:9000?pbkeylen=32&passphrase=0123456789").is_ok());
+        assert!(err("srt://h:9000?latency=200000").contains("microseconds"));
+        assert!(err("srt://h:9000?latency=fast").contains("whole number of milliseconds"));
+        assert!(check_input("srt://h:9000?latency=120").is_ok());
+        assert!(err(&format!("srt://h:9000?streamid={}", "s".repeat(513))).contains("at most 512"));
+        assert!(err("srt://h:0?mode=listener").contains("port 0"));
+        assert!(check_output("udp://h:0").is_err());
     }
 }

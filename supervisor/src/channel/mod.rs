@@ -333,9 +333,28 @@ fn error_reason(msg: &gst::Message) -> Option<String> {
         .map(|(_, last)| uri::redact_text(last.trim()))
         .filter(|c| !c.is_empty());
     Some(match cause {
-        Some(c) => format!("{text} {c} ({})", element_path(msg)),
+        Some(c) => format!("{text} {c}{} ({})", in_use(&c), element_path(msg)),
         None => format!("{text} ({})", element_path(msg)),
     })
+}
+
+/// libsrt says only "Cannot bind to ADDR:PORT … unable to create/configure
+/// SRT socket" when the port is taken: find out, and say so.
+fn in_use(cause: &str) -> String {
+    let Some(addr) = cause
+        .split("Cannot bind to ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    else {
+        return String::new();
+    };
+    match std::net::UdpSocket::bind(addr) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            format!(" ({addr} is in use: another socket holds that port)")
+        }
+        _ => String::new(),
+    }
 }
 
 /// Stops a pipeline off the event loop: a source stuck in a network call
