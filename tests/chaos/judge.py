@@ -426,6 +426,11 @@ def check_segments(c, final):
     # (max-files): a pass that comes late still finds them there.
     on_disk = [os.path.basename(x) for x in glob.glob(os.path.join(hls, "segment-*.ts"))]
     names = sorted(set(listed) | set(on_disk), key=_hls_key)
+    # What each pass saw, to tell a judge too slow from a segment gone.
+    with open(os.path.join(c.out, "hls-passes.log"), "a") as fh:
+        fh.write(f"{time.time():.1f} final={final} listed={listed[:1]}..{listed[-1:]} "
+                 f"disk={len(on_disk)} newest={names[-1:]} "
+                 f"checking={[n for n in (names[:-1] if not final else names) if os.path.join(hls, n) not in seen]}\n")
     for name in names[:-1] if not final else names:
         path = os.path.join(hls, name)
         if path in seen:
