@@ -57,6 +57,7 @@ class Chaos:
         self.done = threading.Event()
         self.records = []  # what happened to each fault
         self.notes = []  # harness problems and skipped fault kinds
+        self.judge_errors = []  # the judge's own failures: the run fails
         self.api = []  # (t, {channel: state} or None)
         self.resources = open(os.path.join(out, "resources.csv"), "w", buffering=1)
         self.resources.write("t,pid,rss_mb,fds,threads,cpu_pct\n")
@@ -312,6 +313,10 @@ class Chaos:
         last = None
         while not self.done.wait(period):
             now = time.time()
+            try:
+                judge.keep_hls(self)
+            except OSError as e:
+                self.judge_errors.append(f"keeping HLS segments: {e!r}")
             pid = self.daemon.pid()
             if pid:
                 try:
@@ -334,8 +339,12 @@ class Chaos:
 
     def archive(self):
         """Checks finished recording segments and deletes alpha's (its tmpfs is
-        small), as an archiver would."""
-        return judge.check_segments(self, final=False)
+        small), as an archiver would. A judge that fails fails the run; it
+        must not stop the run half-way (and hang it)."""
+        try:
+            judge.check_segments(self, final=False)
+        except Exception as e:
+            self.judge_errors.append(f"a pass over the recordings failed: {e!r}")
 
     # --- the run -----------------------------------------------------------
     def run(self, sched):
@@ -371,7 +380,8 @@ class Chaos:
     def save(self):
         """What judging needs, so a run can be judged again (--judge DIR)."""
         state = {k: getattr(self, k, None) for k in
-                 ("seed", "soak", "length", "t0", "notes", "api", "records", "exit_status", "segments", "checked")}
+                 ("seed", "soak", "length", "t0", "notes", "api", "records", "exit_status", "segments", "checked",
+                  "judge_errors")}
         state["lives"] = self.daemon.lives
         state["receivers"] = [list(k) for k in self.receivers]
         with open(os.path.join(self.out, "state.json"), "w") as fh:

@@ -370,6 +370,26 @@ def _cut_by_fault(c, t0, t1, group):
     return None
 
 
+def keep_hls(c):
+    """Hard-links every HLS segment that appeared into hls-keep/, so the
+    judge reads it even after nonstopd deleted it. Cheap (no data copied):
+    the harness calls it every watch period. Returns the folder."""
+    hls, keep = os.path.join(c.out, "hls-bravo"), os.path.join(c.out, "hls-keep")
+    os.makedirs(keep, exist_ok=True)
+    done = c.__dict__.setdefault("kept", set())
+    for src in glob.glob(os.path.join(hls, "segment-*.ts")):
+        name = os.path.basename(src)
+        if name not in done:
+            try:
+                os.link(src, os.path.join(keep, name))
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                continue  # deleted meanwhile: judged missing if it was listed
+            done.add(name)
+    return keep
+
+
 def _hls_key(name):
     """(stream, sequence number) of hlssink2's segment-STREAM-NNNNN.ts."""
     m = re.fullmatch(r"segment-(\d+)-(\d+)\.ts", name)
@@ -417,8 +437,12 @@ def check_segments(c, final):
             results.append(r)
             if delete and not final:
                 os.remove(path)
-    # HLS: every segment the playlist names exists and is whole.
+    # HLS: every segment the playlist named is whole. They are judged from
+    # the hard links keep_hls() made as they appeared: nonstopd deletes a
+    # segment ~20 s after it leaves the playlist (max-files), which a slow
+    # pass (decoding recordings on a loaded box) could outlast.
     hls = os.path.join(c.out, "hls-bravo")
+    keep = keep_hls(c)
     try:
         with open(os.path.join(hls, "index.m3u8")) as fh:
             listed = [x.strip() for x in fh if x.strip() and not x.startswith("#")]
@@ -426,38 +450,36 @@ def check_segments(c, final):
         listed = []
         if final:
             c.notes.append("bravo's HLS playlist (index.m3u8) was never written")
-    # Segments also stay on disk a while after leaving the playlist
-    # (max-files): a pass that comes late still finds them there.
-    on_disk = [os.path.basename(x) for x in glob.glob(os.path.join(hls, "segment-*.ts"))]
-    names = sorted(set(listed) | set(on_disk), key=_hls_key)
-    # What each pass saw, to tell a judge too slow from a segment gone.
-    with open(os.path.join(c.out, "hls-passes.log"), "a") as fh:
-        fh.write(f"{time.time():.1f} final={final} listed={listed[:1]}..{listed[-1:]} "
-                 f"disk={len(on_disk)} newest={names[-1:]} "
-                 f"checking={[n for n in (names[:-1] if not final else names) if os.path.join(hls, n) not in seen]}\n")
-    for name in names[:-1] if not final else names:
+    for name in listed:
+        if not os.path.exists(os.path.join(keep, name)) and os.path.join(hls, name) not in seen:
+            seen[os.path.join(hls, name)] = True
+            results.append({"group": "bravo.hls", "file": name,
+                            "problems": ["listed in the playlist but missing"]})
+    kept = sorted((os.path.basename(x) for x in glob.glob(os.path.join(keep, "segment-*.ts"))), key=_hls_key)
+    # The newest may still be written (unless nonstopd has stopped).
+    for name in kept[:-1] if not final else kept:
         path = os.path.join(hls, name)
         if path in seen:
             continue
         seen[path] = True
+        kpath = os.path.join(keep, name)
         r = {"group": "bravo.hls", "file": name, "problems": []}
-        if not os.path.exists(path):
-            r["problems"].append("listed in the playlist but missing")
-        else:
-            pts, anomalies = tsrecv.scan_file(path)
-            r["duration"] = round(pts[-1] - pts[0] + W.FRAME, 2) if pts else 0.0
-            r["pts_anomalies"] = len(anomalies)
-            r["decode_errors"] = len(_decode_errors(path))
-            r["first_pts"], r["last_pts"] = (pts[0], pts[-1]) if pts else (None, None)
-            r["end"] = os.stat(path).st_mtime
-            r["cut_by"] = _cut_by_fault(c, r["end"] - r["duration"], r["end"], "bravo.hls")
-            # The last one ends where nonstopd was stopped.
-            r["last"] = final and name == listed[-1]
-            if not r["cut_by"] and not r["last"]:
-                if r["pts_anomalies"] or r["decode_errors"]:
-                    r["problems"].append(f"{r['pts_anomalies']} PTS anomalies, {r['decode_errors']} decode errors")
-                if not 0.9 <= r["duration"] <= 3.1:
-                    r["problems"].append(f"duration {r['duration']} s (target 2 s)")
+        pts, anomalies = tsrecv.scan_file(kpath)
+        r["duration"] = round(pts[-1] - pts[0] + W.FRAME, 2) if pts else 0.0
+        r["pts_anomalies"] = len(anomalies)
+        r["decode_errors"] = len(_decode_errors(kpath))
+        r["first_pts"], r["last_pts"] = (pts[0], pts[-1]) if pts else (None, None)
+        r["end"] = os.stat(kpath).st_mtime
+        r["cut_by"] = _cut_by_fault(c, r["end"] - r["duration"], r["end"], "bravo.hls")
+        # The last one ends where nonstopd was stopped.
+        r["last"] = final and name == kept[-1]
+        if not r["cut_by"] and not r["last"]:
+            if r["pts_anomalies"] or r["decode_errors"]:
+                r["problems"].append(f"{r['pts_anomalies']} PTS anomalies, {r['decode_errors']} decode errors")
+            if not 0.9 <= r["duration"] <= 3.1:
+                r["problems"].append(f"duration {r['duration']} s (target 2 s)")
+        if c.soak:
+            os.remove(kpath)  # judged: a soak's disk stays bounded
         results.append(r)
 
 
@@ -653,6 +675,7 @@ def report(c, final):
         step = b["first_pts"] - a["last_pts"]
         if abs(step - W.FRAME) > 0.002 and not (a.get("cut_by") or b.get("cut_by")):
             problems.append(f"HLS {a['file']} → {b['file']}: PTS step {step * 1000:.0f} ms")
+    problems += [f"judge: {e}" for e in c.__dict__.get("judge_errors", [])]
     rows = resources(c)
     res, rprobs = resource_verdict(c, rows)
     if final:
