@@ -58,6 +58,7 @@ class Chaos:
         self.records = []  # what happened to each fault
         self.notes = []  # harness problems and skipped fault kinds
         self.judge_errors = []  # the judge's own failures: the run fails
+        self.disk_full = False  # a disk-full fault is on: keep alpha's segments
         self.api = []  # (t, {channel: state} or None)
         self.resources = open(os.path.join(out, "resources.csv"), "w", buffering=1)
         self.resources.write("t,pid,rss_mb,fds,threads,cpu_pct\n")
@@ -232,8 +233,15 @@ class Chaos:
         if kind == "disk-full":
             if not self.tmpfs.ok:
                 return None
+            # The archiver must not free room while the disk is meant to
+            # be full: the recording would never hit ENOSPC.
+            self.disk_full = True
             f["params"]["filled_bytes"] = self.tmpfs.fill()
-            return self.tmpfs.free
+
+            def undo():
+                self.tmpfs.free()
+                self.disk_full = False
+            return undo
         if kind == "encoder-fail":
             r = subprocess.run([os.path.join(W.ROOT, "target/release/nonstopctl"), "--address", self.bus,
                                 "drill", ch, "encoder-fail", "--for", f"{f['dur']:g}s", "--json"],

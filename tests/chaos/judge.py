@@ -436,7 +436,15 @@ def check_segments(c, final):
             r["problems"] = problems
             results.append(r)
             if delete and not final:
-                os.remove(path)
+                # Not while a disk-full fault is on: the archiver would free
+                # the room the fault took. Deleted at a later pass then.
+                pending = c.__dict__.setdefault("to_delete", [])
+                pending.append(path)
+                if not c.__dict__.get("disk_full"):
+                    for old in pending:
+                        if os.path.exists(old):
+                            os.remove(old)
+                    pending.clear()
     # HLS: every segment the playlist named is whole. They are judged from
     # the hard links keep_hls() made as they appeared: nonstopd deletes a
     # segment ~20 s after it leaves the playlist (max-files), which a slow
