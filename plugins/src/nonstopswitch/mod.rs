@@ -12,6 +12,7 @@ mod decide;
 mod group;
 mod imp;
 mod media;
+mod pacer;
 mod sinkpad;
 
 pub use decide::Reason;
