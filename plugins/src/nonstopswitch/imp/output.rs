@@ -280,8 +280,15 @@ impl NonstopSwitch {
     }
 
     /// Posts and pushes what `produce` built. Returns false when the output
-    /// stopped (EOS sent, downstream flushing or failed): the task is paused.
-    pub(super) fn push_output(&self, out: Output) -> bool {
+    /// stopped (EOS sent, downstream flushing or failed). Only the src task
+    /// pauses itself here: pausing it from another thread waits for the
+    /// task's iteration, which may be waiting for this thread's push lock.
+    pub(super) fn push_output(&self, out: Output, from_task: bool) -> bool {
+        let stop = || {
+            if from_task {
+                let _ = self.src_pad.pause_task();
+            }
+        };
         let obj = self.obj();
         for m in out.messages {
             let _ = obj.post_message(m);
@@ -294,7 +301,7 @@ impl NonstopSwitch {
         }
         if out.eos {
             self.src_pad.push_event(gst::event::Eos::new());
-            let _ = self.src_pad.pause_task();
+            stop();
             return false;
         }
         let Some(buffer) = out.buffer else {
@@ -304,7 +311,7 @@ impl NonstopSwitch {
             Ok(_) | Err(gst::FlowError::NotLinked) => true,
             Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                 gst::debug!(CAT, imp = self, "downstream stopped us");
-                let _ = self.src_pad.pause_task();
+                stop();
                 false
             }
             Err(err) => {
@@ -313,7 +320,7 @@ impl NonstopSwitch {
                     gst::StreamError::Failed,
                     ("Output stopped: downstream returned {err:?}")
                 );
-                let _ = self.src_pad.pause_task();
+                stop();
                 false
             }
         }

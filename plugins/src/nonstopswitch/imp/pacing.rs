@@ -129,7 +129,7 @@ impl NonstopSwitch {
             }
             let out = self.send_slot(&mut st, &settings, t);
             drop(st);
-            let going = self.push_output(out);
+            let going = self.push_output(out, false);
             self.pushed(going);
         }
     }
@@ -252,7 +252,7 @@ impl NonstopSwitch {
         gst::trace!(CAT, imp = self, "slot {t} sent by the src task at {now}");
         let out = self.send_slot(&mut st, settings, t);
         drop(st);
-        let going = self.push_output(out);
+        let going = self.push_output(out, true);
         self.pushed(going);
     }
 
@@ -290,6 +290,6 @@ impl NonstopSwitch {
         }
         let out = self.send_slot(&mut st, settings, t);
         drop(st);
-        self.push_output(out);
+        self.push_output(out, true);
     }
 }
