@@ -6,6 +6,9 @@ source "$(dirname "$0")/common.bash"
 echo "-- the harness's own checks (tests/chaos/test_tsrecv.py)"
 "$PY" "$ROOT/tests/chaos/test_tsrecv.py" >"$WORK/selftest" 2>&1 || { cat "$WORK/selftest" >&2; fail "the harness's own checks failed"; }
 tail -n 3 "$WORK/selftest"
+echo "-- the judge's verdicts on made-up logs (tests/chaos/test_judge.py)"
+"$PY" "$ROOT/tests/chaos/test_judge.py" >"$WORK/judgetest" 2>&1 || { cat "$WORK/judgetest" >&2; fail "the judge's own checks failed"; }
+tail -n 3 "$WORK/judgetest"
 seed=()
 [[ -n ${CHAOS_SEED:-} ]] && seed=(--seed "$CHAOS_SEED")
 if ! "$ROOT/scripts/chaos" --quick "${seed[@]}" --out "$WORK/chaos"; then
