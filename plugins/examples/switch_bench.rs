@@ -8,12 +8,12 @@
 //!
 //! ```text
 //! switch_bench [run] [--cycles N] [--quick] [--cpu-secs S] [--cpu-reps R]
-//!              [--only failover|cpu] [--cpu-config micro|realistic|both] [--verbose]
+//!              [--only failover|cpu] [--cpu-config micro|realistic|1000fps|all] [--verbose]
 //!     parent: runs every measurement in a child, prints markdown tables
 //! switch_bench failover nonstopswitch|fallbackswitch [--cycles N] [--dump F.csv] [--verbose]
 //!     child: one failover run, prints one `RESULT key=value ...` line
 //! switch_bench cpu nonstopswitch|input-selector|fallbackswitch [--cpu-secs S]
-//!              [--cpu-config micro|realistic]
+//!              [--cpu-config micro|realistic|1000fps]
 //!     child: one CPU run, prints one `RESULT key=value ...` line
 //! ```
 //!
@@ -25,9 +25,10 @@
 //! while, and opens it again at R.
 //!
 //! CPU: two always-flowing live sources into each switch and a synchronised
-//! `fakesink`, in two configurations: "micro" (320x240 black frames, next to
-//! free, so the switch's own share is visible) and "realistic" (1280x720
-//! SMPTE bars, which `videotestsrc` renders every frame). The child measures
+//! `fakesink`, in three configurations: "micro" (320x240 black frames, next
+//! to free, so the switch's own share is visible), "realistic" (1280x720
+//! SMPTE bars, which `videotestsrc` renders every frame) and "1000fps" (16x16
+//! GRAY8 black at 1000 frames/s: the cost per output frame, magnified). The child measures
 //! its own user+sys CPU time and context switches with
 //! `getrusage(RUSAGE_SELF)` over a fixed wall-clock window after warm-up.
 
@@ -121,9 +122,12 @@ impl Opts {
                 "--cpu-config" => {
                     let v = value("--cpu-config")?;
                     o.cpu_config = match v.as_str() {
-                        "both" => None,
+                        // "both" predates the third configuration: it means all.
+                        "all" | "both" => None,
                         s => Some(CpuConfig::from_arg(s).ok_or_else(|| {
-                            format!("--cpu-config takes micro, realistic or both, not {v:?}")
+                            format!(
+                                "--cpu-config takes micro, realistic, 1000fps or all, not {v:?}"
+                            )
                         })?),
                     };
                 }
@@ -167,10 +171,10 @@ impl Opts {
 
 const USAGE: &str = "
 usage: switch_bench [run] [--cycles N] [--quick] [--cpu-secs S] [--cpu-reps R]
-                    [--only failover|cpu] [--cpu-config micro|realistic|both] [--verbose]
+                    [--only failover|cpu] [--cpu-config micro|realistic|1000fps|all] [--verbose]
        switch_bench failover nonstopswitch|fallbackswitch [--cycles N] [--dump FILE.csv]
        switch_bench cpu nonstopswitch|input-selector|fallbackswitch [--cpu-secs S]
-                    [--cpu-config micro|realistic]   (default micro)
+                    [--cpu-config micro|realistic|1000fps]   (default micro)
 ";
 
 // ---------------------------------------------------------------------------
@@ -216,7 +220,7 @@ impl Switch {
 // ---------------------------------------------------------------------------
 // CPU configurations
 
-const CPU_CONFIGS: [CpuConfig; 2] = [CpuConfig::Micro, CpuConfig::Realistic];
+const CPU_CONFIGS: [CpuConfig; 3] = [CpuConfig::Micro, CpuConfig::Realistic, CpuConfig::Fps1000];
 
 /// The sources of a CPU run (both inputs identical, both always flowing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,6 +229,9 @@ enum CpuConfig {
     Micro,
     /// 1280x720 SMPTE bars, rendered by `videotestsrc` for every frame.
     Realistic,
+    /// 16x16 GRAY8 black frames at 1000 fps: the per-frame cost of the
+    /// switch (wakeups, locks, bookkeeping) dominates the process.
+    Fps1000,
 }
 
 impl CpuConfig {
@@ -232,6 +239,7 @@ impl CpuConfig {
         match self {
             CpuConfig::Micro => "micro",
             CpuConfig::Realistic => "realistic",
+            CpuConfig::Fps1000 => "1000fps",
         }
     }
 
@@ -243,6 +251,8 @@ impl CpuConfig {
         match self {
             CpuConfig::Micro => "black",
             CpuConfig::Realistic => "smpte",
+            // Black GRAY8 is a memset of 256 bytes: the sources cost next to nothing.
+            CpuConfig::Fps1000 => "black",
         }
     }
 
@@ -250,6 +260,7 @@ impl CpuConfig {
         match self {
             CpuConfig::Micro => CAPS,
             CpuConfig::Realistic => "video/x-raw,format=I420,width=1280,height=720,framerate=50/1",
+            CpuConfig::Fps1000 => "video/x-raw,format=GRAY8,width=16,height=16,framerate=1000/1",
         }
     }
 
@@ -257,6 +268,7 @@ impl CpuConfig {
         match self {
             CpuConfig::Micro => "two live 320x240 I420 50 fps black videotestsrc",
             CpuConfig::Realistic => "two live 1280x720 I420 50 fps smpte videotestsrc",
+            CpuConfig::Fps1000 => "two live 16x16 GRAY8 1000 fps black videotestsrc",
         }
     }
 }

@@ -1,15 +1,20 @@
 //! The `nonstopswitch` element: a frame synchronizer with priority failover.
 //!
-//! Sink pads queue their input (chain never blocks); a task on the src pad
-//! wakes once per output slot on the pipeline clock, publishes the inputs'
+//! Sink pads queue their input. Every output slot publishes the inputs'
 //! health to the switch group, applies the group's decision, and pushes one
-//! frame (or audio chunk) with the slot's timestamp.
+//! frame (or audio chunk) with the slot's timestamp (`output`). While the
+//! input on air delivers in time, its own streaming thread sends the slots;
+//! a task on the src pad sends the ones it does not, paced by the pipeline
+//! clock (`pacing`).
 //!
-//! Lock order: `settings` is only ever held alone (copied out); `state` may
-//! be held while taking the group's lock, never the other way round. Nothing
-//! is pushed, posted or notified while `state` is held.
+//! Lock order: `settings` is only ever held alone (copied out); `push` is
+//! taken before `state`; `state` may be held while taking the group's lock,
+//! never the other way round. Nothing is pushed, posted or notified while
+//! `state` is held.
 
-use std::collections::BTreeMap;
+mod output;
+mod pacing;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 
@@ -19,8 +24,9 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::decide::Policy;
-use super::group::{Arrival, Entry, Grid, Group, Local, Published};
-use super::media::{self, Format, InputQueue, Kind, Taken};
+use super::group::{Arrival, Grid, Group, Local};
+use super::media::{Format, InputQueue};
+use super::pacer::Pacer;
 use super::sinkpad::index_of;
 use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
 
@@ -165,6 +171,16 @@ struct State {
     playing: bool,
     flushing: bool,
     clock_id: Option<gst::SingleShotClockId>,
+    /// The pipeline clock and base time while PLAYING.
+    clock: Option<gst::Clock>,
+    base: ClockTime,
+    /// The src task's alarm, on the system clock only: then the input on
+    /// air may send slots itself (see `pacing`).
+    pacer: Option<Arc<Pacer>>,
+    /// When the last push of a slot returned.
+    pushed_at: ClockTime,
+    /// Downstream refused a push or EOS went out: no more slots.
+    output_stopped: bool,
     eos_sent: bool,
     /// EOS was sent to the element itself (gst-launch-1.0 -e, shutdown).
     eos_requested: bool,
@@ -189,22 +205,14 @@ impl State {
     }
 }
 
-/// What one output slot produced, pushed and posted after the lock is gone.
-#[derive(Default)]
-struct Output {
-    events: Vec<gst::Event>,
-    buffer: Option<gst::Buffer>,
-    messages: Vec<gst::Message>,
-    notify_active: bool,
-    eos: bool,
-}
-
 pub struct NonstopSwitch {
     src_pad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
     /// Wakes the src task waiting for the first data.
     cond: Condvar,
+    /// Held by whichever thread builds and pushes a slot (see `pacing`).
+    push: Mutex<()>,
     group: Mutex<Arc<Group>>,
     group_name: Mutex<String>,
     member: usize,
@@ -242,9 +250,7 @@ impl NonstopSwitch {
         if !st.playing {
             return None;
         }
-        let obj = self.obj();
-        let clock = obj.clock()?;
-        clock.time().checked_sub(obj.base_time()?)
+        st.clock.as_ref()?.time().checked_sub(st.base)
     }
 
     fn sink_chain(
@@ -353,6 +359,7 @@ impl NonstopSwitch {
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
+        self.chain_output(pad);
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -634,390 +641,13 @@ impl NonstopSwitch {
             if let Some(id) = st.clock_id.take() {
                 id.unschedule();
             }
+            if let Some(p) = st.pacer.as_ref() {
+                p.wake();
+            }
         }
         self.cond.notify_all();
         pad.stop_task()
             .map_err(|e| gst::loggable_error!(CAT, "cannot stop task: {e}"))
-    }
-
-    /// Starts the output timeline once some input has queued enough.
-    fn try_start(&self, st: &mut State, settings: &Settings, now: ClockTime) -> bool {
-        let Some(format) = st.format.as_ref() else {
-            return false;
-        };
-        let slot = format.slot_duration();
-        let ready = st.inputs.iter().any(|i| {
-            i.queue.as_ref().is_some_and(|q| {
-                q.level() > ClockTime::ZERO && q.level() >= q.prefill(slot, settings.latency)
-            })
-        });
-        if !ready {
-            return false;
-        }
-        let (num, den) = format.grid_rate();
-        let (grid, k, seq, active) = self.group().start(self.member, now, num, den);
-        gst::info!(CAT, imp = self, "output starts at {}", grid.slot(k));
-        st.timeline = Some(Timeline { grid, next: k });
-        st.applied = seq;
-        st.join = Some(active);
-        true
-    }
-
-    fn src_loop(&self) {
-        let settings = self.settings();
-        let mut st = self.lock_state();
-        loop {
-            if st.flushing || !st.playing || st.eos_sent {
-                drop(st);
-                let _ = self.src_pad.pause_task();
-                return;
-            }
-            if st.timeline.is_some() {
-                break;
-            }
-            if st.eos_requested {
-                // Asked to end before anything went out.
-                st.eos_sent = true;
-                drop(st);
-                self.src_pad.push_event(gst::event::Eos::new());
-                let _ = self.src_pad.pause_task();
-                return;
-            }
-            if let Some(now) = self.now(&st) {
-                if self.try_start(&mut st, &settings, now) {
-                    break;
-                }
-            }
-            st = self
-                .cond
-                .wait_timeout(st, std::time::Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-
-        let obj = self.obj();
-        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
-            drop(st);
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Clock,
-                ("nonstopswitch needs a pipeline clock to pace its output")
-            );
-            let _ = self.src_pad.pause_task();
-            return;
-        };
-        let tl = st.timeline.as_ref().expect("timeline");
-        let t = tl.grid.slot(tl.next);
-        let id = clock.new_single_shot_id(base + t);
-        st.clock_id = Some(id.clone());
-        drop(st);
-
-        let (res, jitter) = id.wait();
-        gst::trace!(CAT, imp = self, "slot {t}: {res:?} jitter {jitter}");
-
-        let mut st = self.lock_state();
-        st.clock_id = None;
-        if st.flushing || !st.playing {
-            drop(st);
-            let _ = self.src_pad.pause_task();
-            return;
-        }
-        if res == Err(gst::ClockError::Unscheduled) {
-            return;
-        }
-        let out = self.produce(&mut st, &settings, t);
-        if let Some(tl) = st.timeline.as_mut() {
-            tl.next += 1;
-        }
-        drop(st);
-        self.push_output(out);
-    }
-
-    /// Builds the output of slot `t`: health, decision, then the frame.
-    fn produce(&self, st: &mut State, settings: &Settings, t: ClockTime) -> Output {
-        let obj = self.obj();
-        let mut out = Output::default();
-
-        let all_ended = !st.inputs.is_empty() && st.inputs.iter().all(|i| i.local == Local::Eos);
-        if all_ended || st.eos_requested {
-            gst::info!(
-                CAT,
-                imp = self,
-                "every input ended or EOS was requested: sending EOS"
-            );
-            st.eos_sent = true;
-            out.eos = true;
-            return out;
-        }
-
-        // 1. Local health, judged at the real time (we may run late).
-        let now = self.now(st).unwrap_or(t).max(t);
-        let mut published = BTreeMap::new();
-        for input in st.inputs.iter_mut() {
-            if input.seen_unclocked {
-                input.seen_unclocked = false;
-                input.local = Local::Receiving {
-                    last_seen: t,
-                    since: t,
-                };
-            }
-            if let Local::Receiving { last_seen, .. } = input.local {
-                let stalled =
-                    input.flagged.is_some() || now.saturating_sub(last_seen) >= settings.timeout;
-                let s = if stalled {
-                    PadState::Stalled
-                } else {
-                    PadState::Healthy
-                };
-                if input.pad.imp().set_pad_state(s) {
-                    gst::info!(CAT, obj = input.pad, "input {}", s.nick());
-                    out.messages
-                        .push(input_message(&obj, &input.pad.name(), s, Some(now)));
-                }
-            }
-            let local = match (input.flagged, input.local) {
-                (Some(since), Local::Receiving { .. }) => Local::Unhealthy { since },
-                (_, local) => local,
-            };
-            published.insert(
-                input.index,
-                Published {
-                    priority: input.pad.imp().priority(),
-                    local,
-                },
-            );
-        }
-
-        // 2. The group's decision, applied at this member's slot.
-        let (entries, _) = self.group().step(
-            self.member,
-            t,
-            now,
-            published,
-            &settings.policy(),
-            settings.timeout,
-            st.applied,
-        );
-        if let Some(joined) = st.join.take() {
-            if joined.is_some() {
-                let start = Entry {
-                    seq: st.applied,
-                    at: t,
-                    from: None,
-                    to: joined,
-                    reason: super::Reason::Start,
-                    stall_duration: ClockTime::ZERO,
-                    from_holdoff: ClockTime::ZERO,
-                };
-                self.apply_switch(st, &mut out, t, &start);
-            }
-        }
-        for e in entries {
-            st.applied = e.seq;
-            if st.active != e.to {
-                self.apply_switch(st, &mut out, t, &e);
-            }
-        }
-
-        // 3. Keep queues shallow: inactive inputs hold just their prefill so
-        // a switch to them is immediate and adds no latency.
-        let slot = st
-            .format
-            .as_ref()
-            .map_or(ClockTime::SECOND, Format::slot_duration);
-        let active = st.active;
-        for input in st.inputs.iter_mut() {
-            if let Some(q) = input.queue.as_mut() {
-                let prefill = q.prefill(slot, settings.latency);
-                if Some(input.index) != active || q.level() > prefill * 2 {
-                    q.trim(prefill);
-                }
-            }
-        }
-
-        // 4. The frame / chunk.
-        let Some(format) = st.format.as_ref() else {
-            return out;
-        };
-        let is_video = format.is_video();
-        let taken = active
-            .and_then(|a| st.inputs.iter_mut().find(|i| i.index == a))
-            .and_then(|i| i.queue.as_mut())
-            .map_or(Taken::Empty, InputQueue::take);
-        let mut fresh = false;
-        let buffer = match taken {
-            Taken::Full(b) => {
-                fresh = is_video;
-                Some(b)
-            }
-            Taken::Partial(b) => {
-                st.frames_black += 1;
-                Some(b)
-            }
-            Taken::Empty => {
-                // Repeat while the input on air may still come back, and
-                // for loss-repeat once it is lost; then black.
-                let on_air = active.and_then(|a| st.inputs.iter().find(|i| i.index == a));
-                let lost_at = match on_air.map(|i| i.local) {
-                    None => st.lost_since,
-                    Some(Local::Receiving { last_seen, .. }) => {
-                        Some(last_seen + settings.timeout).filter(|&l| l <= now)
-                    }
-                    Some(Local::Unhealthy { since }) => Some(since),
-                    // Pinned to an input that ended or never started.
-                    Some(Local::Eos | Local::Waiting) => Some(ClockTime::ZERO),
-                };
-                let within_repeat = lost_at.is_none_or(|l| now < l + settings.loss_repeat);
-                match (&st.last_frame, is_video && within_repeat) {
-                    (Some(last), true) => {
-                        st.frames_repeated += 1;
-                        Some(last.clone())
-                    }
-                    _ => {
-                        st.frames_black += 1;
-                        st.filler.clone().or_else(|| st.last_frame.clone())
-                    }
-                }
-            }
-        };
-        let Some(mut buffer) = buffer else {
-            return out;
-        };
-        if let (Some(from), Kind::Audio { info, .. }) = (st.fade_from.take(), &format.kind) {
-            if active.is_some() {
-                let old = from
-                    .and_then(|f| st.inputs.iter_mut().find(|i| i.index == f))
-                    .and_then(|i| i.queue.as_mut())
-                    .and_then(|q| match q.take() {
-                        Taken::Full(b) | Taken::Partial(b) => Some(b),
-                        Taken::Empty => None,
-                    });
-                let old = old.as_ref().and_then(|b| b.map_readable().ok());
-                if let Ok(mut map) = buffer.make_mut().map_writable() {
-                    media::crossfade(info, old.as_deref(), map.as_mut_slice());
-                }
-            }
-        }
-
-        if !st.stream_started {
-            st.stream_started = true;
-            // The output is a new stream of its own, not any input's.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let stream_id = format!(
-                "nonstopswitch/{:x}-{:x}-{nanos:x}",
-                std::process::id(),
-                self.member
-            );
-            out.events.push(
-                gst::event::StreamStart::builder(&stream_id)
-                    .group_id(gst::GroupId::next())
-                    .build(),
-            );
-            st.caps_pending = true;
-            out.events.push(gst::event::Caps::new(&format.caps));
-            out.events.push(gst::event::Segment::new(
-                &gst::FormattedSegment::<ClockTime>::new(),
-            ));
-            st.caps_pending = false;
-            st.discont = true;
-        } else if st.caps_pending {
-            st.caps_pending = false;
-            out.events.push(gst::event::Caps::new(&format.caps));
-        }
-
-        let tl = st.timeline.as_ref().expect("timeline");
-        let end = tl.grid.slot(tl.next + 1);
-        {
-            let b = buffer.make_mut();
-            b.set_pts(t);
-            b.set_dts(ClockTime::NONE);
-            b.set_duration(end - t);
-            b.unset_flags(
-                gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC | gst::BufferFlags::GAP,
-            );
-            if std::mem::take(&mut st.discont) {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-        }
-        // Keep the frame for repeats only now, after restamping it in place:
-        // had we kept the input buffer and pushed a copy, its memory would
-        // still be shared when it returned to the upstream pool, and the
-        // pool would throw it away and allocate a new one for every frame.
-        if fresh {
-            st.last_frame = Some(buffer.clone());
-        }
-        st.frames_out += 1;
-        out.buffer = Some(buffer);
-        out
-    }
-
-    fn apply_switch(&self, st: &mut State, out: &mut Output, t: ClockTime, e: &Entry) {
-        let (to, reason) = (e.to, e.reason);
-        let from = st.active;
-        let from_name = st.active_name.take();
-        let to_name = st.pad_name(to);
-        st.active_name = to_name.clone();
-        gst::info!(
-            CAT,
-            imp = self,
-            "switch {from_name:?} -> {to_name:?} at {t} ({})",
-            reason.as_str()
-        );
-        if st.format.as_ref().is_some_and(|f| !f.is_video()) {
-            st.fade_from = Some(from);
-        }
-        st.active = to;
-        st.switches += 1;
-        st.lost_since = if to.is_none() { Some(t) } else { None };
-        let s = gst::Structure::builder(MSG_SWITCH)
-            .field("from", from_name)
-            .field("to", to_name)
-            .field("reason", reason.as_str())
-            .field("running-time", t.nseconds())
-            .field("stall-duration", e.stall_duration.nseconds())
-            .field("return-holdoff", e.from_holdoff.nseconds())
-            .build();
-        out.messages
-            .push(gst::message::Element::builder(s).src(&*self.obj()).build());
-        out.notify_active = true;
-    }
-
-    fn push_output(&self, out: Output) {
-        let obj = self.obj();
-        for m in out.messages {
-            let _ = obj.post_message(m);
-        }
-        if out.notify_active {
-            obj.notify(PROP_ACTIVE_PAD);
-        }
-        for e in out.events {
-            self.src_pad.push_event(e);
-        }
-        if out.eos {
-            self.src_pad.push_event(gst::event::Eos::new());
-            let _ = self.src_pad.pause_task();
-            return;
-        }
-        let Some(buffer) = out.buffer else {
-            return;
-        };
-        match self.src_pad.push(buffer) {
-            Ok(_) | Err(gst::FlowError::NotLinked) => {}
-            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
-                gst::debug!(CAT, imp = self, "downstream stopped us");
-                let _ = self.src_pad.pause_task();
-            }
-            Err(err) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("Output stopped: downstream returned {err:?}")
-                );
-                let _ = self.src_pad.pause_task();
-            }
-        }
     }
 
     fn reset(&self) {
@@ -1041,6 +671,8 @@ impl NonstopSwitch {
         st.stream_started = false;
         st.eos_sent = false;
         st.eos_requested = false;
+        st.output_stopped = false;
+        st.pushed_at = ClockTime::ZERO;
         drop(st);
         self.group().stop(self.member);
     }
@@ -1112,6 +744,7 @@ impl ObjectSubclass for NonstopSwitch {
                 ..Default::default()
             }),
             cond: Condvar::new(),
+            push: Mutex::new(()),
             group: Mutex::new(group),
             group_name: Mutex::new(String::new()),
             member,
@@ -1485,6 +1118,9 @@ impl ElementImpl for NonstopSwitch {
             if let Some(id) = st.clock_id.take() {
                 id.unschedule();
             }
+            if let Some(p) = st.pacer.as_ref() {
+                p.wake();
+            }
             drop(st);
             self.cond.notify_all();
         }
@@ -1496,7 +1132,18 @@ impl ElementImpl for NonstopSwitch {
                 res = gst::StateChangeSuccess::NoPreroll;
             }
             gst::StateChange::PausedToPlaying => {
-                self.lock_state().playing = true;
+                {
+                    let obj = self.obj();
+                    let clock = obj.clock();
+                    let mut st = self.lock_state();
+                    st.base = obj.base_time().unwrap_or(ClockTime::ZERO);
+                    if st.clock != clock {
+                        st.pacer = clock.as_ref().and_then(Pacer::for_clock).map(Arc::new);
+                        st.clock = clock;
+                    }
+                    st.output_stopped = false;
+                    st.playing = true;
+                }
                 let weak = self.obj().downgrade();
                 self.src_pad
                     .start_task(move || {

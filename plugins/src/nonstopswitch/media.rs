@@ -183,6 +183,7 @@ impl Format {
             Kind::Video(_) => InputQueue::Video {
                 frames: VecDeque::new(),
                 period: self.slot_duration(),
+                credit: ClockTime::ZERO,
             },
             Kind::Audio { info, chunk } => InputQueue::Audio {
                 adapter: gst_base::UniqueAdapter::new(),
@@ -191,6 +192,8 @@ impl Format {
                 chunk_bytes: *chunk as usize * info.bpf() as usize,
                 silence: self.filler().ok(),
                 max_in: ClockTime::ZERO,
+                chunk: self.slot_duration(),
+                credit: ClockTime::ZERO,
             },
         }
     }
@@ -284,10 +287,15 @@ pub enum Taken {
 
 /// One input's FIFO. Inputs are consumed in arrival order, one slot's worth
 /// per output slot, so jitter up to the queue depth never shows in the output.
+///
+/// `credit` is what the input delivered since its slots were last taken (at
+/// most one burst and a slot): the input's own thread may push that much
+/// output itself without draining the jitter allowance held in the queue.
 pub enum InputQueue {
     Video {
         frames: VecDeque<gst::Buffer>,
         period: ClockTime,
+        credit: ClockTime,
     },
     Audio {
         adapter: gst_base::UniqueAdapter,
@@ -297,18 +305,30 @@ pub enum InputQueue {
         silence: Option<gst::Buffer>,
         /// Longest input buffer seen: audio arrives in bursts of this size.
         max_in: ClockTime,
+        /// One output chunk, in time.
+        chunk: ClockTime,
+        credit: ClockTime,
     },
 }
 
 impl InputQueue {
     pub fn push(&mut self, buf: gst::Buffer) {
         match self {
-            InputQueue::Video { frames, .. } => frames.push_back(buf),
+            InputQueue::Video {
+                frames,
+                period,
+                credit,
+            } => {
+                frames.push_back(buf);
+                *credit = (*credit + *period).min(*period * 2);
+            }
             InputQueue::Audio {
                 adapter,
                 bpf,
                 rate,
                 max_in,
+                chunk,
+                credit,
                 ..
             } => {
                 let samples = (buf.size() / *bpf) as u64;
@@ -316,6 +336,7 @@ impl InputQueue {
                     .mul_div_ceil(samples, *rate)
                     .unwrap_or_default();
                 *max_in = (*max_in).max(dur);
+                *credit = (*credit + dur).min(*max_in + *chunk);
                 adapter.push(buf);
             }
         }
@@ -324,7 +345,7 @@ impl InputQueue {
     /// Queued media, in time.
     pub fn level(&self) -> ClockTime {
         match self {
-            InputQueue::Video { frames, period } => *period * frames.len() as u64,
+            InputQueue::Video { frames, period, .. } => *period * frames.len() as u64,
             InputQueue::Audio {
                 adapter, bpf, rate, ..
             } => ClockTime::SECOND
@@ -343,14 +364,28 @@ impl InputQueue {
         slot + burst + latency
     }
 
+    /// Output this input may push from its own thread (see the type).
+    pub fn credit(&self) -> ClockTime {
+        match self {
+            InputQueue::Video { credit, .. } | InputQueue::Audio { credit, .. } => *credit,
+        }
+    }
+
     pub fn clear(&mut self) {
         match self {
-            InputQueue::Video { frames, .. } => frames.clear(),
+            InputQueue::Video { frames, credit, .. } => {
+                frames.clear();
+                *credit = ClockTime::ZERO;
+            }
             InputQueue::Audio {
-                adapter, max_in, ..
+                adapter,
+                max_in,
+                credit,
+                ..
             } => {
                 adapter.clear();
                 *max_in = ClockTime::ZERO;
+                *credit = ClockTime::ZERO;
             }
         }
     }
@@ -359,7 +394,7 @@ impl InputQueue {
     /// frame for video). Returns how many frames / bytes went.
     pub fn trim(&mut self, keep: ClockTime) -> usize {
         match self {
-            InputQueue::Video { frames, period } => {
+            InputQueue::Video { frames, period, .. } => {
                 let keep_frames = (keep.nseconds() / period.nseconds().max(1)).max(1) as usize;
                 let drop = frames.len().saturating_sub(keep_frames);
                 frames.drain(..drop);
@@ -388,7 +423,12 @@ impl InputQueue {
     /// Takes one output slot's worth.
     pub fn take(&mut self) -> Taken {
         match self {
-            InputQueue::Video { frames, .. } => {
+            InputQueue::Video {
+                frames,
+                period,
+                credit,
+            } => {
+                *credit = credit.saturating_sub(*period);
                 frames.pop_front().map_or(Taken::Empty, Taken::Full)
             }
             InputQueue::Audio {
@@ -396,8 +436,11 @@ impl InputQueue {
                 bpf,
                 chunk_bytes,
                 silence,
+                chunk,
+                credit,
                 ..
             } => {
+                *credit = credit.saturating_sub(*chunk);
                 let avail = adapter.available() / *bpf * *bpf;
                 if avail >= *chunk_bytes {
                     return adapter

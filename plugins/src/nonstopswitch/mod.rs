@@ -1,9 +1,11 @@
 //! `nonstopswitch`: a priority input switch whose output never stops.
 //!
-//! Sink pads store the newest media of their input; a task on the src pad,
-//! paced by the pipeline clock, emits exactly one frame (or 10 ms audio
-//! chunk) per period from the input on air, repeating the last frame, then
-//! black / silence, when there is nothing to take. See docs/elements.md.
+//! Sink pads queue the media of their input; the output gets exactly one
+//! frame (or 10 ms audio chunk) per period from the input on air, repeating
+//! the last frame, then black / silence, when there is nothing to take. The
+//! input on air pushes its slots from its own thread; a task on the src pad,
+//! paced by the pipeline clock, sends the slots it does not. See
+//! docs/elements.md.
 
 use gst::glib;
 use gst::prelude::*;
@@ -12,6 +14,7 @@ mod decide;
 mod group;
 mod imp;
 mod media;
+mod pacer;
 mod sinkpad;
 
 pub use decide::Reason;
