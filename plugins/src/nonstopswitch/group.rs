@@ -72,6 +72,11 @@ pub enum Local {
     Receiving {
         last_seen: ClockTime,
         since: ClockTime,
+        /// Content received beyond what `last_seen` accounts for: a source
+        /// that delivers in bursts (audio PES grouped by a muxer, 300 ms at
+        /// a time from ffmpeg) is ahead by a burst, and its next burst is
+        /// not late.
+        carry: ClockTime,
     },
     Eos,
     /// Data flows but an element upstream says it is unusable (black,
@@ -93,32 +98,65 @@ pub struct Arrival {
 }
 
 impl Local {
+    /// Receiving since `t`, its first buffer then.
+    pub fn fresh(t: ClockTime) -> Local {
+        Local::Receiving {
+            last_seen: t,
+            since: t,
+            carry: ClockTime::ZERO,
+        }
+    }
+
+    /// The same view with its clean window restarted at `now` (new caps,
+    /// an unhealthy flag cleared).
+    pub fn restarted(self, now: ClockTime) -> Local {
+        match self {
+            Local::Receiving {
+                last_seen, carry, ..
+            } => Local::Receiving {
+                last_seen,
+                since: now,
+                carry,
+            },
+            other => other,
+        }
+    }
+
     /// The pad's view after a buffer arrived at `now`, and the gap if the
     /// buffer ended an interruption short of a stall. The clean window
     /// (`since`, what `return-after` counts) restarts on any interruption:
-    /// a buffer later than the previous buffer's duration plus `clean-gap`,
-    /// or one marked discontinuous. After a stall it restarts too.
+    /// content missing for more than `clean-gap` (a buffer later than the
+    /// content received before it covers: the previous buffer's duration,
+    /// plus what a burst delivered ahead), or a buffer marked
+    /// discontinuous. After a stall it restarts too.
     pub fn on_buffer(self, now: ClockTime, a: &Arrival) -> (Local, Option<ClockTime>) {
         match self {
-            Local::Receiving { since, last_seen } if now.saturating_sub(last_seen) < a.timeout => {
+            Local::Receiving {
+                since,
+                last_seen,
+                carry,
+            } if now.saturating_sub(last_seen) < a.timeout => {
                 let gap = now.saturating_sub(last_seen);
-                let interrupted = a.discont || gap > a.expected + a.clean_gap;
+                let ahead = carry + a.expected;
+                let interrupted = a.discont || gap > ahead + a.clean_gap;
                 let since = if interrupted { now } else { since };
+                // What is still ahead now; never more than the timeout, so
+                // a burst cannot excuse a gap the stall rule would not.
+                let carry = if interrupted {
+                    ClockTime::ZERO
+                } else {
+                    ahead.saturating_sub(gap).min(a.timeout)
+                };
                 (
                     Local::Receiving {
                         last_seen: now,
                         since,
+                        carry,
                     },
                     interrupted.then_some(gap),
                 )
             }
-            _ => (
-                Local::Receiving {
-                    last_seen: now,
-                    since: now,
-                },
-                None,
-            ),
+            _ => (Local::fresh(now), None),
         }
     }
 }
@@ -135,7 +173,9 @@ impl Published {
             Local::Waiting => Health::Waiting,
             Local::Eos => Health::Eos,
             Local::Unhealthy { since } => Health::Stalled { since },
-            Local::Receiving { last_seen, since } => {
+            Local::Receiving {
+                last_seen, since, ..
+            } => {
                 if now.saturating_sub(last_seen) >= timeout {
                     Health::Stalled { since: last_seen }
                 } else {
@@ -470,6 +510,7 @@ mod tests {
         let l = Local::Receiving {
             last_seen: 1000 * MS,
             since: ClockTime::ZERO,
+            carry: ClockTime::ZERO,
         };
         // Up to one frame + clean-gap late: still clean.
         let (next, gap) = l.on_buffer(1140 * MS, &a);
@@ -478,7 +519,8 @@ mod tests {
             (
                 Local::Receiving {
                     last_seen: 1140 * MS,
-                    since: ClockTime::ZERO
+                    since: ClockTime::ZERO,
+                    carry: ClockTime::ZERO,
                 },
                 None
             )
@@ -490,7 +532,8 @@ mod tests {
             next,
             Local::Receiving {
                 last_seen: 1141 * MS,
-                since: 1141 * MS
+                since: 1141 * MS,
+                carry: ClockTime::ZERO,
             }
         );
         // A DISCONT buffer, even on time.
@@ -504,7 +547,8 @@ mod tests {
             (
                 Local::Receiving {
                     last_seen: 1600 * MS,
-                    since: 1600 * MS
+                    since: 1600 * MS,
+                    carry: ClockTime::ZERO,
                 },
                 None
             )
@@ -516,6 +560,50 @@ mod tests {
             ..a
         };
         assert_eq!(l.on_buffer(1290 * MS, &slow).1, None);
+    }
+
+    #[test]
+    fn a_bursty_source_is_clean_and_a_missing_burst_is_not() {
+        // ffmpeg's TS muxer groups AAC frames (21.3 ms each) into PES of
+        // about 300 ms: they arrive 15 at a time, 320 ms apart.
+        let a = Arrival {
+            timeout: 500 * MS,
+            expected: 21_333 * ClockTime::USECOND,
+            clean_gap: 100 * MS,
+            discont: false,
+        };
+        let mut l = Local::fresh(ClockTime::ZERO);
+        let mut t = ClockTime::ZERO;
+        let burst = |l: &mut Local, t: ClockTime, n: u64| {
+            let mut report = None;
+            for k in 0..n {
+                let (next, gap) = l.on_buffer(t + k * ClockTime::USECOND, &a);
+                *l = next;
+                report = report.or(gap);
+            }
+            report
+        };
+        assert_eq!(burst(&mut l, t, 15), None);
+        for _ in 0..20 {
+            t += 320 * MS;
+            assert_eq!(burst(&mut l, t, 15), None, "a burst on time at {t}");
+        }
+        assert!(matches!(l, Local::Receiving { since, .. } if since == ClockTime::ZERO));
+        // A burst 150 ms late: 150 ms of content missing, past clean-gap.
+        t += 320 * MS + 150 * MS;
+        assert!(burst(&mut l, t, 15).is_some(), "150 ms of content missing");
+        // What a burst carries is capped by the timeout: a 2 s burst does
+        // not excuse the next 1.9 s of nothing.
+        let mut l = Local::fresh(ClockTime::ZERO);
+        burst(&mut l, ClockTime::ZERO, 94);
+        let (_, gap) = l.on_buffer(450 * MS, &a);
+        assert_eq!(gap, None, "within the timeout's worth of carry");
+        let longer = Arrival {
+            timeout: 700 * MS,
+            ..a
+        };
+        let (_, gap) = l.on_buffer(630 * MS, &longer);
+        assert!(gap.is_some(), "carry beyond the timeout does not count");
     }
 
     #[test]
@@ -542,6 +630,7 @@ mod tests {
                 local: Local::Receiving {
                     last_seen: last_ms * MS,
                     since: ClockTime::ZERO,
+                    carry: ClockTime::ZERO,
                 },
             },
         )]
@@ -615,7 +704,11 @@ mod tests {
                 0,
                 Published {
                     priority: 0,
-                    local: Local::Receiving { last_seen, since },
+                    local: Local::Receiving {
+                        last_seen,
+                        since,
+                        carry: ClockTime::ZERO,
+                    },
                 },
             )]
             .into_iter()

@@ -318,10 +318,7 @@ impl NonstopSwitch {
                 local @ Local::Receiving { .. } => local,
                 _ => {
                     input.seen_unclocked = true;
-                    Local::Receiving {
-                        last_seen: ClockTime::ZERO,
-                        since: ClockTime::ZERO,
-                    }
+                    Local::fresh(ClockTime::ZERO)
                 }
             },
         };
@@ -437,12 +434,7 @@ impl NonstopSwitch {
             input.flagged.get_or_insert(now);
         } else if input.flagged.take().is_some() {
             // Usable again from now: return-after counts from here.
-            if let Local::Receiving { last_seen, .. } = input.local {
-                input.local = Local::Receiving {
-                    last_seen,
-                    since: now,
-                };
-            }
+            input.local = input.local.restarted(now);
         }
     }
 
@@ -508,10 +500,7 @@ impl NonstopSwitch {
         input.queue = Some(format.new_queue());
         if let (true, Local::Receiving { last_seen, .. }) = (had_caps, input.local) {
             // New caps are an interruption: the clean window starts over.
-            input.local = Local::Receiving {
-                last_seen,
-                since: now.unwrap_or(last_seen),
-            };
+            input.local = input.local.restarted(now.unwrap_or(last_seen));
         }
         if unchanged {
             return true;

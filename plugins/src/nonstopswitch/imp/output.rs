@@ -47,10 +47,7 @@ impl NonstopSwitch {
         for input in st.inputs.iter_mut() {
             if input.seen_unclocked {
                 input.seen_unclocked = false;
-                input.local = Local::Receiving {
-                    last_seen: t,
-                    since: t,
-                };
+                input.local = Local::fresh(t);
             }
             if let Local::Receiving { last_seen, .. } = input.local {
                 let stalled =
