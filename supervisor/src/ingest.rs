@@ -158,6 +158,9 @@ pub struct Ingest {
     pub pipeline: gst::Pipeline,
     /// Seek back to the start at EOS instead of rebuilding.
     pub looped: bool,
+    /// Where an SRT listener input's stream goes in (nonstopd holds the
+    /// socket: [`crate::srtin`]).
+    pub feed: Option<AppSrc>,
 }
 
 fn make(factory: &str, name: Option<&str>) -> anyhow::Result<gst::Element> {
@@ -379,6 +382,7 @@ pub fn build(
     bridge(&vsink, target.video.clone(), stats.clone(), Media::Video);
     bridge(&asink, target.audio.clone(), stats.clone(), Media::Audio);
     let mut looped = false;
+    let mut feed = None;
     match kind {
         InputKind::Uri {
             uri,
@@ -387,7 +391,14 @@ pub fn build(
             ..
         } => {
             looped = *l;
-            decoded(&pipeline, uri, None, &vin, &ain, !paced, stats)?;
+            let dec = if crate::uri::srt_listener(uri) {
+                let (src, dec) = fed_decoder(&pipeline, stats)?;
+                feed = Some(src);
+                dec
+            } else {
+                uri_decoder(&pipeline, uri, stats)?
+            };
+            decoded(&pipeline, &dec, None, &vin, &ain, !paced, stats)?;
         }
         InputKind::Test(t) => test_source(&pipeline, t, video, &vin, &ain)?,
         InputKind::Slate(Slate::Colour { argb, text }) => {
@@ -415,10 +426,15 @@ pub fn build(
             gst::Element::link_many([&freeze, &overlay, &vin])?;
             let uri = glib::filename_to_uri(path, None)
                 .map_err(|e| anyhow!("slate image {path}: {e}"))?;
-            decoded(&pipeline, &uri, Some(&freeze), &vin, &ain, true, stats)?;
+            let dec = uri_decoder(&pipeline, &uri, stats)?;
+            decoded(&pipeline, &dec, Some(&freeze), &vin, &ain, true, stats)?;
         }
     }
-    Ok(Ingest { pipeline, looped })
+    Ok(Ingest {
+        pipeline,
+        looped,
+        feed,
+    })
 }
 
 fn text_overlay(text: Option<&str>, valign: &str) -> anyhow::Result<gst::Element> {
@@ -431,43 +447,81 @@ fn text_overlay(text: Option<&str>, valign: &str) -> anyhow::Result<gst::Element
     Ok(o)
 }
 
-/// uridecodebin with its pads linked to the normalizers as they appear;
-/// at no-more-pads a missing stream is made synthetic. `video_to`
-/// overrides where video goes (the slate's imagefreeze).
-fn decoded(
+/// Counts the bytes a source element delivers (an atomic per buffer).
+fn count_source_bytes(pad: &gst::Pad, stats: &Arc<InputStats>) {
+    let stats = stats.clone();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            let n = match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => b.size(),
+                Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                _ => 0,
+            };
+            stats.source_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
+/// uridecodebin for `uri`, in the pipeline, counting what its source
+/// receives.
+fn uri_decoder(
     pipeline: &gst::Pipeline,
     uri: &str,
+    stats: &Arc<InputStats>,
+) -> anyhow::Result<gst::Element> {
+    let dec = make("uridecodebin", Some("src"))?;
+    dec.set_property("uri", uri);
+    let stats = stats.clone();
+    dec.connect("source-setup", false, move |args| {
+        let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+        count_source_bytes(&source.static_pad("src")?, &stats);
+        None
+    });
+    pipeline.add(&dec)?;
+    Ok(dec)
+}
+
+/// appsrc → decodebin, for a stream nonstopd receives itself (an SRT
+/// listener's caller). The appsrc is live and timestamps on arrival, as
+/// srtsrc does; it drops the oldest data rather than block the receiving
+/// thread if the pipeline falls behind.
+fn fed_decoder(
+    pipeline: &gst::Pipeline,
+    stats: &Arc<InputStats>,
+) -> anyhow::Result<(AppSrc, gst::Element)> {
+    let src = AppSrc::builder()
+        .name("feed")
+        .is_live(true)
+        .do_timestamp(true)
+        .format(gst::Format::Time)
+        .max_bytes(8 << 20)
+        .block(false)
+        .build();
+    src.set_property_from_str("leaky-type", "downstream");
+    let dec = make("decodebin", Some("src"))?;
+    pipeline.add_many([src.upcast_ref::<gst::Element>(), &dec])?;
+    src.link(&dec)?;
+    if let Some(pad) = src.static_pad("src") {
+        count_source_bytes(&pad, stats);
+    }
+    Ok((src, dec))
+}
+
+/// A decoder (uridecodebin, decodebin) with its pads linked to the
+/// normalizers as they appear; at no-more-pads a missing stream is made
+/// synthetic. `video_to` overrides where video goes (the slate's
+/// imagefreeze).
+fn decoded(
+    pipeline: &gst::Pipeline,
+    dec: &gst::Element,
     video_to: Option<&gst::Element>,
     vin: &gst::Element,
     ain: &gst::Element,
     live: bool,
     stats: &Arc<InputStats>,
 ) -> anyhow::Result<()> {
-    let dec = make("uridecodebin", Some("src"))?;
-    dec.set_property("uri", uri);
-    // Received bytes, counted where they enter (an atomic per buffer).
-    {
-        let stats = stats.clone();
-        dec.connect("source-setup", false, move |args| {
-            let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
-            let pad = source.static_pad("src")?;
-            let stats = stats.clone();
-            pad.add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                move |_, info| {
-                    let n = match &info.data {
-                        Some(gst::PadProbeData::Buffer(b)) => b.size(),
-                        Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
-                        _ => 0,
-                    };
-                    stats.source_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    gst::PadProbeReturn::Ok
-                },
-            );
-            None
-        });
-    }
-    pipeline.add(&dec)?;
     let vpad = video_to
         .unwrap_or(vin)
         .static_pad("sink")

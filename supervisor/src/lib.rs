@@ -21,6 +21,7 @@ mod logline;
 pub mod metrics;
 mod objpath;
 pub mod output;
+pub mod srtin;
 pub mod uri;
 pub mod web;
 

@@ -196,7 +196,10 @@ fn check(file: &str) -> ExitCode {
 
 fn run(file: &str, bus: daemon::Bus, metrics: Option<std::net::SocketAddr>) -> ExitCode {
     daemon::init_logging();
-    match daemon::run(Path::new(file), bus, metrics) {
+    let result = daemon::run(Path::new(file), bus, metrics);
+    // libsrt's own teardown at exit must not find a listener thread in it.
+    nonstop_supervisor::srtin::close_all();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nonstopd: {e:#}");

@@ -214,6 +214,14 @@ pub fn listening_on(uri: &str, input: bool) -> Option<(String, u16)> {
     listens.then_some((host, u.port()?))
 }
 
+/// Whether a (valid) input URI is an SRT listener, which nonstopd serves
+/// itself ([`crate::srtin`]).
+pub fn srt_listener(uri: &str) -> bool {
+    Url::parse(uri).is_ok_and(|u| {
+        u.scheme() == "srt" && u.query_pairs().any(|(k, v)| k == "mode" && v == "listener")
+    })
+}
+
 pub fn check_input(uri: &str) -> Result<(), String> {
     input_kind(uri).map(|_| ())
 }

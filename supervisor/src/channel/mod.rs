@@ -29,6 +29,7 @@ use crate::config;
 use crate::encode::probe::Choice;
 use crate::ingest::{self, Bridge, InputStats};
 use crate::output::{self, Fanout, Feed};
+use crate::srtin;
 use crate::uri::{self, InputKind, OutputKind};
 use encoders::{Rendition, Taps};
 use tokio::sync::broadcast;
@@ -57,6 +58,26 @@ enum Origin {
 /// Application message that the bridge of an input posts (straight into
 /// the channel's queue) when its first real buffer arrives.
 const FIRST_DATA: &str = "nonstop-first-data";
+
+/// Application message carrying an SRT listener's [`srtin::CallerEvent`].
+const SRT_CALLER: &str = "nonstop-srt-caller";
+
+fn caller_message(ev: srtin::CallerEvent) -> gst::Message {
+    use srtin::CallerEvent as C;
+    let s = match ev {
+        C::Connected { peer, replaced } => gst::Structure::builder(SRT_CALLER)
+            .field("event", if replaced { "replaced" } else { "connected" })
+            .field("peer", peer),
+        C::Gone { peer } => gst::Structure::builder(SRT_CALLER)
+            .field("event", "gone")
+            .field("peer", peer),
+        C::Refused { peer, why } => gst::Structure::builder(SRT_CALLER)
+            .field("event", "refused")
+            .field("peer", peer)
+            .field("why", why),
+    };
+    gst::message::Application::new(s.build())
+}
 
 /// A bus message from one of the channel's pipelines.
 struct Event {
@@ -96,6 +117,8 @@ struct Input {
     backoff: Backoff,
     restarts: u64,
     lost_at: Option<Instant>,
+    /// An SRT listener input's socket, kept across its pipeline's rebuilds.
+    srt: Option<srtin::Listener>,
 }
 
 struct Output {
@@ -405,6 +428,7 @@ impl Channel {
                 backoff: backoff.clone(),
                 restarts: 0,
                 lost_at: None,
+                srt: None,
             })
             .collect();
         let mut outputs = Vec::new();
@@ -725,6 +749,19 @@ impl Channel {
             }));
         }
         let name = format!("{}.input.{}", self.id, input.id);
+        // An SRT listener's socket is opened once and outlives pipelines.
+        if let (None, InputKind::Uri { uri, .. }) = (&input.srt, &input.kind) {
+            if uri::srt_listener(uri) {
+                match srtin::Options::from_uri(uri).and_then(srtin::Listener::open) {
+                    Ok(l) => input.srt = Some(l),
+                    Err(e) => {
+                        input.started_ns = crate::monotonic_ns();
+                        self.input_failed(i, &format!("{e:#}"));
+                        return;
+                    }
+                }
+            }
+        }
         let built = ingest::build(
             &name,
             &input.kind,
@@ -744,6 +781,19 @@ impl Channel {
             );
             input.looped = ingest.looped;
             input.pipeline = Some(ingest.pipeline);
+            if let (Some(feed), Some(l)) = (ingest.feed, &input.srt) {
+                let (tx, gen) = (self.tx.clone(), input.gen);
+                l.attach(
+                    feed,
+                    Arc::new(move |ev| {
+                        let _ = tx.send(Event {
+                            origin: Origin::Input(i),
+                            gen,
+                            msg: caller_message(ev),
+                        });
+                    }),
+                );
+            }
             started
         });
         input.started_ns = crate::monotonic_ns();
@@ -801,6 +851,31 @@ impl Channel {
             warn!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input lost; restarting");
         } else {
             info!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input not receiving; restarting");
+        }
+    }
+
+    /// What an SRT listener input's socket saw. A caller that replaces an
+    /// earlier one gets a fresh pipeline at once (its stream waits in the
+    /// listener meanwhile): no stall to wait for, no backoff.
+    fn srt_caller(&mut self, i: usize, s: &gst::StructureRef) {
+        let get = |k: &str| s.get::<String>(k).unwrap_or_default();
+        let (event, peer) = (get("event"), get("peer"));
+        let input = &self.inputs[i];
+        match event.as_str() {
+            "replaced" => {
+                info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller connected; it replaces the previous caller");
+                let why = format!("a new caller ({peer}) replaced the previous one");
+                self.input_down(i, &why, true);
+            }
+            "connected" => {
+                info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller connected")
+            }
+            "gone" => {
+                info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller gone; listening")
+            }
+            _ => {
+                warn!(channel = %self.id, input = %input.id, peer = %peer, reason = %get("why"), "srt caller refused")
+            }
         }
     }
 
@@ -1150,6 +1225,11 @@ impl Channel {
             }
             V::Application(a) if fresh && a.structure().is_some_and(|s| s.name() == FIRST_DATA) => {
                 self.check_inputs();
+            }
+            V::Application(a) if fresh && a.structure().is_some_and(|s| s.name() == SRT_CALLER) => {
+                if let (Origin::Input(i), Some(s)) = (ev.origin, a.structure()) {
+                    self.srt_caller(i, s);
+                }
             }
             V::Element(e) if fresh => {
                 if let Some(s) = e.structure() {
