@@ -92,6 +92,21 @@ for sender in ffmpeg slt; do
   kill_group "$tx"
   wait_log "$log" "switched primary → backup" 5 "$from" >/dev/null
 done
+echo "-- a reload that rebuilds the channel keeps the caller connected"
+send_ffmpeg
+line=$(wait_log "$log" "switched .* → primary" 15 "$from")
+from=${line%%:*}
+sed -i 's/^return_after = .*/return_after = "2100ms"/' "$WORK/ch.toml"
+kill -HUP "$daemon"
+line=$(wait_log "$log" 'config reloaded .*rebuilt=\["srtin"\]' 15 "$from")
+from=${line%%:*}
+wait_log "$log" "switched none → primary" 10 "$from" >/dev/null
+tail -n +"$from" "$log" | grep -E "srt caller connected|srt listener open" &&
+  fail "the reload dropped the caller or reopened the socket"
+kill -0 "$tx" 2>/dev/null || fail "ffmpeg exited across the reload"
+echo "   the same caller is on air again after the reload, on the same socket"
+kill_group "$tx"
+
 kill -INT "$daemon"
 wait "$daemon" || fail "nonstopd exited with $?"
 
@@ -99,7 +114,9 @@ echo "-- the listener kept listening"
 grep -E "already listening|Cannot listen|cannot bind" "$log" && fail "the listener's port was lost"
 grep -E "restarting.*input=primary" "$log" && fail "the listening input waited out a backoff"
 n=$(grep -c "srt caller connected" "$log" || true)
-((n >= 10)) || fail "only $n callers were seen connecting (want 10)"
+((n >= 11)) || fail "only $n callers were seen connecting (want 11)"
+opened=$(grep -c "srt listener open" "$log" || true)
+((opened == 1)) || fail "the listener's socket was opened $opened times, want once"
 echo "   $n callers connected, one socket all along, no backoff"
 decodes_clean "$WORK/rec.ts" 1
 echo "PASS srt_listener_return"

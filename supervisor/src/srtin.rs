@@ -199,6 +199,9 @@ struct State {
     backlog_bytes: usize,
     /// Peer of the connected caller, for status.
     peer: Option<String>,
+    /// What happened while no sink was attached (between a pipeline's
+    /// teardown and the next one's start): told to the next sink.
+    untold: Vec<CallerEvent>,
 }
 
 struct Shared {
@@ -458,11 +461,16 @@ impl Listener {
             let _ = appsrc.push_buffer(b);
         }
         st.backlog_bytes = 0;
+        let untold = std::mem::take(&mut st.untold);
         st.sink = Some(Sink {
             appsrc,
             fed,
-            notify,
+            notify: notify.clone(),
         });
+        drop(st);
+        for ev in untold {
+            notify(ev);
+        }
     }
 
     /// The caller connected now, if any.
@@ -554,14 +562,19 @@ fn parked_out(sh: &Arc<Shared>) -> bool {
     true
 }
 
+/// Events kept for the next sink, at most (a caller hammering the port
+/// while no pipeline is up must not grow it).
+const UNTOLD: usize = 16;
+
 fn tell(sh: &Shared, ev: CallerEvent) {
-    let notify = {
-        let st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.sink.as_ref().map(|s| s.notify.clone())
-    };
-    match notify {
-        Some(f) => f(ev),
-        None => info!(listener = %sh.opts.addr, event = ?ev, "srt caller (no input attached)"),
+    let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+    match st.sink.as_ref().map(|s| s.notify.clone()) {
+        Some(f) => {
+            drop(st);
+            f(ev);
+        }
+        None if st.untold.len() < UNTOLD => st.untold.push(ev),
+        None => {}
     }
 }
 
@@ -631,11 +644,14 @@ fn accept(sh: &Shared, eid: c_int, conn: &mut Option<Conn>) {
     } else {
         st.sink.as_ref().map(|k| k.notify.clone())
     };
-    drop(st);
     let ev = CallerEvent::Connected { peer, replaced };
     match notify {
-        Some(f) => f(ev),
-        None => info!(listener = %sh.opts.addr, event = ?ev, "srt caller (no input attached)"),
+        Some(f) => {
+            drop(st);
+            f(ev);
+        }
+        None if st.untold.len() < UNTOLD => st.untold.push(ev),
+        None => {}
     }
 }
 
