@@ -43,11 +43,32 @@ trap cleanup_pids EXIT
 
 now() { date +%s.%N; }
 
-# free_port: a free UDP+TCP port on 127.0.0.1.
+# free_port: a port free for both UDP and TCP on 127.0.0.1 (a test may use
+# it for either; RTMP and HTTP are TCP, SRT and UDP are UDP), and never one
+# this test was given before (none is held until its user binds it).
 free_port() {
-  "$PY" -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+  "$PY" - "$WORK/ports" <<'PY'
+import socket, sys
+given = set()
+try:
+    given = {int(x) for x in open(sys.argv[1]).read().split()}
+except FileNotFoundError:
+    pass
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    if port in given:
+        continue
+    open(sys.argv[1], "a").write(f"{port}\n")
+    print(port)
+    break
+PY
 }
 
 # spawn VAR CMD...: runs CMD in the background (its own process group, so a
@@ -58,6 +79,27 @@ spawn() {
   setsid "$@" &
   printf -v "$var" '%s' $!
   PIDS+=($!)
+}
+
+# wait_exit PID [TIMEOUT]: waits (at most TIMEOUT s, default 20) for a
+# spawned child to exit and returns its status. A process that hangs is a
+# failure with a message, not a stalled CI. (A child that has exited is a
+# zombie until waited for, which `kill -0` still finds: read its state.)
+wait_exit() {
+  local pid=$1 timeout=${2:-20} deadline state
+  deadline=$(($(date +%s) + timeout))
+  while :; do
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    [[ -z $state || $state == Z ]] && break
+    if (($(date +%s) >= deadline)); then
+      local what
+      what=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80 || true)
+      kill -KILL -- "-$pid" "$pid" 2>/dev/null || true
+      fail "process $pid ($what) did not exit within ${timeout}s"
+    fi
+    sleep 0.05
+  done
+  wait "$pid"
 }
 
 # kill_group PID: SIGKILL the process group spawned by `spawn`.

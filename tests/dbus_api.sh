@@ -170,7 +170,7 @@ field_of() { sed -E "s/.*\"$2\" x (-?[0-9]+).*/\\1/" <<<"$1"; }
 long=$!
 sleep 0.5
 expect_error org.nonstop.Supervisor1.Error.Busy "$P" $CH.Drill string:input-stall string:backup uint64:1000
-wait $long
+wait_exit "$long" 130
 r=$(cat "$WORK/long")
 passed "$r" || fail "input-stall drill did not pass: $r"
 echo "   input-stall: detected $(field_of "$r" detected_ms) ms, switched $(field_of "$r" switched_ms) ms, gap $(field_of "$r" output_gap_ms) ms, returned $(field_of "$r" returned_ms) ms"
@@ -202,5 +202,5 @@ grep -q "reload: stopping channel=news-hd\|reload: rebuilding channel=news-hd" "
 echo "   Channels: $chans"
 
 kill -TERM "$daemon"
-wait "$daemon" || fail "nonstopd exited with $?"
+wait_exit "$daemon" || fail "nonstopd exited with $?"
 echo "PASS dbus_api"

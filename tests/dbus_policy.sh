@@ -328,6 +328,6 @@ kill -TERM "$daemon"
 gone() { local s; s=$(ps -o stat= -p "$1") || return 0; [[ $s == Z* ]]; }
 wait_for 10 gone "$daemon" || fail "nonstopd still running 10 s after SIGTERM"
 rc=0
-wait "$daemon" || rc=$?
+wait_exit "$daemon" || rc=$?
 ((rc == 0)) || { tail -n 20 "$log" >&2; fail "nonstopd exited with $rc"; }
 echo "PASS dbus_policy"

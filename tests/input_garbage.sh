@@ -145,7 +145,7 @@ kill -TERM "$daemon"
 for _ in $(seq 150); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$daemon" 2>/dev/null && fail "nonstopd still running 15 s after SIGTERM"
 rc=0
-wait "$daemon" || rc=$?
+wait_exit "$daemon" || rc=$?
 ((rc == 0)) || fail "nonstopd exited with $rc on SIGTERM"
 echo "   exited 0 after $("$PY" -c "print('%.1f' % ($(now) - $t))") s; ran $("$PY" -c "print('%.0f' % ($(now) - $t0))") s"
 grep -nE "panicked|SIGSEGV|core dumped" "$log" && fail "nonstopd panicked"

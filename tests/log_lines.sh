@@ -43,7 +43,7 @@ wait_log "$log" "input .*busy.*restarting|restarting.*input=busy" 15 >/dev/null 
   { cat "$log" >&2; fail "no restart of the busy input within 15 s"; }
 sleep 2 # a few more attempts
 kill -TERM "$daemon"
-wait "$daemon" 2>/dev/null || true
+wait_exit "$daemon" 2>/dev/null || true
 
 # Every line is an event: time, level, message.
 bad=$(grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +(TRACE|DEBUG|INFO|WARN|ERROR) ' "$log" || true)

@@ -487,8 +487,17 @@ if __name__ == "__main__":
         die(f"mon.py: unknown command {cmd}")
 PY
 mon() { "$PY" "$WORK/mon.py" "$@"; }
-# num SELECTOR: the value of one sample of $URL's /metrics (absent: 0).
-num() { mon value "$URL" "$1" | sed 's/^absent$/0/'; }
+# num SELECTOR: the value of one sample of $URL's /metrics; an absent
+# series fails (a check must not pass on a metric that is not there).
+num() {
+  local v
+  v=$(mon value "$URL" "$1")
+  [[ $v != absent ]] || fail "$1 is not in /metrics"
+  echo "$v"
+}
+# count0 SELECTOR: a labelled counter that appears with its first event
+# (switches by reason): absent is 0.
+count0() { mon value "$URL" "$1" | sed 's/^absent$/0/'; }
 
 CH=mon
 
@@ -599,8 +608,8 @@ TOML
   fi
 
   local stall0 rec0 restarts0
-  stall0=$(num "nonstop_channel_switches_total{channel=\"$CH\",reason=\"stall\"}")
-  rec0=$(num "nonstop_channel_switches_total{channel=\"$CH\",reason=\"recovered\"}")
+  stall0=$(count0 "nonstop_channel_switches_total{channel=\"$CH\",reason=\"stall\"}")
+  rec0=$(count0 "nonstop_channel_switches_total{channel=\"$CH\",reason=\"recovered\"}")
   restarts0=$(num "nonstop_input_restarts_total{$P}")
 
   echo "-- [$name] 2. killing the primary's sender"
@@ -650,7 +659,7 @@ TOML
   local stop rc=0
   stop=$(now)
   kill -TERM "$daemon"
-  wait "$daemon" || rc=$?
+  wait_exit "$daemon" || rc=$?
   ((rc == 0)) || fail "nonstopd exited with $rc"
   within 0 "$("$PY" -c "print(round($(now) - $stop, 2))")" 5 "[$name] stop time (s)"
   kill_group "$sender"

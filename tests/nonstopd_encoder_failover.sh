@@ -42,7 +42,7 @@ TOML
   DETECT_MS=$("$PY" -c "print(round(($(log_time "$over") - $(log_time "$injected")) * 1000))")
   sleep 4
   kill -INT "$daemon"
-  wait "$daemon" || fail "nonstopd exited with $?"
+  wait_exit "$daemon" || fail "nonstopd exited with $?"
   grep -q "output failed" "$dir/log" && fail "$mode/$fault: the output reconnected"
   [[ -e "$dir/out-1.ts" ]] && fail "$mode/$fault: the recording was restarted"
   OUT="$dir/out.ts"

@@ -96,7 +96,7 @@ echo "-- SIGTERM"
 stop=$(now)
 kill -TERM "$daemon"
 rc=0
-wait "$daemon" || rc=$?
+wait_exit "$daemon" || rc=$?
 ((rc == 0)) || fail "nonstopd exited with $rc"
 within 0 "$("$PY" -c "print(round($(now) - $stop, 2))")" 5 "stop time (s)"
 grep -q "output did not finish" "$log" && fail "an output did not finish"

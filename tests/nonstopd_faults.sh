@@ -74,7 +74,7 @@ line=$(wait_log "$log" "output started.*output=contribution.*restarts=[1-9]" 15 
 back=${line%%:*}
 sleep 4
 kill -INT "$daemon"
-wait "$daemon" || fail "nonstopd exited with $?"
+wait_exit "$daemon" || fail "nonstopd exited with $?"
 kill_group "$rx"
 
 echo "-- the log says what happened"

@@ -57,7 +57,7 @@ for _ in 1 2; do line=$(wait_log "$log" "looping.*input=clip" 10 "${line%%:*}");
 # Three loops of a 2 s clip take 6 s of real time: the file is paced.
 within 5.5 "$("$PY" -c "print(round($(log_time "$line") - $started, 2))")" 9 "three loops done after (s)"
 kill -INT "$daemon"
-wait "$daemon" || fail "nonstopd exited with $?"
+wait_exit "$daemon" || fail "nonstopd exited with $?"
 grep -E "restarting|switched clip" "$log" && fail "the looping input was restarted or left the air"
 expect_continuous "$WORK/out.ts" v 0.040 140
 decodes_clean "$WORK/out.ts"

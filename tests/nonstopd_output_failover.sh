@@ -65,7 +65,7 @@ size_now=$(stat -c %s "$WORK/b.ts")
 ((size_now > size_then + 50000)) || fail "the backup receiver got $((size_now - size_then)) bytes in 4 s"
 echo "   backup receiver: $((size_now - size_then)) bytes in 4 s after the move"
 kill -INT "$daemon"
-wait "$daemon" || fail "nonstopd exited with $?"
+wait_exit "$daemon" || fail "nonstopd exited with $?"
 
 grep -E "output failed.*output=(dual|rec)" "$log" && fail "another output was disturbed"
 for f in c d; do

@@ -108,7 +108,7 @@ echo "   the same caller is on air again after the reload, on the same socket"
 kill_group "$tx"
 
 kill -INT "$daemon"
-wait "$daemon" || fail "nonstopd exited with $?"
+wait_exit "$daemon" || fail "nonstopd exited with $?"
 
 echo "-- the listener kept listening"
 grep -E "already listening|Cannot listen|cannot bind" "$log" && fail "the listener's port was lost"

@@ -26,6 +26,22 @@ pub struct Choice {
 pub trait Prober {
     fn exists(&self, factory: &str) -> bool;
     fn opens(&self, plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String>;
+    /// Why `backend` is not to be tried at all here, if it is not.
+    fn set_aside(&self, _backend: Backend) -> Option<String> {
+        None
+    }
+}
+
+/// The environment variable that keeps nonstopd off hardware encoders: a
+/// box whose GPU is reserved for something else, or a test suite whose
+/// expected output must not depend on the machine's hardware.
+pub const SOFTWARE_ONLY: &str = "NONSTOP_SOFTWARE_ONLY";
+
+fn hardware(b: Backend) -> bool {
+    matches!(
+        b,
+        Backend::Nvenc | Backend::Va | Backend::Vaapi | Backend::Qsv
+    )
 }
 
 /// The real registry and real trial encodes, cached per element and size.
@@ -42,6 +58,11 @@ fn cache() -> &'static TrialCache {
 impl Prober for Registry {
     fn exists(&self, factory: &str) -> bool {
         gst::ElementFactory::find(factory).is_some()
+    }
+
+    fn set_aside(&self, backend: Backend) -> Option<String> {
+        let on = std::env::var(SOFTWARE_ONLY).is_ok_and(|v| v == "1");
+        (on && hardware(backend)).then(|| format!("set aside by {SOFTWARE_ONLY}=1"))
     }
 
     fn opens(&self, plan: &Plan, size: (u32, u32), fps: (u32, u32)) -> Result<(), String> {
@@ -122,6 +143,9 @@ fn try_backend(
     size: (u32, u32),
     fps: (u32, u32),
 ) -> Result<Plan, String> {
+    if let Some(why) = p.set_aside(backend) {
+        return Err(why);
+    }
     let factories = backend::factories(backend, e.codec);
     if factories.is_empty() {
         return Err(format!(
@@ -221,6 +245,10 @@ pub fn choose(
             "fell back from {} because it is {r}; auto: ",
             wanted.name()
         )),
+        Err(r) if r.starts_with("set aside") => Err(format!(
+            "backend {} is {r}; unset {SOFTWARE_ONLY}, choose another backend, or set fallback = true",
+            wanted.name()
+        )),
         Err(r) => Err(format!(
             "backend {} is {r}; install it, choose another backend, or set fallback = true",
             wanted.name()
@@ -270,6 +298,53 @@ mod tests {
         assert_eq!(
             c.why,
             "auto: x264; skipped nvenc, va, vaapi, qsv (not installed)"
+        );
+    }
+
+    #[test]
+    fn software_only_sets_hardware_aside_even_where_it_works() {
+        struct SoftwareOnly(Fake);
+        impl Prober for SoftwareOnly {
+            fn exists(&self, f: &str) -> bool {
+                self.0.exists(f)
+            }
+            fn opens(&self, plan: &Plan, s: (u32, u32), f: (u32, u32)) -> Result<(), String> {
+                self.0.opens(plan, s, f)
+            }
+            fn set_aside(&self, b: Backend) -> Option<String> {
+                hardware(b).then(|| format!("set aside by {SOFTWARE_ONLY}=1"))
+            }
+        }
+        let m = SoftwareOnly(Fake {
+            present: vec!["nvh264enc", "vah264enc", "x264enc"],
+            broken: vec![],
+        });
+        let c = choose(&m, Backend::Auto, false, &enc(), SIZE, FPS).unwrap();
+        assert_eq!(c.plan.factory, "x264enc");
+        assert_eq!(
+            c.why,
+            "auto: x264; skipped nvenc, va, vaapi, qsv (set aside by NONSTOP_SOFTWARE_ONLY=1)"
+        );
+        let e = choose(&m, Backend::Nvenc, false, &enc(), SIZE, FPS).unwrap_err();
+        assert_eq!(
+            e,
+            "backend nvenc is set aside by NONSTOP_SOFTWARE_ONLY=1; unset NONSTOP_SOFTWARE_ONLY, \
+             choose another backend, or set fallback = true"
+        );
+    }
+
+    #[test]
+    fn an_explicit_backend_that_is_missing_says_what_to_install() {
+        let m = Fake {
+            present: vec!["x264enc"],
+            broken: vec![],
+        };
+        let e = choose(&m, Backend::Nvenc, false, &enc(), SIZE, FPS).unwrap_err();
+        assert_eq!(
+            e,
+            "backend nvenc is not installed (no nvautogpuh264enc / nvcudah264enc / nvh264enc; \
+             needs gstreamer1.0-plugins-bad and the NVIDIA driver (libnvidia-encode)); \
+             install it, choose another backend, or set fallback = true"
         );
     }
 
