@@ -69,7 +69,11 @@ line=$(wait_log "$log" "switched primary → backup" 10 "$at")
 at=${line%%:*}
 stalled=$(field "$line" stalled_ms)
 within 0 "$stalled" $((timeout_ms + frame_ms + 5)) "stall before the switch (ms)"
-within 0 "$("$PY" -c "print(round(($(log_time "$line") - $killed) * 1000))")" $((timeout_ms + frame_ms + 700)) \
+# Measured outside the daemon (the kill, on this script's clock): 618–620 ms
+# here, 463–682 ms for the same fault in the chaos runs with both cores
+# busy. The bound leaves 280 ms for a loaded machine; a switch found by any
+# slower path than the stall timer would miss it.
+within 0 "$("$PY" -c "print(round(($(log_time "$line") - $killed) * 1000))")" $((timeout_ms + frame_ms + 360)) \
   "sender killed → switched (ms; includes SRT latency and decode)"
 wait_log "$log" "input lost; restarting.*input=primary" 5 "$at" >/dev/null
 

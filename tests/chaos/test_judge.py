@@ -60,6 +60,26 @@ class Judge(unittest.TestCase):
         self.assertEqual(len(probs), 1, probs)
         self.assertIn("failover after 880 ms of stall", probs[0])
 
+    def test_a_failover_the_daemon_timed_well_but_that_came_late_from_outside(self):
+        # nonstopd says it cut after 520 ms of stall, but the switch came
+        # 1.3 s after the sender was killed: the path to the switch lagged.
+        probs = self.verdict([switched(1.3, "primary", "backup", "stall", stalled_ms=520, holdoff_ms=3000),
+                              switched(8.2, "backup", "primary", "recovered")])
+        self.assertEqual(len(probs), 1, probs)
+        self.assertIn("within 1.00 s of the fault (its bound); it came after 1.30 s", probs[0])
+
+    def test_an_encoder_failover_caught_by_a_timer_not_its_error(self):
+        def enc(switched_ms):
+            with tempfile.TemporaryDirectory() as d:
+                open(os.path.join(d, "nonstopd.log"), "w").close()
+                c = types.SimpleNamespace(out=d, receivers=[], records=[], daemon=types.SimpleNamespace(lives=[]))
+                f = {"kind": "encoder-fail", "channel": "alpha", "targets": ["enc:video"], "t_inject": T0,
+                     "t_restore": T0 + 5, "params": {}, "drill_exit": 0,
+                     "drill": {"passed": True, "detected_ms": 3, "switched_ms": switched_ms}}
+                return judge.judge_fault(c, judge.Facts(c), f)["problems"]
+        self.assertEqual(enc(27), [])
+        self.assertIn("the encoder's failover took 1040 ms", enc(1040)[0])
+
     def test_no_failover_at_all(self):
         probs = self.verdict([])
         self.assertIn("no failover from primary", probs[0])
