@@ -60,10 +60,15 @@ print(len(keys), "keyframes, steps", sorted(set(steps)))
 sys.exit(0 if steps and set(steps) == {1.0} else 1)' || fail "$1: keyframes off the 1 s schedule"
 }
 
+# Each fault's own bound, from what was measured (ms): a stall is found by
+# the encoder's stall timer (stall_timeout 1 s; measured 1001–1003), an
+# error by its error path (measured 12–18; a broken one, caught only by
+# the timer, must fail here).
+declare -A BOUND_MS=([stall]=1300 [error]=250)
 for fault in stall error; do
   echo "-- active-active, primary $fault"
   run active-active "$fault"
-  within 0 "$DETECT_MS" 2300 "fault → change-over (ms; stall_timeout 1 s + a tick)"
+  within 0 "$DETECT_MS" "${BOUND_MS[$fault]}" "fault → change-over (ms)"
   expect_continuous "$OUT" v 0.040 150
   expect_continuous "$OUT" a 0.021333 150
   keyframes_on_schedule "$OUT"
@@ -72,9 +77,11 @@ done
 
 echo "-- active-passive, primary stall"
 run active-passive stall
-within 0 "$DETECT_MS" 2300 "fault → change-over (ms)"
+within 0 "$DETECT_MS" "${BOUND_MS[stall]}" "fault → change-over (ms)"
 gap=$(ts_steps "$OUT" v | awk '{print $3}')
-within 0.04 "$gap" 3.0 "largest video timestamp step across the change-over (s)"
+# The standby starts encoding when the change-over starts: the step is the
+# stall timer plus one frame (measured 1.040 s).
+within 0.04 "$gap" 1.3 "largest video timestamp step across the change-over (s)"
 expect_continuous "$OUT" a 0.021333 150
 decodes_clean "$OUT"
 echo "PASS nonstopd_encoder_failover"
