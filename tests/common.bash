@@ -6,6 +6,14 @@ trap 'rm -rf "$WORK"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# skipped WHAT: says a part of this test did not run, and why; scripts/test
+# lists every such line at its end ($NONSTOP_SKIPS), so a green suite shows
+# what it did not check.
+skipped() {
+  echo "   skipped: $*"
+  if [[ -n ${NONSTOP_SKIPS:-} ]]; then echo "$(basename "$0"): $*" >>"$NONSTOP_SKIPS"; fi
+}
+
 # ts_steps FILE STREAM(v|a): prints "count min_step max_step" of the packet
 # PTS of one stream, in seconds.
 ts_steps() {

@@ -801,6 +801,6 @@ YAML
 else
   # CI must run every part: a missing tool there is a failure, not a skip.
   [[ "${CI:-}" == true ]] && fail "no promtool on a CI machine: scripts/bootstrap installs Debian's prometheus"
-  echo "-- 5. skipped: no promtool (apt-get install prometheus) to check the rules and queries"
+  skipped "part 5: no promtool (apt-get install prometheus) to check the rules and queries"
 fi
 echo "PASS monitoring"
