@@ -4,7 +4,9 @@ way a fault can be mishandled: a judge that passes these could still be
 wrong, one that fails them certainly is. Run by tests/chaos_quick.sh."""
 
 import datetime
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import types
@@ -123,6 +125,103 @@ class Judge(unittest.TestCase):
         ok = self.verdict([lines[0], switched(13.8, "backup", "primary", "recovered")], kind="flapping",
                           restore=8.0, flips=flips)
         self.assertEqual(ok, [])
+
+    def judge_one(self, lines, kind, target, restore=5.0, receivers=None, lives=(), **extra):
+        """The judge's record of one fault of KIND on bravo's TARGET."""
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "nonstopd.log"), "w") as fh:
+                fh.write(line(-60, "INFO", "switched none → primary", channel="bravo", **{"from": "none"},
+                              to="primary", reason="start"))
+                fh.writelines(lines)
+            for (ch, tgt), events in (receivers or {}).items():
+                with open(os.path.join(d, f"recv-{ch}-{tgt[4:]}.jsonl"), "w") as fh:
+                    fh.writelines(json.dumps({**e, "t": T0 + e["t"]}) + "\n" for e in events)
+            c = types.SimpleNamespace(out=d, receivers=list(receivers or {}), records=[],
+                                      daemon=types.SimpleNamespace(lives=list(lives)))
+            f = {"kind": kind, "channel": "bravo", "targets": [target], "t_inject": T0,
+                 "t_restore": T0 + restore, "params": {}, **extra}
+            return judge.judge_fault(c, judge.Facts(c), f)
+
+    def test_every_on_air_kind_is_held_to_its_own_bound(self):
+        for kind, bound in [("sender-kill", 1.0), ("sender-pause", 1.0), ("garbage", 1.0), ("multi", 1.0)]:
+            ok = self.judge_one([switched(bound - 0.1, "primary", "backup", "stall", stalled_ms=520,
+                                          holdoff_ms=3000),
+                                 switched(8.5, "backup", "primary", "recovered")], kind, "in:primary")
+            self.assertEqual(ok["problems"], [], kind)
+            late = self.judge_one([switched(bound + 0.2, "primary", "backup", "stall", stalled_ms=520,
+                                            holdoff_ms=3000),
+                                   switched(8.5, "backup", "primary", "recovered")], kind, "in:primary")
+            self.assertIn(f"within {bound:.2f} s of the fault", late["problems"][0], kind)
+
+    def test_a_degraded_link_may_be_absorbed_but_a_failover_must_come_back(self):
+        for kind in ("loss", "delay", "congestion"):
+            absorbed = self.judge_one([], kind, "in:primary")
+            self.assertEqual(absorbed["problems"], [], kind)
+            self.assertTrue(absorbed["absorbed"], kind)
+            stuck = self.judge_one([switched(2.0, "primary", "backup", "stall", stalled_ms=530, holdoff_ms=3000)],
+                                   kind, "in:primary")
+            self.assertIn("did not return to primary", stuck["problems"][0], kind)
+            slow = self.judge_one([switched(2.0, "primary", "backup", "stall", stalled_ms=700, holdoff_ms=3000),
+                                   switched(9.0, "backup", "primary", "recovered")], kind, "in:primary")
+            self.assertEqual(slow["failover_ms"], 700.0, kind)
+
+    def test_a_format_change_the_input_never_took(self):
+        lost = line(0.6, "WARN", "input lost; restarting", channel="bravo", input="primary", reason='"caps"')
+        probs = self.judge_one([lost], "format-change", "in:primary")["problems"]
+        self.assertTrue(any("did not take the new format" in p for p in probs), probs)
+        back = line(2.0, "INFO", "input restored", channel="bravo", input="primary")
+        probs = self.judge_one([lost, back], "format-change", "in:primary")["problems"]
+        self.assertFalse(any("new format" in p for p in probs), probs)
+
+    def test_an_output_fault_unnoticed_and_a_receiver_never_served_again(self):
+        key = ("bravo", "out:srt")
+        before = [{"ev": "start"}, {"ev": "first"}] + [{"ev": "sec", "bytes": 90000, "frames": 25, "mx": 50}]
+        served = {key: [dict(e, t=-3.0 + i * 0.1) for i, e in enumerate(before)]
+                  + [{"ev": "start", "t": 8.2}, {"ev": "first", "t": 8.6},
+                     {"ev": "sec", "t": 9.6, "bytes": 90000, "frames": 25, "mx": 50}]}
+        failed = line(5.1, "WARN", "output failed; restarting", channel="bravo", output="srt")
+        ok = self.judge_one([failed], "receiver-kill", "out:srt", restore=8.0, receivers=served)
+        self.assertEqual(ok["problems"], [])
+        self.assertEqual(ok["failover_ms"], 5100)
+        unnoticed = self.judge_one([], "receiver-kill", "out:srt", restore=8.0, receivers=served)
+        self.assertIn("the fault was not noticed", unnoticed["problems"][0])
+        too_late = self.judge_one([line(6.5, "WARN", "output failed; restarting", channel="bravo", output="srt")],
+                                  "receiver-stall", "out:srt", restore=8.0, receivers=served)
+        self.assertIn("the fault was not noticed", too_late["problems"][0])
+        never = {key: [dict(e, t=-3.0 + i * 0.1) for i, e in enumerate(before)]}
+        probs = self.judge_one([failed], "receiver-kill", "out:srt", restore=8.0, receivers=never)["problems"]
+        self.assertIn("the receiver got nothing within 20 s of its return", probs[0])
+
+    def test_a_daemon_back_on_air_too_slowly(self):
+        def back(t):
+            return [switched(t, "none", "primary", "start")] + [
+                line(t, "INFO", "switched none → primary", channel=ch, **{"from": "none"}, to="primary",
+                     reason="start") for ch in ("alpha", "charlie")]
+        lives = [{"started": T0 + 2.1}]
+        ok = self.judge_one(back(3.4), "daemon-kill", "nonstopd", restore=0.0, lives=lives)
+        self.assertEqual(ok["problems"], [])
+        slow = self.judge_one(back(7.5), "daemon-kill", "nonstopd", restore=0.0, lives=lives)
+        self.assertIn("not back on air within 6 s of the SIGKILL (7.50 s)", slow["problems"][0])
+
+    def test_a_recording_with_a_gap(self):
+        # Two 21 s recordings made by ffmpeg: one whole, one with a 1 s
+        # hole in its timestamps after 10 s.
+        with tempfile.TemporaryDirectory() as d:
+            rec = os.path.join(d, "rec-alpha")
+            os.mkdir(rec)
+            # (A third, the newest, is the one being written: not judged.)
+            for name, shift in (("alpha-00001.ts", "0"), ("alpha-00002.ts", "gte(N\\,250)"),
+                                ("alpha-00003.ts", "0")):
+                subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi",
+                                "-i", "testsrc=size=160x90:rate=25:duration=21",
+                                "-vf", f"setpts=N/(25*TB)+{shift}/TB", "-c:v", "libx264", "-preset", "ultrafast",
+                                "-g", "25", "-f", "mpegts", os.path.join(rec, name)], check=True)
+            c = types.SimpleNamespace(out=d, records=[], notes=[], soak=False, receivers=[])
+            judge.check_segments(c, final=True)
+            found = {r["file"]: r["problems"] for r in c.segments}
+            self.assertEqual(found.get("alpha-00001.ts"), [], found)
+            self.assertTrue(any("PTS steps that are not one frame" in p for p in found.get("alpha-00002.ts", [])),
+                            found)
 
     def test_hls_segments_are_neighbours_by_number(self):
         self.assertLess(judge._hls_key("segment-17-00009.ts"), judge._hls_key("segment-17-00010.ts"))
