@@ -124,7 +124,13 @@ PY
 echo "-- SwitchTo: ActiveInput and the InputSwitched signal follow"
 "${B[@]}" monitor --json=short --match "type='signal',interface='$CH',member='InputSwitched'" >"$WORK/monitor.json" 2>/dev/null &
 PIDS+=($!)
-sleep 0.5 # the monitor's match is in place
+# The monitor's match is in place once it sees a probe signal of ours.
+deadline=$(($(date +%s) + 5))
+until grep -q '"monitor-ready"' "$WORK/monitor.json" 2>/dev/null; do
+  (($(date +%s) < deadline)) || fail "busctl monitor did not start within 5 s"
+  "${B[@]}" emit /org/nonstop/TestProbe $CH InputSwitched s monitor-ready
+  sleep 0.05
+done
 t0=$(now)
 "${B[@]}" call $SVC "$P" $CH SwitchTo s backup
 until_prop "$P" ActiveInput backup 2
@@ -168,7 +174,7 @@ passed() { grep -q '"passed" b true' <<<"$1"; }
 field_of() { sed -E "s/.*\"$2\" x (-?[0-9]+).*/\\1/" <<<"$1"; }
 "${B[@]}" --timeout=120 call $SVC "$P" $CH Drill sst input-stall primary 4000 >"$WORK/long" &
 long=$!
-sleep 0.5
+wait_log "$log" "drill started channel=news-hd " 10 >/dev/null
 expect_error org.nonstop.Supervisor1.Error.Busy "$P" $CH.Drill string:input-stall string:backup uint64:1000
 wait_exit "$long" 130
 r=$(cat "$WORK/long")
