@@ -166,7 +166,15 @@ expect_error org.nonstop.Supervisor1.Error.InvalidArgument "$P" $CH.SetMode stri
 expect_error org.nonstop.Supervisor1.Error.InvalidArgument "$P" $CH.Drill string:input-flood string:primary uint64:1000
 expect_error org.nonstop.Supervisor1.Error.NoSuchOutput "$P" $CH.RestartOutput string:nope
 
-echo "-- drills on a healthy channel"
+echo "-- drills on a healthy channel (and the Alarm signal they raise)"
+"${B[@]}" monitor --json=short --match "type='signal',interface='$CH',member='Alarm'" >"$WORK/alarms.json" 2>/dev/null &
+PIDS+=($!)
+deadline=$(($(date +%s) + 5))
+until grep -q '"monitor-ready"' "$WORK/alarms.json" 2>/dev/null; do
+  (($(date +%s) < deadline)) || fail "busctl monitor (Alarm) did not start within 5 s"
+  "${B[@]}" emit /org/nonstop/TestProbe $CH Alarm ssb monitor-ready probe false
+  sleep 0.05
+done
 drill() { # PATH KIND TARGET MS → prints the report on one line
   "${B[@]}" --timeout=120 call $SVC "$1" $CH Drill sst "$2" "$3" "$4"
 }
@@ -204,6 +212,22 @@ check_drill() { # KIND REPORT DETECT_MAX SWITCH_MAX RETURN_AT(-1: none)
 check_drill input-stall "$r" 880 880 2000
 check_drill input-black "$(drill "$P" input-black primary 3000)" 1880 1880 4000
 check_drill input-silence "$(drill "$P" input-silence primary 3000)" 1880 1880 8000
+# Alarm(target, kind, raised) for the drills' black and silence, raised
+# and cleared, from the channel's own path.
+"$PY" - "$WORK/alarms.json" "$P" <<'PY' || fail "the Alarm signals of the drills are not all there (above)"
+import json, sys
+got = set()
+for l in open(sys.argv[1]):
+    m = json.loads(l)
+    if m.get("path") != sys.argv[2]:
+        continue
+    target, kind, raised = m["payload"]["data"]
+    got.add((target.split(":")[0], kind, raised))
+want = {("primary", k, r) for k in ("black", "silence") for r in (True, False)}
+missing = want - got
+print(f"   Alarm signals: {sorted(got)}")
+sys.exit(1 if missing else 0)
+PY
 check_drill encoder-fail "$(drill "$P" encoder-fail video 2000)" 250 250 -1
 check_drill output-fail "$(drill "$P" output-fail udp 2000)" 250 2500 -1
 
