@@ -3,7 +3,8 @@
 # receiver with a backup receiver behind it (failover_after = 2); output
 # "dual" sends to two receivers at once (mode = "both"). Killing the
 # primary receiver moves "cdn" to the backup after two failed tries; the
-# data goes on there; "dual" and the recording never stall.
+# data goes on there; with the primary receiver back, "cdn" returns to it
+# after retry_primary; "dual" and the recording never stall.
 source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 
@@ -27,6 +28,7 @@ id = "cdn"
 uri = "srt://127.0.0.1:$a?mode=caller"
 backup = ["srt://127.0.0.1:$b?mode=caller"]
 failover_after = 2
+retry_primary = "8s"
 
 [[channel.output]]
 id = "dual"
@@ -53,6 +55,7 @@ echo "-- the primary receiver of cdn goes away"
 killed=$(now)
 kill_group "$rx_a"
 line=$(wait_log "$log" "moving to the next destination.*output=cdn" 15)
+moving=$line
 # SRT notices a dead peer after its 5 s idle timeout; the retry on the
 # primary then fails after SRT's 3 s connect timeout.
 within 0 "$("$PY" -c "print(round($(log_time "$line") - $killed, 2))")" 15 "killed → moved to the backup destination (s)"
@@ -64,6 +67,19 @@ sleep 4
 size_now=$(stat -c %s "$WORK/b.ts")
 ((size_now > size_then + 50000)) || fail "the backup receiver got $((size_now - size_then)) bytes in 4 s"
 echo "   backup receiver: $((size_now - size_then)) bytes in 4 s after the move"
+
+echo "-- the primary receiver comes back: cdn returns to it after retry_primary"
+receiver rx_a2 "$a" "$WORK/a2.ts"
+line=$(wait_log "$log" "trying the primary destination again.*output=cdn" 15)
+within 7.95 "$("$PY" -c "print(round($(log_time "$line") - $(log_time "$moving"), 2))")" 9.5 \
+  "on the backup → trying the primary (s; retry_primary 8 s)"
+wait_log "$log" "output started.*output=cdn.*destination=0" 10 "${line%%:*}" >/dev/null
+deadline=$(($(date +%s) + 10))
+until (($(stat -c %s "$WORK/a2.ts" 2>/dev/null || echo 0) > 50000)); do
+  (($(date +%s) < deadline)) || fail "the primary receiver got nothing after the return"
+  sleep 0.1
+done
+echo "   primary receiver: $(stat -c %s "$WORK/a2.ts") bytes after the return"
 kill -INT "$daemon"
 wait_exit "$daemon" || fail "nonstopd exited with $?"
 
@@ -74,6 +90,7 @@ for f in c d; do
   echo "   dual receiver $f: $frames frames"
 done
 decodes_clean "$WORK/b.ts" 1
+decodes_clean "$WORK/a2.ts" 1
 expect_continuous "$WORK/rec.ts" v 0.040 250
 decodes_clean "$WORK/rec.ts"
 echo "PASS nonstopd_output_failover"
