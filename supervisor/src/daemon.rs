@@ -362,6 +362,17 @@ impl Registry {
     }
 }
 
+/// The channels whose event loop has not turned (last heartbeat, ns on
+/// [`crate::monotonic_ns`]) for longer than `period`: while there is one,
+/// the watchdog keepalive is withheld, so systemd restarts a hung daemon.
+fn stuck_channels<'a>(beats: &[(&'a str, u64)], now: u64, period: Duration) -> Vec<&'a str> {
+    beats
+        .iter()
+        .filter(|(_, beat)| now.saturating_sub(*beat) > period.as_nanos() as u64)
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 /// The watchdog period systemd asked for, if any. Like libsystemd, a
 /// missing WATCHDOG_PID means "for us" (sd-notify's helper insists on it).
 fn watchdog_period() -> Option<Duration> {
@@ -521,13 +532,11 @@ async fn serve(
                 if let Some(period) = watchdog {
                     // Keepalive only while every channel's loop is turning,
                     // so a hung channel gets the daemon restarted.
-                    let now = crate::monotonic_ns();
-                    let stuck: Vec<&str> = channels
+                    let beats: Vec<(&str, u64)> = channels
                         .iter()
-                        .map(|r| &r.handle)
-                        .filter(|h| now.saturating_sub(h.heartbeat.load(Ordering::Relaxed)) > period.as_nanos() as u64)
-                        .map(|h| h.id.as_str())
+                        .map(|r| (r.handle.id.as_str(), r.handle.heartbeat.load(Ordering::Relaxed)))
                         .collect();
+                    let stuck = stuck_channels(&beats, crate::monotonic_ns(), period);
                     if stuck.is_empty() {
                         notify(&[sd_notify::NotifyState::Watchdog]);
                     } else {
@@ -558,6 +567,18 @@ async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_whose_loop_stopped_turning_withholds_the_keepalive() {
+        let s = 1_000_000_000;
+        let period = Duration::from_secs(5);
+        let beats = [("news", 100 * s), ("sport", 96 * s), ("hung", 90 * s)];
+        // At 100 s: news just turned, sport 4 s ago, hung 10 s ago.
+        assert_eq!(stuck_channels(&beats, 100 * s, period), ["hung"]);
+        // Exactly one period is not yet stuck; all turning: keepalive.
+        assert!(stuck_channels(&beats[..2], 101 * s, period).is_empty());
+        assert_eq!(stuck_channels(&beats, 102 * s, period), ["sport", "hung"]);
+    }
 
     fn limits() -> (libc::rlim_t, libc::rlim_t) {
         let mut lim = libc::rlimit {
