@@ -155,7 +155,9 @@ id = "udp"
 uri = "udp://127.0.0.1:$port"
 TOML
 log="$WORK/nonstopd.log"
-RUST_LOG=info spawn daemon "$NONSTOPD" --config "$WORK/ch.toml" --address "$ADDR" 2>"$log"
+# `--system`, as the unit runs it, on this private system-type bus (found
+# the way every D-Bus library finds the system bus: the environment).
+RUST_LOG=info DBUS_SYSTEM_BUS_ADDRESS="$ADDR" spawn daemon "$NONSTOPD" --config "$WORK/ch.toml" --system 2>"$log"
 
 # prop AS PATH IFACE NAME: the property as busctl prints it (`s "on-air"`).
 prop() { "$1" busctl --address="$ADDR" get-property "$SVC" "$2" "$3" "$4"; }
