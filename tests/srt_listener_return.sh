@@ -82,10 +82,15 @@ for sender in ffmpeg slt; do
     sleep "$gap"
     start=$(now)
     "send_$sender"
+    conn=$(wait_log "$log" "srt caller connected" $((return_after + 10)) "$from")
     line=$(wait_log "$log" "switched backup → primary" $((return_after + 10)) "$from")
     from=${line%%:*}
+    # From the sender's restart (what the operator sees), and from the
+    # listener's accept (the daemon's own clock: no process start-up in it).
     back=$("$PY" -c "print('%.2f' % ($(log_time "$line") - $start))")
+    accepted=$("$PY" -c "print('%.2f' % ($(log_time "$line") - $(log_time "$conn")))")
     within "$return_after" "$back" "$((return_after + 1))" "$sender back after a ${gap} s gap (s from its restart to on air)"
+    within "$return_after" "$accepted" "$((return_after + 1))" "   the same from the listener's accept (s)" >/dev/null
     kill -0 "$tx" 2>/dev/null || fail "$sender exited after it came back (the listener dropped it)"
     sleep 0.5
   done
