@@ -24,7 +24,7 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::decide::Policy;
-use super::group::{Arrival, Grid, Group, Local};
+use super::group::{Arrival, Grid, Group, Local, Published};
 use super::media::{Format, InputQueue};
 use super::pacer::Pacer;
 use super::sinkpad::index_of;
@@ -189,6 +189,9 @@ struct State {
     frames_out: u64,
     frames_repeated: u64,
     frames_black: u64,
+    /// Scratch for the health published at each slot, kept so that a slot
+    /// allocates nothing.
+    published: Vec<(u32, Published)>,
 }
 
 impl State {
