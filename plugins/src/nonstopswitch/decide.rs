@@ -164,15 +164,25 @@ pub struct Switch {
     pub reason: Reason,
 }
 
-fn rank(c: &Candidate, control: &Control) -> (u8, u32, u32) {
+/// Order of preference: the operator's pinned input, then priority, then index.
+pub fn rank(c: &Candidate, control: &Control) -> (u8, u32, u32) {
     let pinned = control.manual && control.preferred == Some(c.index);
     (u8::from(!pinned), c.priority, c.index)
 }
 
 /// Decides whether to change the input on air. `None` keeps the current one.
 pub fn decide(s: &Situation, p: &Policy) -> Option<Switch> {
-    let mut ordered: Vec<&Candidate> = s.candidates.iter().collect();
-    ordered.sort_by_key(|c| rank(c, &s.control));
+    // The group passes its candidates in rank order (it decides at every
+    // slot, so that costs no allocation); anyone else gets a sorted copy.
+    let sorted;
+    let ordered: &[Candidate] = if s.candidates.is_sorted_by_key(|c| rank(c, &s.control)) {
+        s.candidates
+    } else {
+        let mut v = s.candidates.to_vec();
+        v.sort_by_key(|c| rank(c, &s.control));
+        sorted = v;
+        &sorted
+    };
     let find = |i: u32| s.candidates.iter().find(|c| c.index == i);
     let current = s.current.and_then(find);
 

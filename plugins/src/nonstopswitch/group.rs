@@ -202,7 +202,8 @@ pub struct Entry {
 #[derive(Debug, Default)]
 struct Member {
     grid: Option<Grid>,
-    pads: BTreeMap<u32, Published>,
+    /// By input index; refilled in place at every slot (no allocation).
+    pads: Vec<(u32, Published)>,
 }
 
 #[derive(Debug, Default)]
@@ -220,6 +221,8 @@ struct GroupState {
     /// last decision point (what the pads' `return-holdoff` shows).
     damping: BTreeMap<u32, Damping>,
     holdoffs: BTreeMap<u32, ClockTime>,
+    /// Reused by every evaluation, so a decision point allocates nothing.
+    candidates: Vec<Candidate>,
 }
 
 const LOG_LEN: usize = 64;
@@ -336,7 +339,7 @@ impl Group {
         id: usize,
         t: ClockTime,
         now: ClockTime,
-        pads: BTreeMap<u32, Published>,
+        pads: &[(u32, Published)],
         policy: &Policy,
         timeout: ClockTime,
         applied: u64,
@@ -345,7 +348,9 @@ impl Group {
         let Some(own_grid) = st.members.get(&id).and_then(|m| m.grid) else {
             return (Vec::new(), st.active);
         };
-        st.members.get_mut(&id).expect("member").pads = pads;
+        let own = &mut st.members.get_mut(&id).expect("member").pads;
+        own.clear();
+        own.extend_from_slice(pads);
 
         let leader = st
             .members
@@ -392,18 +397,29 @@ fn apply_damping(st: &mut GroupState, candidates: &mut [Candidate], now: ClockTi
     }
 }
 
-/// Combined health of input `index`: unhealthy if any member's pad is.
-fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime) -> Vec<Candidate> {
-    let mut out: BTreeMap<u32, Candidate> = BTreeMap::new();
+/// Combined health of each input, into `out` (cleared first) in index
+/// order: unhealthy if any member's pad is.
+fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime, out: &mut Vec<Candidate>) {
+    out.clear();
     for m in st.members.values().filter(|m| m.grid.is_some()) {
-        for (&index, p) in &m.pads {
+        for &(index, ref p) in &m.pads {
             let h = p.effective(now, timeout);
-            let c = out.entry(index).or_insert(Candidate {
-                index,
-                priority: p.priority,
-                health: Health::Waiting,
-                holdoff: ClockTime::ZERO,
-            });
+            let at = match out.binary_search_by_key(&index, |c| c.index) {
+                Ok(at) => at,
+                Err(at) => {
+                    out.insert(
+                        at,
+                        Candidate {
+                            index,
+                            priority: p.priority,
+                            health: Health::Waiting,
+                            holdoff: ClockTime::ZERO,
+                        },
+                    );
+                    at
+                }
+            };
+            let c = &mut out[at];
             c.health = match (c.health, h) {
                 (Health::Stalled { since: a }, Health::Stalled { since: b }) => {
                     Health::Stalled { since: a.max(b) }
@@ -419,7 +435,6 @@ fn combined(st: &GroupState, now: ClockTime, timeout: ClockTime) -> Vec<Candidat
             };
         }
     }
-    out.into_values().collect()
 }
 
 fn evaluate(
@@ -429,8 +444,24 @@ fn evaluate(
     policy: &Policy,
     timeout: ClockTime,
 ) {
-    let mut candidates = combined(st, now, timeout);
+    let mut candidates = std::mem::take(&mut st.candidates);
+    combined(st, now, timeout, &mut candidates);
     apply_damping(st, &mut candidates, now, policy);
+    // In rank order, decide() needs no sorted copy of its own.
+    candidates.sort_unstable_by_key(|c| decide::rank(c, &st.control));
+    decide_and_log(st, at, now, policy, timeout, &candidates);
+    st.candidates = candidates;
+}
+
+/// Takes the decision at point `at` and logs it if it changes the input.
+fn decide_and_log(
+    st: &mut GroupState,
+    at: ClockTime,
+    now: ClockTime,
+    policy: &Policy,
+    timeout: ClockTime,
+    candidates: &[Candidate],
+) {
     let situation = Situation {
         now,
         current: st.active,
@@ -439,7 +470,7 @@ fn evaluate(
         awaiting_best: st.started.is_none()
             && st.origin.is_some_and(|o| now < o + policy.startup_grace),
         control: st.control,
-        candidates: &candidates,
+        candidates,
     };
     let Some(sw) = decide::decide(&situation, policy) else {
         return;
@@ -622,8 +653,8 @@ mod tests {
         }
     }
 
-    fn receiving(last_ms: u64) -> BTreeMap<u32, Published> {
-        [(
+    fn receiving(last_ms: u64) -> Vec<(u32, Published)> {
+        vec![(
             0,
             Published {
                 priority: 0,
@@ -634,8 +665,6 @@ mod tests {
                 },
             },
         )]
-        .into_iter()
-        .collect()
     }
 
     #[test]
@@ -661,7 +690,7 @@ mod tests {
             1,
             video.slot(0),
             video.slot(0),
-            receiving(0),
+            &receiving(0),
             &policy,
             timeout,
             0,
@@ -675,7 +704,7 @@ mod tests {
             2,
             audio.slot(1),
             audio.slot(1),
-            receiving(10),
+            &receiving(10),
             &policy,
             timeout,
             0,
@@ -683,24 +712,24 @@ mod tests {
         assert_eq!(e.len(), 1, "audio applies the start at its first slot");
 
         // Input 0 goes silent after 20 ms: the video member sees it first.
-        let (e, active) = g.step(1, 520 * MS, 520 * MS, receiving(20), &policy, timeout, 1);
+        let (e, active) = g.step(1, 520 * MS, 520 * MS, &receiving(20), &policy, timeout, 1);
         assert_eq!(
             (active, e[0].reason, e[0].at),
             (None, Reason::AllLost, 520 * MS)
         );
         assert_eq!(e[0].stall_duration, 500 * MS);
-        let (e, _) = g.step(2, 510 * MS, 510 * MS, receiving(20), &policy, timeout, 1);
+        let (e, _) = g.step(2, 510 * MS, 510 * MS, &receiving(20), &policy, timeout, 1);
         assert!(
             e.is_empty(),
             "a lagging member applies it at its own slot 520 ms"
         );
-        let (e, _) = g.step(2, 520 * MS, 520 * MS, receiving(20), &policy, timeout, 1);
+        let (e, _) = g.step(2, 520 * MS, 520 * MS, &receiving(20), &policy, timeout, 1);
         assert_eq!(e[0].at, 520 * MS);
 
         // It returns (video publishes first), then the audio member alone
         // loses its input and reaches the next point first.
         let back = |last_seen, since| {
-            [(
+            vec![(
                 0,
                 Published {
                     priority: 0,
@@ -711,14 +740,12 @@ mod tests {
                     },
                 },
             )]
-            .into_iter()
-            .collect::<BTreeMap<_, _>>()
         };
         let (e, _) = g.step(
             2,
             530 * MS,
             530 * MS,
-            back(530 * MS, 530 * MS),
+            &back(530 * MS, 530 * MS),
             &policy,
             timeout,
             2,
@@ -728,7 +755,7 @@ mod tests {
             1,
             540 * MS,
             540 * MS,
-            back(540 * MS, 530 * MS),
+            &back(540 * MS, 530 * MS),
             &policy,
             timeout,
             2,
@@ -741,7 +768,7 @@ mod tests {
             2,
             540 * MS,
             540 * MS,
-            back(540 * MS, 530 * MS),
+            &back(540 * MS, 530 * MS),
             &policy,
             timeout,
             2,
@@ -751,7 +778,7 @@ mod tests {
             2,
             1100 * MS,
             1101 * MS,
-            back(560 * MS, 530 * MS),
+            &back(560 * MS, 530 * MS),
             &policy,
             timeout,
             3,
@@ -764,7 +791,7 @@ mod tests {
             1,
             1100 * MS,
             1102 * MS,
-            back(1100 * MS, 530 * MS),
+            &back(1100 * MS, 530 * MS),
             &policy,
             timeout,
             3,

@@ -8,9 +8,10 @@
 //! clock (`pacing`).
 //!
 //! Lock order: `settings` is only ever held alone (copied out); `push` is
-//! taken before `state`; `state` may be held while taking the group's lock,
-//! never the other way round. Nothing is pushed, posted or notified while
-//! `state` is held.
+//! taken before `state` (with `state` held, `push` is only tried, never
+//! waited for); `state` may be held while taking the group's lock, never
+//! the other way round. Nothing is pushed, posted or notified while `state`
+//! is held.
 
 mod output;
 mod pacing;
@@ -24,7 +25,7 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::decide::Policy;
-use super::group::{Arrival, Grid, Group, Local};
+use super::group::{Arrival, Grid, Group, Local, Published};
 use super::media::{Format, InputQueue};
 use super::pacer::Pacer;
 use super::sinkpad::index_of;
@@ -179,6 +180,13 @@ struct State {
     pacer: Option<Arc<Pacer>>,
     /// When the last push of a slot returned.
     pushed_at: ClockTime,
+    /// How long after its slot's start the last push returned: when the
+    /// next one is expected back (a synchronising sink holds each push).
+    push_lag: ClockTime,
+    /// Where the pacer is set (running time), `None` if unknown (it rang
+    /// or was woken): moving it costs a system call, so it is left alone
+    /// when it already rings at the right time.
+    armed: Option<ClockTime>,
     /// Downstream refused a push or EOS went out: no more slots.
     output_stopped: bool,
     eos_sent: bool,
@@ -189,6 +197,9 @@ struct State {
     frames_out: u64,
     frames_repeated: u64,
     frames_black: u64,
+    /// Scratch for the health published at each slot, kept so that a slot
+    /// allocates nothing.
+    published: Vec<(u32, Published)>,
 }
 
 impl State {
@@ -258,12 +269,13 @@ impl NonstopSwitch {
         pad: &NonstopSwitchSinkPad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings();
         let Settings {
             latency,
             timeout,
             clean_gap,
             ..
-        } = self.settings();
+        } = settings;
         let mut st = self.lock_state();
         let now = self.now(&st);
         let slot = st.format.as_ref().map(Format::slot_duration);
@@ -326,37 +338,39 @@ impl NonstopSwitch {
         let imp = pad.imp();
         imp.count_frame(now);
         let changed = !flagged && imp.set_pad_state(PadState::Healthy);
-        drop(st);
 
-        if waiting_for_data {
-            self.cond.notify_all();
-        }
-        if changed {
-            gst::debug!(CAT, obj = pad, "input healthy");
-            let _ = self.obj().post_message(input_message(
-                &self.obj(),
-                &pad.name(),
-                PadState::Healthy,
-                now,
-            ));
-        }
-        if let Some(gap) = interruption {
-            gst::debug!(
-                CAT,
-                obj = pad,
-                "interrupted for {gap}: clean window restarts"
-            );
-            let s = gst::Structure::builder(MSG_INPUT)
-                .field("pad", pad.name().as_str())
-                .field("state", "interrupted")
-                .field("running-time", now.map_or(u64::MAX, ClockTime::nseconds))
-                .field("gap", gap.nseconds())
-                .build();
-            let _ = self
-                .obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-        }
-        self.chain_output(pad);
+        // Said once `state` is released, before any slot this buffer sends.
+        let announce = || {
+            if waiting_for_data {
+                self.cond.notify_all();
+            }
+            if changed {
+                gst::debug!(CAT, obj = pad, "input healthy");
+                let _ = self.obj().post_message(input_message(
+                    &self.obj(),
+                    &pad.name(),
+                    PadState::Healthy,
+                    now,
+                ));
+            }
+            if let Some(gap) = interruption {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "interrupted for {gap}: clean window restarts"
+                );
+                let s = gst::Structure::builder(MSG_INPUT)
+                    .field("pad", pad.name().as_str())
+                    .field("state", "interrupted")
+                    .field("running-time", now.map_or(u64::MAX, ClockTime::nseconds))
+                    .field("gap", gap.nseconds())
+                    .build();
+                let _ = self
+                    .obj()
+                    .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+            }
+        };
+        self.chain_output(pad, st, &settings, announce);
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -630,9 +644,7 @@ impl NonstopSwitch {
             if let Some(id) = st.clock_id.take() {
                 id.unschedule();
             }
-            if let Some(p) = st.pacer.as_ref() {
-                p.wake();
-            }
+            Self::wake_task(&mut st);
         }
         self.cond.notify_all();
         pad.stop_task()
@@ -662,6 +674,7 @@ impl NonstopSwitch {
         st.eos_requested = false;
         st.output_stopped = false;
         st.pushed_at = ClockTime::ZERO;
+        st.push_lag = ClockTime::ZERO;
         drop(st);
         self.group().stop(self.member);
     }
@@ -1107,9 +1120,7 @@ impl ElementImpl for NonstopSwitch {
             if let Some(id) = st.clock_id.take() {
                 id.unschedule();
             }
-            if let Some(p) = st.pacer.as_ref() {
-                p.wake();
-            }
+            Self::wake_task(&mut st);
             drop(st);
             self.cond.notify_all();
         }
@@ -1128,6 +1139,7 @@ impl ElementImpl for NonstopSwitch {
                     st.base = obj.base_time().unwrap_or(ClockTime::ZERO);
                     if st.clock != clock {
                         st.pacer = clock.as_ref().and_then(Pacer::for_clock).map(Arc::new);
+                        st.armed = None;
                         st.clock = clock;
                     }
                     st.output_stopped = false;

@@ -24,9 +24,29 @@ pub enum Kind {
 pub struct Format {
     pub caps: gst::Caps,
     pub kind: Kind,
+    /// `grid_rate` and `slot_duration`, worked out once: they are asked for
+    /// several times per output slot.
+    rate: (u64, u64),
+    slot: ClockTime,
 }
 
 impl Format {
+    fn new(caps: &gst::Caps, kind: Kind) -> Format {
+        let rate = match &kind {
+            Kind::Video(info) => (info.fps().numer() as u64, info.fps().denom() as u64),
+            Kind::Audio { info, chunk } => (info.rate() as u64, *chunk),
+        };
+        let slot = ClockTime::SECOND
+            .mul_div_ceil(rate.1, rate.0)
+            .unwrap_or(ClockTime::SECOND);
+        Format {
+            caps: caps.clone(),
+            kind,
+            rate,
+            slot,
+        }
+    }
+
     /// Validates caps offered on a sink pad; the error says what to change.
     pub fn from_caps(caps: &gst::Caps) -> Result<Format, String> {
         let s = caps
@@ -54,10 +74,7 @@ impl Format {
                          cadence, got {caps}; add videorate ! video/x-raw,framerate=25/1 upstream"
                     ));
                 }
-                Ok(Format {
-                    caps: caps.clone(),
-                    kind: Kind::Video(info),
-                })
+                Ok(Format::new(caps, Kind::Video(info)))
             }
             "audio/x-raw" => {
                 let info = gst_audio::AudioInfo::from_caps(caps)
@@ -71,10 +88,7 @@ impl Format {
                     .mul_div_round(AUDIO_CHUNK.nseconds(), ClockTime::SECOND.nseconds())
                     .unwrap_or(1)
                     .max(1);
-                Ok(Format {
-                    caps: caps.clone(),
-                    kind: Kind::Audio { info, chunk },
-                })
+                Ok(Format::new(caps, Kind::Audio { info, chunk }))
             }
             other => Err(format!(
                 "nonstopswitch switches raw video or raw audio only, got {other} ({caps}); \
@@ -144,17 +158,11 @@ impl Format {
 
     /// Output slot rate as a fraction: slot `k` starts `k * den / num` s in.
     pub fn grid_rate(&self) -> (u64, u64) {
-        match &self.kind {
-            Kind::Video(info) => (info.fps().numer() as u64, info.fps().denom() as u64),
-            Kind::Audio { info, chunk } => (info.rate() as u64, *chunk),
-        }
+        self.rate
     }
 
     pub fn slot_duration(&self) -> ClockTime {
-        let (num, den) = self.grid_rate();
-        ClockTime::SECOND
-            .mul_div_ceil(den, num)
-            .unwrap_or(ClockTime::SECOND)
+        self.slot
     }
 
     pub fn is_video(&self) -> bool {

@@ -66,11 +66,6 @@ impl Pacer {
         self.set(1);
     }
 
-    /// Never rings until armed again.
-    pub fn disarm(&self) {
-        self.set(0);
-    }
-
     #[cfg(target_os = "linux")]
     fn set(&self, ns: u64) {
         use std::os::fd::AsRawFd;

@@ -20,6 +20,10 @@ const UNSET: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub struct NonstopSwitchSinkPad {
+    /// N of `sink_N` (`UNSET` until first asked), parsed once: the name is
+    /// fixed before the pad is added, and the priority is read at every
+    /// output slot.
+    index: AtomicU32,
     /// `UNSET` until set: then the pad's index is its priority.
     priority: AtomicU32,
     state: AtomicU32,
@@ -30,6 +34,7 @@ pub struct NonstopSwitchSinkPad {
 impl Default for NonstopSwitchSinkPad {
     fn default() -> Self {
         Self {
+            index: AtomicU32::new(UNSET),
             priority: AtomicU32::new(UNSET),
             state: AtomicU32::new(PadState::Waiting as u32),
             frames_in: AtomicU64::new(0),
@@ -52,7 +57,14 @@ pub fn index_of(name: &str) -> Option<u32> {
 
 impl NonstopSwitchSinkPad {
     pub fn index(&self) -> u32 {
-        index_of(&self.obj().name()).unwrap_or(0)
+        match self.index.load(Ordering::Relaxed) {
+            UNSET => {
+                let i = index_of(&self.obj().name()).unwrap_or(0);
+                self.index.store(i, Ordering::Relaxed);
+                i
+            }
+            i => i,
+        }
     }
 
     pub fn priority(&self) -> u32 {

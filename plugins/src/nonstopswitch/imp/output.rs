@@ -5,7 +5,6 @@
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use std::collections::BTreeMap;
 
 use gst::ClockTime;
 
@@ -43,7 +42,8 @@ impl NonstopSwitch {
 
         // 1. Local health, judged at the real time (we may run late).
         let now = self.now(st).unwrap_or(t).max(t);
-        let mut published = BTreeMap::new();
+        let mut published = std::mem::take(&mut st.published);
+        published.clear();
         for input in st.inputs.iter_mut() {
             if input.seen_unclocked {
                 input.seen_unclocked = false;
@@ -67,13 +67,13 @@ impl NonstopSwitch {
                 (Some(since), Local::Receiving { .. }) => Local::Unhealthy { since },
                 (_, local) => local,
             };
-            published.insert(
+            published.push((
                 input.index,
                 Published {
                     priority: input.pad.imp().priority(),
                     local,
                 },
-            );
+            ));
         }
 
         // 2. The group's decision, applied at this member's slot.
@@ -81,11 +81,12 @@ impl NonstopSwitch {
             self.member,
             t,
             now,
-            published,
+            &published,
             &settings.policy(),
             settings.timeout,
             st.applied,
         );
+        st.published = published;
         if let Some(joined) = st.join.take() {
             if joined.is_some() {
                 let start = Entry {

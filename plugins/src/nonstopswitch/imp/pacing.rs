@@ -19,9 +19,17 @@
 //!
 //! Whichever thread sends a slot holds `push` from before the slot is built
 //! until its push returned, so slots leave one by one, in order. Lock order:
-//! `push`, then `state`, then the group's lock.
+//! `push`, then `state`, then the group's lock; the fast path only *tries*
+//! `push` while it holds `state` (that never blocks), so the thread that
+//! queued a frame builds its slot under the same lock.
+//!
+//! Moving the alarm is a system call (a timer reprogramming, which is a VM
+//! exit on a virtual machine), so the fast path moves it once per slot,
+//! before its push, to where the next slot will be owed if this push comes
+//! back as late as the last one; after the push it is left alone unless it
+//! is more than a grace off.
 
-use std::sync::MutexGuard;
+use std::sync::{MutexGuard, TryLockError};
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -72,17 +80,63 @@ impl NonstopSwitch {
         Some(owed + grace(slot))
     }
 
-    /// Sets the src task's alarm for the slot owed next; rings at once when
-    /// the task has to look at the state. Called with `state` held, so a
-    /// ring for a flush or a state change is never overwritten.
-    fn arm_pacer(st: &State) {
+    /// Sets the alarm to ring at running time `at` unless it already does.
+    fn set_alarm(st: &mut State, at: ClockTime) {
         let Some(pacer) = st.pacer.as_ref() else {
             return;
         };
-        match Self::deadline(st) {
-            Some(at) if st.playing && !st.flushing && !st.output_stopped => pacer.arm(st.base + at),
-            _ => pacer.wake(),
+        if st.armed != Some(at) {
+            pacer.arm(st.base + at);
+            st.armed = Some(at);
         }
+    }
+
+    /// Rings the src task's alarm now: it has to look at the state.
+    pub(super) fn wake_task(st: &mut State) {
+        if let Some(pacer) = st.pacer.as_ref() {
+            pacer.wake();
+        }
+        st.armed = None;
+    }
+
+    /// Sets the src task's alarm for the slot owed next, or rings it at
+    /// once when the task has to look at the state. An alarm already set
+    /// up to `slack` past the deadline is left as it is: the src task then
+    /// steps in that much later, still well within the slot the output's
+    /// latency covers, and the pushing thread saves a system call. Called
+    /// with `state` held, so a ring for a flush or a state change is never
+    /// overwritten.
+    fn arm_pacer(st: &mut State, slack: ClockTime) {
+        if st.pacer.is_none() {
+            return;
+        }
+        match Self::deadline(st) {
+            Some(at) if st.playing && !st.flushing && !st.output_stopped => {
+                if !st.armed.is_some_and(|a| a >= at && a <= at + slack) {
+                    Self::set_alarm(st, at);
+                }
+            }
+            _ => Self::wake_task(st),
+        }
+    }
+
+    /// Before the fast path pushes slot `t` (the timeline already past
+    /// it): sets the alarm for the next slot as if the push returns as
+    /// late after its slot as the last one did, plus half a grace. A
+    /// synchronising sink holds each push about as long as the one before,
+    /// so `pushed` then finds the alarm within its slack and leaves it:
+    /// one system call per slot, and no alarm ringing while the push waits
+    /// in the sink.
+    fn arm_ahead(st: &mut State, now: ClockTime, t: ClockTime) {
+        let Some(slot) = st.format.as_ref().map(Format::slot_duration) else {
+            return;
+        };
+        let pushed_at = st.pushed_at;
+        st.pushed_at = pushed_at.max(now).max(t + st.push_lag);
+        if let Some(at) = Self::deadline(st) {
+            Self::set_alarm(st, at + grace(slot) / 2);
+        }
+        st.pushed_at = pushed_at;
     }
 
     fn may_push_from(st: &State, pad: &NonstopSwitchSinkPad) -> bool {
@@ -101,37 +155,64 @@ impl NonstopSwitch {
             && Self::on_air_credit(st)
     }
 
-    /// The fast path, on `pad`'s streaming thread once its buffer is queued:
-    /// sends the owed slots its delivery covers.
-    pub(super) fn chain_output(&self, pad: &NonstopSwitchSinkPad) {
-        if !Self::may_push_from(&self.lock_state(), pad) {
+    /// The fast path, on `pad`'s streaming thread once its buffer is queued
+    /// (`st` still held from that): sends the owed slots its delivery
+    /// covers. `announce` posts what the buffer itself changed; it runs
+    /// once `state` is released, before any slot is pushed.
+    pub(super) fn chain_output<'a>(
+        &'a self,
+        pad: &NonstopSwitchSinkPad,
+        mut st: MutexGuard<'a, State>,
+        settings: &Settings,
+        announce: impl FnOnce(),
+    ) {
+        let mut announce = Some(announce);
+        let mut announced = || {
+            if let Some(f) = announce.take() {
+                f();
+            }
+        };
+        if !Self::may_push_from(&st, pad) {
+            drop(st);
+            announced();
             return;
         }
-        // Waits if the src task is sending a slot: the next one is owed as
-        // soon as that push returns, and this thread has its frame.
-        let _push = self.lock_push();
-        let settings = self.settings();
+        // Lock order is `push` before `state`; trying `push` with `state`
+        // held never blocks, so it is allowed. If the src task is sending
+        // a slot, wait for it: the next one is owed as soon as that push
+        // returns, and this thread has its frame.
+        let _push = match self.push.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                drop(st);
+                announced();
+                let guard = self.lock_push();
+                st = self.lock_state();
+                guard
+            }
+        };
         loop {
-            let mut st = self.lock_state();
             if !Self::may_push_from(&st, pad) {
-                return;
+                break;
             }
             let (Some(now), Some((t, owed))) = (self.now(&st), Self::owed(&st)) else {
-                return;
+                break;
             };
             if now < owed {
                 // Early: the frame waits in the queue for its slot.
-                return;
+                break;
             }
-            if let Some(pacer) = st.pacer.as_ref() {
-                // Until this push returns, no slot is owed.
-                pacer.disarm();
-            }
-            let out = self.send_slot(&mut st, &settings, t);
+            let out = self.send_slot(&mut st, settings, t);
+            Self::arm_ahead(&mut st, now, t);
             drop(st);
+            announced();
             let going = self.push_output(out, false);
-            self.pushed(going);
+            st = self.lock_state();
+            self.pushed(&mut st, t, going);
         }
+        drop(st);
+        announced();
     }
 
     /// Builds slot `t` and moves the timeline past it.
@@ -148,14 +229,18 @@ impl NonstopSwitch {
         out
     }
 
-    /// A push returned: the next slot is owed from now.
-    fn pushed(&self, going: bool) {
-        let mut st = self.lock_state();
-        if let Some(now) = self.now(&st) {
+    /// The push of slot `t` returned: the next slot is owed from now.
+    fn pushed(&self, st: &mut State, t: ClockTime, going: bool) {
+        if let Some(now) = self.now(st) {
             st.pushed_at = st.pushed_at.max(now);
+            st.push_lag = now.saturating_sub(t);
         }
         st.output_stopped |= !going;
-        Self::arm_pacer(&st);
+        let slack = st
+            .format
+            .as_ref()
+            .map_or(ClockTime::ZERO, |f| grace(f.slot_duration()));
+        Self::arm_pacer(st, slack);
     }
 
     /// Starts the output timeline once some input has queued enough.
@@ -222,15 +307,17 @@ impl NonstopSwitch {
 
     /// Paced path on the system clock: sleeps until the slot owed next is
     /// late, and sends it if nobody did meanwhile.
-    fn alarm_iteration(&self, st: MutexGuard<'_, State>, settings: &Settings) {
+    fn alarm_iteration(&self, mut st: MutexGuard<'_, State>, settings: &Settings) {
         let (Some(now), Some(deadline)) = (self.now(&st), Self::deadline(&st)) else {
             return;
         };
         if now < deadline {
             let pacer = st.pacer.clone().expect("pacer");
-            Self::arm_pacer(&st);
+            Self::arm_pacer(&mut st, ClockTime::ZERO);
             drop(st);
             pacer.wait();
+            // It rang (or was woken): it is set nowhere any more.
+            self.lock_state().armed = None;
             return;
         }
         drop(st);
@@ -253,7 +340,8 @@ impl NonstopSwitch {
         let out = self.send_slot(&mut st, settings, t);
         drop(st);
         let going = self.push_output(out, true);
-        self.pushed(going);
+        let mut st = self.lock_state();
+        self.pushed(&mut st, t, going);
     }
 
     /// Paced path on any other clock: one clock wait per slot.
