@@ -473,6 +473,15 @@ impl Listener {
         }
     }
 
+    /// Stops feeding the current sink (its pipeline is being torn down):
+    /// what arrives meanwhile waits in the backlog for the next one, so a
+    /// caller's first packets (its first keyframe) are not lost to a dying
+    /// pipeline.
+    pub fn detach(&self) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.sink = None;
+    }
+
     /// The caller connected now, if any.
     pub fn peer(&self) -> Option<String> {
         let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -818,6 +818,9 @@ impl Channel {
         let input = &mut self.inputs[i];
         // Whatever the torn-down pipeline still posts is stale from now.
         input.gen += 1;
+        if let Some(l) = &input.srt {
+            l.detach();
+        }
         if let Some(p) = input.pipeline.take() {
             teardown(p);
         }
@@ -868,7 +871,17 @@ impl Channel {
                 self.input_down(i, &why, true);
             }
             "connected" => {
-                info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller connected")
+                info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller connected");
+                // Its stream takes a moment to decode (SRT latency, the
+                // first keyframe): the wait for data starts now, or a
+                // rebuild due from the wait without a caller would throw
+                // that first keyframe away.
+                let input = &mut self.inputs[i];
+                if let Phase::Starting { .. } = input.phase {
+                    input.phase = Phase::Starting {
+                        since: Instant::now(),
+                    };
+                }
             }
             "gone" => {
                 info!(channel = %self.id, input = %input.id, peer = %peer, "srt caller gone; listening")
@@ -906,6 +919,12 @@ impl Channel {
                             }
                         }
                     } else if since.elapsed() > stall.max(START_GRACE) {
+                        // An SRT listener with no caller has nothing a
+                        // fresh pipeline would do better: it waits on.
+                        if input.srt.as_ref().is_some_and(|l| l.peer().is_none()) {
+                            input.phase = Phase::Starting { since: now };
+                            continue;
+                        }
                         let why =
                             format!("no data within {}", fmt_duration(stall.max(START_GRACE)));
                         self.input_down(i, &why, true);
