@@ -576,8 +576,14 @@ fn parked_out(sh: &Arc<Shared>) -> bool {
 const UNTOLD: usize = 16;
 
 fn tell(sh: &Shared, ev: CallerEvent) {
-    let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
-    match st.sink.as_ref().map(|s| s.notify.clone()) {
+    let st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+    let notify = st.sink.as_ref().map(|s| s.notify.clone());
+    tell_or_keep(st, notify, ev);
+}
+
+/// Tells `notify` (out of the lock), or keeps the event for the next sink.
+fn tell_or_keep(mut st: std::sync::MutexGuard<'_, State>, notify: Option<Notify>, ev: CallerEvent) {
+    match notify {
         Some(f) => {
             drop(st);
             f(ev);
@@ -653,15 +659,7 @@ fn accept(sh: &Shared, eid: c_int, conn: &mut Option<Conn>) {
     } else {
         st.sink.as_ref().map(|k| k.notify.clone())
     };
-    let ev = CallerEvent::Connected { peer, replaced };
-    match notify {
-        Some(f) => {
-            drop(st);
-            f(ev);
-        }
-        None if st.untold.len() < UNTOLD => st.untold.push(ev),
-        None => {}
-    }
+    tell_or_keep(st, notify, CallerEvent::Connected { peer, replaced });
 }
 
 /// Reads everything the connection has; true when it is broken.
