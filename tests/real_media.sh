@@ -84,100 +84,29 @@ ffmpeg_live pub_rtmps -f flv "rtmps://127.0.0.1:$rtmps_port/live/ins"
 ffmpeg_live pub_hls -f hls -hls_time 1 -hls_list_size 6 -hls_flags delete_segments "$WORK/hls/live.m3u8"
 ffmpeg_live pub_mc -f mpegts "udp://$group:$mc_port?pkt_size=1316&ttl=1"
 
-cat >"$WORK/ch.toml" <<TOML
-[[channel]]
-id = "rtmp"
-video = { width = 320, height = 180, framerate = 25 }
-[[channel.input]]
-id = "primary"
-uri = "rtmp://127.0.0.1:$rtmp_port/live/in"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/blue"
-[channel.encoder]
-preset = "ultrafast"
-video_bitrate = 400
-keyframe_interval = "1s"
-[[channel.output]]
-id = "rtmp"
-uri = "rtmp://127.0.0.1:$rtmp_port/live/out"
-[[channel.output]]
-id = "rec"
-uri = "file://$WORK/rtmp.ts"
-
-[[channel]]
-id = "rtmps"
-video = { width = 320, height = 180, framerate = 25 }
-[[channel.input]]
-id = "primary"
-uri = "rtmps://127.0.0.1:$rtmps_port/live/ins"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/blue"
-[channel.encoder]
-preset = "ultrafast"
-video_bitrate = 400
-keyframe_interval = "1s"
-[[channel.output]]
-id = "rtmps"
-uri = "rtmps://127.0.0.1:$rtmps_port/live/outs"
-[[channel.output]]
-id = "rec"
-uri = "file://$WORK/rtmps.ts"
-
-[[channel]]
-id = "rtsp"
-video = { width = 320, height = 180, framerate = 25 }
-[[channel.input]]
-id = "primary"
-uri = "rtsp://127.0.0.1:$rtsp_port/test"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/blue"
-[channel.encoder]
-backend = "openh264"
-video_bitrate = 400
-keyframe_interval = "1s"
-[[channel.output]]
-id = "rec"
-uri = "file://$WORK/rtsp.ts"
-
-[[channel]]
-id = "hls"
-video = { width = 320, height = 180, framerate = 25 }
-[[channel.input]]
-id = "primary"
-uri = "http://127.0.0.1:$http_port/live.m3u8"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/blue"
-[channel.encoder]
-codec = "h265"
-backend = "x265"
-preset = "ultrafast"
-video_bitrate = 400
-keyframe_interval = "1s"
-[[channel.output]]
-id = "rec"
-uri = "file://$WORK/hls.ts"
-
-[[channel]]
-id = "mcast"
-video = { width = 320, height = 180, framerate = 25 }
-[[channel.input]]
-id = "primary"
-uri = "udp://$group:$mc_port"
-[[channel.input]]
-id = "slate"
-uri = "slate://colour/blue"
-[channel.encoder]
-preset = "ultrafast"
-video_bitrate = 400
-keyframe_interval = "1s"
-[[channel.output]]
-id = "rec"
-uri = "file://$WORK/mcast.ts"
-TOML
+# channel ID INPUT_URI ENCODER_KEYS [OUTPUT_ID=URI...]: one channel's
+# table: its input as primary, a slate, the encoder, a recording to
+# $WORK/ID.ts and the outputs given.
+channel() {
+  local id=$1 uri=$2 enc=$3 o
+  shift 3
+  printf '[[channel]]\nid = "%s"\nvideo = { width = 320, height = 180, framerate = 25 }\n' "$id"
+  printf '[[channel.input]]\nid = "primary"\nuri = "%s"\n' "$uri"
+  printf '[[channel.input]]\nid = "slate"\nuri = "slate://colour/blue"\n'
+  printf '[channel.encoder]\n%s\nvideo_bitrate = 400\nkeyframe_interval = "1s"\n' "$enc"
+  for o in "$@" "rec=file://$WORK/$id.ts"; do
+    printf '[[channel.output]]\nid = "%s"\nuri = "%s"\n' "${o%%=*}" "${o#*=}"
+  done
+  echo
+}
+x264='preset = "ultrafast"'
+{
+  channel rtmp "rtmp://127.0.0.1:$rtmp_port/live/in" "$x264" "rtmp=rtmp://127.0.0.1:$rtmp_port/live/out"
+  channel rtmps "rtmps://127.0.0.1:$rtmps_port/live/ins" "$x264" "rtmps=rtmps://127.0.0.1:$rtmps_port/live/outs"
+  channel rtsp "rtsp://127.0.0.1:$rtsp_port/test" 'backend = "openh264"'
+  channel hls "http://127.0.0.1:$http_port/live.m3u8" $'codec = "h265"\nbackend = "x265"\npreset = "ultrafast"'
+  channel mcast "udp://$group:$mc_port" "$x264"
+} >"$WORK/ch.toml"
 "$NONSTOPD" check "$WORK/ch.toml" >/dev/null || fail "the config does not check"
 
 # The HLS playlist needs a segment or two before the input can open it.
