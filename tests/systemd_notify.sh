@@ -5,7 +5,8 @@
 # WATCHDOG_USEC/2, a STATUS= naming the channel on air, and on SIGTERM
 # STOPPING=1 and exit 0 within 6 s. SIGHUP reloads the config (RELOADING=1 …
 # READY=1), whether it adds a channel, changes nothing or is broken; it
-# never stops nonstopd. Without NOTIFY_SOCKET (or with one nobody
+# never stops nonstopd. A channel whose event loop hangs
+# (NONSTOPD_TEST_HANG) stops the keepalive. Without NOTIFY_SOCKET (or with one nobody
 # listens on) it must run all the same.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
@@ -92,6 +93,7 @@ start_nonstopd() {
   shift
   (
     set +e
+    exec 2>/dev/null # no "Killed" notice when a test kills it (its log is below)
     env "$@" bash -c 'echo $$ >"$0.pid"; [[ -n "${WATCHDOG_USEC:-}" ]] && export WATCHDOG_PID=$$; exec "$1" --config "$2"' \
       "$WORK/$tag" "$bin" "$cfg" 2>"$WORK/$tag.log"
     echo $? >"$WORK/$tag.rc.tmp"
@@ -202,6 +204,42 @@ if grep -q "withholding the watchdog keepalive" "$WORK/notify.log"; then
   grep "withholding the watchdog keepalive" "$WORK/notify.log"
 fi
 
+# --- A hung channel loop: the keepalive is withheld, so systemd restarts ------
+# NONSTOPD_TEST_HANG blocks notifytest's event loop 4 s after it starts (a
+# deadlocked call); the rest of the process runs on. systemd kills a unit
+# whose keepalive is WATCHDOG_USEC late: here, once no WATCHDOG=1 comes.
+start_nonstopd hung NOTIFY_SOCKET="$sock" WATCHDOG_USEC=1000000 NONSTOPD_TEST_HANG=notifytest:4
+hung_log() { grep -q "blocking this channel's event loop" "$WORK/hung.log" || ! running hung; }
+wait_for 20 hung_log || { cat "$WORK/hung.log" >&2; fail "hung: the injected hang was not logged within 20 s"; }
+running hung || died hung
+t_hang=$(mono)
+withheld() { grep -q 'channel event loop not turning; withholding the watchdog keepalive.*notifytest' "$WORK/hung.log"; }
+wait_for 5 withheld || { tail -n 20 "$WORK/hung.log" >&2; fail "hung: no \"withholding the watchdog keepalive\" naming notifytest within 5 s of the hang"; }
+t_withheld=$(mono)
+# Three keepalive periods in which none may come (a window measured, not a
+# wait for something to happen).
+past() { "$PY" -c "import sys, time; sys.exit(time.monotonic() < $1)"; }
+wait_for 10 past "$("$PY" -c "print($t_withheld + 3)")"
+running hung || died hung
+"$PY" - "$msgs" "$t_hang" "$t_withheld" <<'EOF' || fail "hung: the keepalive was not withheld (see above)"
+import sys
+msgs, hang, withheld = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+ka = [float(l.split()[0]) for l in open(msgs) if l.split()[1:] == ["WATCHDOG=1"]]
+before = [t for t in ka if hang - 3 <= t < hang]
+after = [t for t in ka if t >= hang]
+late = [t for t in ka if t > withheld]
+print("hung loop: %d keepalives in the 3 s before the hang was seen, %d after it (the last %s), %d in the 3 s "
+      "after the warning" % (len(before), len(after), "%.2f s after" % (max(after) - hang) if after else "—", len(late)))
+# Before: the regular 0.5 s keepalive. After: at most those sent while the
+# last heartbeat was younger than the period (1 s, plus a 0.5 s tick); none
+# once the warning is out.
+ok = len(before) >= 4 and all(t - hang <= 1.5 for t in after) and not late
+sys.exit(0 if ok else 1)
+EOF
+kill -KILL "$(cat "$WORK/hung.pid")"
+wait_for 5 test -e "$WORK/hung.rc" || fail "hung: still there after SIGKILL"
+echo "hung channel loop: keepalive withheld, the warning names the channel"
+
 # --- Not under systemd, and with a socket nobody listens on ------------------
 for tag in plain dangling; do
   if [[ $tag == plain ]]; then
@@ -216,4 +254,4 @@ for tag in plain dangling; do
   echo "$tag: on air, stopped with status 0 in $stop_s s"
 done
 
-echo "PASS systemd_notify (READY, keepalive every 0.5 s, STATUS on-air, SIGHUP reloads, STOPPING + exit 0; runs without systemd)"
+echo "PASS systemd_notify (READY, keepalive every 0.5 s and withheld when a channel loop hangs, STATUS on-air, SIGHUP reloads, STOPPING + exit 0; runs without systemd)"

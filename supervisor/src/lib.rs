@@ -6,7 +6,7 @@
 //! `ingest` builds input pipelines, `encode` the encoders, `output` the
 //! output pipelines, `channel` runs one channel's state machine, `daemon`
 //! the process (signals, systemd, logs; `glog` puts GLib's own log in
-//! ours).
+//! ours; `watchdog` sends systemd's keepalive from its own thread).
 
 pub mod alerts;
 pub mod backoff;
@@ -23,6 +23,7 @@ mod objpath;
 pub mod output;
 pub mod srtin;
 pub mod uri;
+pub mod watchdog;
 pub mod web;
 
 use std::sync::OnceLock;

@@ -303,6 +303,30 @@ fn forward(
     held
 }
 
+/// Fault injection for the systemd watchdog's test (tests/systemd_notify.sh):
+/// `NONSTOPD_TEST_HANG=ID:SECONDS` blocks channel ID's event loop SECONDS
+/// after it starts, as a deadlocked GStreamer call would. Nothing else in
+/// nonstopd can be made to hang on purpose, and the keepalive must be seen
+/// withheld by a real hang, not only by the unit test of its rule.
+pub const TEST_HANG: &str = "NONSTOPD_TEST_HANG";
+
+fn injected_hang(channel: &str) -> Option<Duration> {
+    let v = std::env::var(TEST_HANG).ok()?;
+    let (id, secs) = v.rsplit_once(':')?;
+    let secs: f64 = secs
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+    (id == channel).then(|| Duration::from_secs_f64(secs))
+}
+
+fn hang(channel: &str) -> ! {
+    error!(channel = %channel, "{TEST_HANG}: blocking this channel's event loop for good (fault injection)");
+    loop {
+        std::thread::park();
+    }
+}
+
 /// Errors a pipeline posted while [`start`] ran (`None`: not starting).
 #[derive(Clone, Default)]
 struct Held(Arc<Mutex<Option<Vec<gst::Message>>>>);
@@ -1648,6 +1672,7 @@ impl Channel {
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         self.heartbeat
             .store(crate::monotonic_ns(), Ordering::Relaxed);
+        let hang_at = injected_hang(&self.id).map(|after| Instant::now() + after);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -1666,6 +1691,9 @@ impl Channel {
                     self.check_outputs();
                 }
                 _ = tick.tick() => {
+                    if hang_at.is_some_and(|t| Instant::now() >= t) {
+                        hang(&self.id);
+                    }
                     self.heartbeat.store(crate::monotonic_ns(), Ordering::Relaxed);
                     self.check_core();
                     self.check_encoders();
