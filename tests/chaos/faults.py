@@ -98,6 +98,19 @@ def _multi(rng, soak):
     return [ch, other], dur, parts
 
 
+def only(sched, ids, warmup=15.0):
+    """The faults IDS of a schedule, as drawn from its seed (channel, targets,
+    duration, parameters), moved earlier together so the first starts after
+    the warm-up: a past failure replayed as a short fixed case."""
+    keep = [f for f in sched if f["id"] in ids]
+    missing = sorted(set(ids) - {f["id"] for f in keep})
+    if missing:
+        raise ValueError(f"--only: no fault {', '.join(map(str, missing))} in this schedule "
+                         f"(it has 1–{len(sched)})")
+    shift = keep[0]["at"] - warmup
+    return [dict(f, at=round(f["at"] - shift, 1)) for f in keep]
+
+
 def schedule(seed, length, soak, warmup=15.0):
     """The faults of a run of LENGTH seconds (quick: one of each kind)."""
     rng = random.Random(seed)

@@ -3,7 +3,7 @@
 and recorded by real receivers, breaks things on a seeded schedule, and
 judges the outputs. See docs/reliability.md.
 
-usage: harness.py [--quick | --soak DURATION] [--seed N] [--out DIR]
+usage: harness.py [--quick | --soak DURATION] [--seed N] [--only IDS] [--out DIR]
 """
 
 import argparse
@@ -31,6 +31,22 @@ def parse_duration(s):
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def parse_ids(s):
+    try:
+        ids = sorted({int(x) for x in s.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fault ids \"{s}\": expected e.g. 13,14")
+    if not ids:
+        raise argparse.ArgumentTypeError("--only: no fault ids")
+    return ids
+
+
+def replay(soak, length, seed, only):
+    """The command that replays a run (printed, and in the report)."""
+    return (f"scripts/chaos {'--soak %ds' % length if soak else '--quick'} --seed {seed}"
+            + (f" --only {','.join(map(str, only))}" if only else ""))
+
+
 def channel(cid, inputs, outputs, redundancy=""):
     """One chaos channel's TOML: every channel has the same format, timing
     and encoder (x264); ids and URIs differ."""
@@ -51,8 +67,9 @@ backoff = {{ initial = "500ms", max = "{int(W.BACKOFF_MAX)}s" }}
 
 
 class Chaos:
-    def __init__(self, out, seed, soak, length):
+    def __init__(self, out, seed, soak, length, only=None):
         self.out, self.seed, self.soak, self.length = out, seed, soak, length
+        self.only = only  # fault ids replayed from the seed's schedule (None: all)
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.records = []  # what happened to each fault
@@ -388,7 +405,7 @@ class Chaos:
     def save(self):
         """What judging needs, so a run can be judged again (--judge DIR)."""
         state = {k: getattr(self, k, None) for k in
-                 ("seed", "soak", "length", "t0", "notes", "api", "records", "exit_status", "segments", "checked",
+                 ("seed", "soak", "length", "only", "t0", "notes", "api", "records", "exit_status", "segments", "checked",
                   "judge_errors")}
         state["lives"] = self.daemon.lives
         state["receivers"] = [list(k) for k in self.receivers]
@@ -431,6 +448,8 @@ def main():
     mode.add_argument("--soak", type=parse_duration, metavar="DURATION", help="random faults for DURATION (e.g. 4h)")
     ap.add_argument("--seed", type=int, help="replays a schedule (default: a new one, printed)")
     ap.add_argument("--out", help="where the logs, recordings and report go (default: a new temp dir)")
+    ap.add_argument("--only", type=parse_ids, metavar="IDS",
+                    help="replay only these faults of the seed's schedule (e.g. 13,14): a past failure as a fixed case")
     ap.add_argument("--schedule-only", action="store_true", help="print the schedule and exit")
     ap.add_argument("--judge", metavar="DIR", help="judge a finished run's DIR again")
     a = ap.parse_args()
@@ -439,9 +458,14 @@ def main():
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
     soak = a.soak is not None
     sched = F.schedule(seed, a.soak or 0, soak)
+    if a.only:
+        try:
+            sched = F.only(sched, a.only)
+        except ValueError as e:
+            ap.error(str(e))
     length = a.soak if soak else max(f["at"] + f["dur"] for f in sched) + F.REST + 5
     print(f"chaos: seed {seed} ({'soak ' + str(int(length)) + ' s' if soak else 'quick'}); "
-          f"replay with: scripts/chaos {'--soak %ds' % length if soak else '--quick'} --seed {seed}", flush=True)
+          f"replay with: {replay(soak, length, seed, a.only)}", flush=True)
     if a.schedule_only:
         print(json.dumps(sched, indent=1))
         return 0
@@ -449,7 +473,7 @@ def main():
                                   text=True).stdout.strip()
     os.makedirs(out, exist_ok=True)
     print(f"chaos: {len(sched)} faults over {length:.0f} s; logs and report in {out}", flush=True)
-    c = Chaos(out, seed, soak, length)
+    c = Chaos(out, seed, soak, length, a.only)
     try:
         c.build()
         c.run(sched)

@@ -725,7 +725,7 @@ def report(c, final):
         problems += rprobs
         # A quick run stands for every kind: one not injected is a hole in
         # the proof, not a pass (a soak draws kinds at random).
-        if not c.soak:
+        if not c.soak and not getattr(c, "only", None):
             import faults
             done = {f["kind"] for f in records if not f.get("skipped")}
             done |= {p["kind"] for f in records for p in (f.get("parts") or []) if not p.get("skipped")}
@@ -742,7 +742,8 @@ def report(c, final):
           f"- mode: {'soak' if c.soak else 'quick'}; {'finished' if final else 'in progress'}; "
           f"{(now - c.t0) / 60:.1f} of {c.length / 60:.1f} min; started "
           f"{datetime.datetime.fromtimestamp(c.t0, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-          f"- replay: `scripts/chaos {'--soak %ds' % c.length if c.soak else '--quick'} --seed {c.seed}`",
+          f"- replay: `scripts/chaos {'--soak %ds' % c.length if c.soak else '--quick'} --seed {c.seed}"
+          + (f" --only {','.join(map(str, c.only))}" if getattr(c, "only", None) else "") + "`",
           f"- verdict: **{'PASS' if ok else 'FAIL'}** ({len(problems)} problems)", "",
           "## Fault matrix", "",
           "| fault | injected | detected | handled | worst failover | worst output gap | worst return |",

@@ -98,6 +98,19 @@ class Schedule(unittest.TestCase):
         kinds = [f["kind"] for f in faults.schedule(3, 0, False)]
         self.assertEqual(sorted(kinds), sorted(faults.KINDS))
 
+    def test_only_replays_the_drawn_faults_earlier(self):
+        full = faults.schedule(1135402852, 0, False)
+        part = faults.only(full, [13, 14])
+        self.assertEqual([f["id"] for f in part], [13, 14])
+        self.assertEqual(part[0]["at"], 15.0)
+        # Same draw (channel, duration, parameters), same spacing.
+        for f, g in zip(part, [f for f in full if f["id"] in (13, 14)]):
+            self.assertEqual({k: v for k, v in f.items() if k != "at"}, {k: v for k, v in g.items() if k != "at"})
+        at = {f["id"]: f["at"] for f in full}
+        self.assertAlmostEqual(part[1]["at"] - part[0]["at"], at[14] - at[13], places=6)
+        with self.assertRaises(ValueError):
+            faults.only(full, [99])
+
     def test_faults_on_one_channel_never_overlap(self):
         for f1 in (s := faults.schedule(11, 3600, True)):
             for f2 in s:
