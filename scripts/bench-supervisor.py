@@ -500,13 +500,22 @@ uri = "udp://127.0.0.1:{port}"
     return "".join(out)
 
 
+# x264enc as nonstopd sets it for the channel above (supervisor/src/encode/
+# backend.rs: rate_control "cbr", low_latency, default bframes 0, profile
+# high): real CBR, padded with filler to the bitrate. A peer without
+# nal-hrd=cbr sent a fifth of the bytes (0.6 against 3.3 Mbit/s) and so did
+# less work per frame in x264, the parser, the muxer and the socket.
+PEER_X264 = (f"x264enc bitrate={VIDEO_KBPS} pass=cbr key-int-max={KEYFRAME_FRAMES} bframes=0"
+             f" speed-preset={PRESET} vbv-buf-capacity=1000 option-string=scenecut=0:nal-hrd=cbr tune=zerolatency")
+
+
 def peer_pipeline(n, port):
     """One channel as one gst-launch-1.0 pipeline (a string for -q)."""
     v = f"video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1"
     a = "audio/x-raw,format=S16LE,rate=48000,channels=2"
     return (
         f"input-selector name=vsel ! queue ! videoconvert"
-        f" ! x264enc bitrate={VIDEO_KBPS} key-int-max={KEYFRAME_FRAMES} speed-preset={PRESET} tune=zerolatency"
+        f" ! {PEER_X264} ! video/x-h264,profile=high"
         f" ! h264parse config-interval=-1 ! mux."
         f" input-selector name=asel ! queue ! audioconvert ! audioresample"
         f" ! avenc_aac bitrate={AUDIO_KBPS * 1000} ! aacparse ! mux."
@@ -853,7 +862,7 @@ def cpu_table(args, results, failures, discarded):
     out = []
     out.append(
         f"#### nonstopd: CPU and memory ({nch} channels × 2 live {WIDTH}x{HEIGHT} {FPS} fps test inputs with text "
-        f"overlay and tone, x264enc {PRESET} {VIDEO_KBPS} kbit/s + avenc_aac, MPEG-TS to UDP; {args.warmup:g} s warm-up, "
+        f"overlay and tone, x264enc {PRESET} {VIDEO_KBPS} kbit/s CBR (padded) + avenc_aac, MPEG-TS to UDP; {args.warmup:g} s warm-up, "
         f"{args.cpu_secs:g} s measured, median of {args.cpu_reps} run(s) each, alternating)\n"
     )
     out.append(
@@ -1604,7 +1613,9 @@ def main():
     r.add_argument("--cpu-reps", type=int, help="CPU runs per side (default 3)")
     r.add_argument("--cpu-secs", type=float, help="measured seconds per CPU run (default 20)")
     r.add_argument("--warmup", type=float, help="seconds before the window (default 5)")
-    r.add_argument("--channels", type=int, default=4)
+    # Three: with the peers' real CBR (as nonstopd's), four channels
+    # saturated the 2 cores on both sides (181 % each) and frame rates sagged.
+    r.add_argument("--channels", type=int, default=3)
     r.add_argument(
         "--max-other-load",
         type=float,
