@@ -249,3 +249,74 @@ fn input_on_air_pushes_and_output_survives_all_inputs_stopping() {
     );
     assert!(switch.property::<u64>("frames-repeated") > 0);
 }
+
+/// `sync-inputs`: a buffer of an input off air comes back from the switch
+/// once the output has sent its next slot (within a slot and a grace);
+/// with the property off, at once. The input is a pad of the test's own,
+/// so the time each push takes is what the switch held it.
+#[test]
+fn an_input_off_air_is_held_until_the_next_slot() {
+    gst::init().unwrap();
+    gstnonstop::plugin_register_static().unwrap();
+
+    let held = |sync: bool| -> Vec<ClockTime> {
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", 160i32)
+            .field("height", 120i32)
+            .field("framerate", gst::Fraction::new(50, 1))
+            .build();
+        let pipeline = gst::parse::launch(&format!(
+            "nonstopswitch name=s sync-inputs={sync} ! fakesink sync=true \
+             videotestsrc is-live=true ! {caps} ! s.sink_0"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let switch = pipeline.by_name("s").unwrap();
+        let backup = switch.request_pad_simple("sink_%u").unwrap();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&backup).unwrap();
+        src.set_active(true).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        pipeline.state(5 * ClockTime::SECOND).0.unwrap();
+        assert!(src.push_event(gst::event::StreamStart::new("backup")));
+        assert!(src.push_event(gst::event::Caps::new(&caps)));
+        let segment = gst::FormattedSegment::<ClockTime>::new();
+        assert!(src.push_event(gst::event::Segment::new(&segment)));
+        // Half a slot off the output's grid: the next slot is ~10 ms away.
+        wait_until(&pipeline, 510 * MS);
+        let frame = gst::Buffer::with_size(160 * 120 * 3 / 2).unwrap();
+        let mut took = Vec::new();
+        // 50 frames, pushed as a live source would: one every 20 ms.
+        for n in 0..50u64 {
+            let start = running_time(&pipeline);
+            let mut buf = frame.clone();
+            {
+                let b = buf.make_mut();
+                b.set_pts(start);
+                b.set_duration(20 * MS);
+            }
+            assert_eq!(src.push(buf), Ok(gst::FlowSuccess::Ok), "push {n}");
+            took.push(running_time(&pipeline) - start);
+            wait_until(&pipeline, 510 * MS + (n + 1) * 20 * MS);
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        took.sort();
+        took
+    };
+
+    // Held: each push waits for the output's next 20 ms slot, so they
+    // spread over (0, 20 ms]; never beyond a slot and a grace (plus what a
+    // loaded machine adds).
+    let on = held(true);
+    let median = on[on.len() / 2];
+    assert!(median >= 2 * MS, "held pushes: median {median}, all {on:?}");
+    assert!(*on.last().unwrap() < 60 * MS, "held too long: {on:?}");
+    // Not held: the push only queues the frame.
+    let off = held(false);
+    assert!(
+        off[off.len() / 2] < MS,
+        "pushes without sync-inputs: {off:?}"
+    );
+}

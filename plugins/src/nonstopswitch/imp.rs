@@ -13,8 +13,11 @@
 //! the other way round. Nothing is pushed, posted or notified while `state`
 //! is held.
 
+mod hold;
 mod output;
 mod pacing;
+
+use pacing::grace as grace_of;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
@@ -51,6 +54,7 @@ const PROP_CLEAN_GAP: &str = "clean-gap";
 const PROP_FLAP_WINDOW: &str = "flap-window";
 const PROP_MAX_RETURN_AFTER: &str = "max-return-after";
 const PROP_STARTUP_GRACE: &str = "startup-grace";
+const PROP_SYNC_INPUTS: &str = "sync-inputs";
 const PROP_GROUP: &str = "group";
 const PROP_SWITCHES: &str = "switches";
 const PROP_FRAMES_OUT: &str = "frames-out";
@@ -83,6 +87,7 @@ struct Settings {
     flap_window: ClockTime,
     max_return_after: ClockTime,
     startup_grace: ClockTime,
+    sync_inputs: bool,
 }
 
 impl Default for Settings {
@@ -98,6 +103,7 @@ impl Default for Settings {
             flap_window: DEFAULT_FLAP_WINDOW,
             max_return_after: DEFAULT_MAX_RETURN_AFTER,
             startup_grace: DEFAULT_STARTUP_GRACE,
+            sync_inputs: true,
         }
     }
 }
@@ -200,6 +206,8 @@ struct State {
     /// Scratch for the health published at each slot, kept so that a slot
     /// allocates nothing.
     published: Vec<(u32, Published)>,
+    /// Input threads held until the next slot (see `hold`).
+    holders: u32,
 }
 
 impl State {
@@ -222,6 +230,8 @@ pub struct NonstopSwitch {
     state: Mutex<State>,
     /// Wakes the src task waiting for the first data.
     cond: Condvar,
+    /// Wakes the inputs held until the next slot (see `hold`).
+    hold: Condvar,
     /// Held by whichever thread builds and pushes a slot (see `pacing`).
     push: Mutex<()>,
     group: Mutex<Arc<Group>>,
@@ -298,7 +308,8 @@ impl NonstopSwitch {
         };
         let expected = input.last_duration.unwrap_or(slot);
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
-        input.last_duration = buffer.duration();
+        let (index, duration) = (input.index, buffer.duration());
+        input.last_duration = duration;
         queue.push(buffer);
         // Bound memory and latency even when nobody consumes (not PLAYING,
         // or an input delivering faster than real time).
@@ -370,7 +381,11 @@ impl NonstopSwitch {
                     .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
             }
         };
+        let ticket = Self::hold_ticket(&st, &settings, index, duration, slot);
         self.chain_output(pad, st, &settings, announce);
+        if let Some(ticket) = ticket {
+            self.hold(index, ticket, slot);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -746,6 +761,7 @@ impl ObjectSubclass for NonstopSwitch {
                 ..Default::default()
             }),
             cond: Condvar::new(),
+            hold: Condvar::new(),
             push: Mutex::new(()),
             group: Mutex::new(group),
             group_name: Mutex::new(String::new()),
@@ -829,6 +845,12 @@ impl ObjectImpl for NonstopSwitch {
                     .default_value(DEFAULT_STARTUP_GRACE.nseconds())
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder(PROP_SYNC_INPUTS)
+                    .nick("Sync inputs")
+                    .blurb("Hold each buffer of an input off air until the output has sent its next slot (at most a slot and a grace), as input-selector's sync-streams: a live source off air then does not sleep on the clock for every frame. On the system clock, for inputs no faster than the output; their health is judged on arrival, as without")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_GROUP)
                     .nick("Group")
                     .blurb("Switches with the same group in one process share health and switch together (e.g. video + audio of one channel)")
@@ -878,6 +900,7 @@ impl ObjectImpl for NonstopSwitch {
                 PROP_FLAP_WINDOW => s.flap_window = get_time(),
                 PROP_MAX_RETURN_AFTER => s.max_return_after = get_time(),
                 PROP_STARTUP_GRACE => s.startup_grace = get_time(),
+                PROP_SYNC_INPUTS => s.sync_inputs = value.get().expect("type checked"),
                 PROP_GROUP => {
                     drop(s);
                     let name = value
@@ -939,6 +962,7 @@ impl ObjectImpl for NonstopSwitch {
             PROP_FLAP_WINDOW => s.flap_window.nseconds().to_value(),
             PROP_MAX_RETURN_AFTER => s.max_return_after.nseconds().to_value(),
             PROP_STARTUP_GRACE => s.startup_grace.nseconds().to_value(),
+            PROP_SYNC_INPUTS => s.sync_inputs.to_value(),
             PROP_GROUP => {
                 let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());
                 (!name.is_empty()).then(|| name.clone()).to_value()

@@ -645,6 +645,10 @@ impl Channel {
             s.set_property("flap-window", ns(cfg.flap_window));
             s.set_property("max-return-after", ns(cfg.max_return_after));
             s.set_property("startup-grace", ns(cfg.startup_grace));
+            // The inputs here are appsrcs fed by their own pipelines, not
+            // clock-paced sources: holding them saves no clock sleep, it
+            // would only add a wakeup per frame and make bursts wait.
+            s.set_property("sync-inputs", false);
             s.set_property("group", &group);
         }
         pipeline.add_many([&vswitch, &aswitch])?;

@@ -42,7 +42,7 @@ use super::{NonstopSwitch, Settings, State, Timeline, CAT};
 /// How long an owed slot waits for the input on air before the src task
 /// sends it: ample for a thread just released by the sink to bring its next
 /// frame, small next to a slot (the output's latency covers a whole slot).
-fn grace(slot: ClockTime) -> ClockTime {
+pub(super) fn grace(slot: ClockTime) -> ClockTime {
     (slot / 4).min(ClockTime::MSECOND)
 }
 
@@ -226,6 +226,7 @@ impl NonstopSwitch {
         if let Some(tl) = st.timeline.as_mut() {
             tl.next += 1;
         }
+        self.release_held(st);
         out
     }
 
