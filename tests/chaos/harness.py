@@ -41,12 +41,6 @@ def parse_ids(s):
     return ids
 
 
-def replay(soak, length, seed, only):
-    """The command that replays a run (printed, and in the report)."""
-    return (f"scripts/chaos {'--soak %ds' % length if soak else '--quick'} --seed {seed}"
-            + (f" --only {','.join(map(str, only))}" if only else ""))
-
-
 def channel(cid, inputs, outputs, redundancy=""):
     """One chaos channel's TOML: every channel has the same format, timing
     and encoder (x264); ids and URIs differ."""
@@ -465,7 +459,7 @@ def main():
             ap.error(str(e))
     length = a.soak if soak else max(f["at"] + f["dur"] for f in sched) + F.REST + 5
     print(f"chaos: seed {seed} ({'soak ' + str(int(length)) + ' s' if soak else 'quick'}); "
-          f"replay with: {replay(soak, length, seed, a.only)}", flush=True)
+          f"replay with: {judge.replay(soak, length, seed, a.only)}", flush=True)
     if a.schedule_only:
         print(json.dumps(sched, indent=1))
         return 0

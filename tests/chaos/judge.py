@@ -660,6 +660,13 @@ FAILOVER_MEANING = {
 }
 
 
+def replay(soak, length, seed, only):
+    """The command that replays a run (printed by the harness, and in the
+    report)."""
+    return (f"scripts/chaos {'--soak %ds' % length if soak else '--quick'} --seed {seed}"
+            + (f" --only {','.join(map(str, only))}" if only else ""))
+
+
 def report(c, final):
     """Judges the run so far; writes report.md, faults.json and
     resources.png. Returns True when everything held."""
@@ -742,8 +749,7 @@ def report(c, final):
           f"- mode: {'soak' if c.soak else 'quick'}; {'finished' if final else 'in progress'}; "
           f"{(now - c.t0) / 60:.1f} of {c.length / 60:.1f} min; started "
           f"{datetime.datetime.fromtimestamp(c.t0, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-          f"- replay: `scripts/chaos {'--soak %ds' % c.length if c.soak else '--quick'} --seed {c.seed}"
-          + (f" --only {','.join(map(str, c.only))}" if getattr(c, "only", None) else "") + "`",
+          f"- replay: `{replay(c.soak, c.length, c.seed, getattr(c, 'only', None))}`",
           f"- verdict: **{'PASS' if ok else 'FAIL'}** ({len(problems)} problems)", "",
           "## Fault matrix", "",
           "| fault | injected | detected | handled | worst failover | worst output gap | worst return |",
