@@ -14,9 +14,7 @@ use zbus::{interface, DBusError};
 
 use crate::channel::{ChannelEvent, Command, CtlError, DrillReport, Reply, Snapshot};
 
-pub const SERVICE: &str = "org.nonstop.Supervisor1";
-pub const PATH: &str = "/org/nonstop/Supervisor1";
-pub const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
+pub use nonstop_api::{CHANNEL_IFACE, PATH, SERVICE};
 
 /// How long a command may take before the caller gets `Busy` (a channel
 /// task that does not answer must not hang the caller).
@@ -47,10 +45,10 @@ impl From<CtlError> for Error {
 }
 
 /// Ids to path elements and back (the latter for clients).
-pub use crate::objpath::{channel_id, escape, CHANNEL_PREFIX};
+pub use nonstop_api::objpath::{channel_id, escape, CHANNEL_PREFIX};
 
 pub fn channel_path(id: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(format!("{CHANNEL_PREFIX}{}", escape(id)))
+    OwnedObjectPath::try_from(nonstop_api::objpath::channel_path(id))
         .expect("escaped ids make valid object paths")
 }
 
@@ -508,5 +506,28 @@ mod tests {
             channel_path("a-b").as_str(),
             "/org/nonstop/Supervisor1/channel/a_2db"
         );
+        assert_eq!(
+            channel_path("1tv").as_str(),
+            "/org/nonstop/Supervisor1/channel/_31tv"
+        );
+    }
+
+    #[test]
+    fn error_names_are_the_shared_ones() {
+        // zbus's derive needs the prefix as a literal: checked here.
+        use zbus::DBusError as _;
+        let errors = [
+            Error::NoSuchChannel(String::new()),
+            Error::NoSuchInput(String::new()),
+            Error::NoSuchOutput(String::new()),
+            Error::InvalidArgument(String::new()),
+            Error::Busy(String::new()),
+        ];
+        for (e, short) in errors.iter().zip(nonstop_api::ERRORS) {
+            assert_eq!(
+                e.name().as_str(),
+                format!("{}.{short}", nonstop_api::ERROR_PREFIX)
+            );
+        }
     }
 }

@@ -19,7 +19,6 @@ pub mod glog;
 pub mod ingest;
 mod logline;
 pub mod metrics;
-mod objpath;
 pub mod output;
 pub mod srtin;
 pub mod uri;

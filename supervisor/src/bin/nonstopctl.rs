@@ -20,18 +20,10 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, DBusError, MatchRule, Message, MessageStream};
 
-// The daemon's own escaping of channel ids into object paths, read back
-// (the one file both sides share; `escape` is the daemon's half).
-#[allow(dead_code)]
-#[path = "../objpath.rs"]
-mod objpath;
-use objpath::channel_id;
-
-const SERVICE: &str = "org.nonstop.Supervisor1";
-const PATH: &str = "/org/nonstop/Supervisor1";
-const MANAGER_IFACE: &str = "org.nonstop.Supervisor1";
-const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
-const ERROR_PREFIX: &str = "org.nonstop.Supervisor1.Error.";
+// The API's names and the daemon's escaping of channel ids into object
+// paths, read back: from the crate both sides share.
+use nonstop_api::objpath::channel_id;
+use nonstop_api::{CHANNEL_IFACE, ERROR_PREFIX, MANAGER_IFACE, PATH, SERVICE};
 
 /// Exit codes (see `HELP`).
 const EXIT_FAILED: u8 = 1;
@@ -240,6 +232,7 @@ fn not_running(bus: &Bus) -> Fail {
 fn named_error(name: &str, text: &str, bus: &Bus) -> Fail {
     let short = name
         .strip_prefix(ERROR_PREFIX)
+        .and_then(|s| s.strip_prefix('.'))
         .unwrap_or_else(|| name.rsplit('.').next().unwrap_or(name));
     match name {
         "org.freedesktop.DBus.Error.ServiceUnknown"

@@ -164,14 +164,7 @@ pub struct DrillReport {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrillKind {
-    InputStall,
-    InputBlack,
-    InputSilence,
-    EncoderFail,
-    OutputFail,
-}
+pub use nonstop_api::drill::DrillKind;
 
 // The checks of what D-Bus callers send, before the channel is touched:
 // public (and pure) so that fuzz/ can drive them with arbitrary strings.
@@ -191,7 +184,8 @@ pub fn parse_mode(mode: &str) -> Result<&'static str, CtlError> {
 pub fn parse_drill_kind(kind: &str) -> Result<DrillKind, CtlError> {
     DrillKind::parse(kind).ok_or_else(|| {
         CtlError::InvalidArgument(format!(
-            "unknown drill kind \"{kind}\"; expected input-stall, input-black, input-silence, encoder-fail or output-fail"
+            "unknown drill kind \"{kind}\"; expected {}",
+            DrillKind::expected()
         ))
     })
 }
@@ -204,26 +198,6 @@ pub fn check_drill_duration(duration: Duration) -> Result<(), CtlError> {
         ));
     }
     Ok(())
-}
-
-impl DrillKind {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "input-stall" => DrillKind::InputStall,
-            "input-black" => DrillKind::InputBlack,
-            "input-silence" => DrillKind::InputSilence,
-            "encoder-fail" => DrillKind::EncoderFail,
-            "output-fail" => DrillKind::OutputFail,
-            _ => return None,
-        })
-    }
-
-    fn on_input(self) -> bool {
-        matches!(
-            self,
-            DrillKind::InputStall | DrillKind::InputBlack | DrillKind::InputSilence
-        )
-    }
 }
 
 pub(super) struct Drill {

@@ -1,0 +1,40 @@
+//! The names of nonstopd's control API (docs/dbus.md), in one place for
+//! both sides: `nonstopd` serves them, `nonstopctl` calls them. No
+//! GStreamer and no D-Bus library here, so the client links neither
+//! GStreamer nor anything of the daemon.
+
+pub mod drill;
+pub mod objpath;
+
+/// The bus name nonstopd owns.
+pub const SERVICE: &str = "org.nonstop.Supervisor1";
+/// The manager object.
+pub const PATH: &str = "/org/nonstop/Supervisor1";
+/// The manager's interface.
+pub const MANAGER_IFACE: &str = "org.nonstop.Supervisor1";
+/// Every channel object's interface.
+pub const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
+/// The named errors' common prefix (`<prefix>.NoSuchChannel`, …).
+pub const ERROR_PREFIX: &str = "org.nonstop.Supervisor1.Error";
+
+/// The named errors of the API, by their last element.
+pub const ERRORS: [&str; 5] = [
+    "NoSuchChannel",
+    "NoSuchInput",
+    "NoSuchOutput",
+    "InvalidArgument",
+    "Busy",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_hang_together() {
+        assert!(PATH.ends_with(&SERVICE.replace('.', "/")));
+        assert!(CHANNEL_IFACE.starts_with(MANAGER_IFACE));
+        assert!(ERROR_PREFIX.starts_with(SERVICE));
+        assert!(objpath::CHANNEL_PREFIX.starts_with(PATH));
+    }
+}
