@@ -17,6 +17,14 @@ pub const CHANNEL_IFACE: &str = "org.nonstop.Supervisor1.Channel";
 /// The named errors' common prefix (`<prefix>.NoSuchChannel`, …).
 pub const ERROR_PREFIX: &str = "org.nonstop.Supervisor1.Error";
 
+/// The API's timestamps: microseconds since the Unix epoch, now (0 if the
+/// system clock is before 1970).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// The named errors of the API, by their last element.
 pub const ERRORS: [&str; 5] = [
     "NoSuchChannel",

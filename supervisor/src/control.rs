@@ -5,7 +5,7 @@
 //! changes go out as `PropertiesChanged` and typed signals.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zbus::object_server::{InterfaceRef, SignalEmitter};
@@ -50,12 +50,6 @@ pub use nonstop_api::objpath::{channel_id, escape, CHANNEL_PREFIX};
 pub fn channel_path(id: &str) -> OwnedObjectPath {
     OwnedObjectPath::try_from(nonstop_api::objpath::channel_path(id))
         .expect("escaped ids make valid object paths")
-}
-
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The object of one channel.

@@ -378,7 +378,7 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
         Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
     };
     let manager = crate::control::Manager {
-        started_at: crate::control::now_us(),
+        started_at: nonstop_api::now_us(),
         registry: registry.clone(),
     };
     let conn = match builder.and_then(|b| b.name(crate::control::SERVICE)) {

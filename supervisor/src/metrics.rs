@@ -3,23 +3,19 @@
 //! snapshots, read at scrape time by a collector: nothing is taken on the
 //! media path for it. Names and labels: docs/monitoring.md.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
-use crate::channel::Snapshot;
-
-/// Latest frames of a channel by input id (and `program`).
-pub type Thumbs = Arc<Mutex<std::collections::BTreeMap<String, gst::Sample>>>;
+use crate::channel::{Snapshot, Thumbs};
+use crate::encode::latency::encode_latency;
 
 /// What the collector and the status page read of one channel.
 #[derive(Debug, Clone)]
@@ -32,28 +28,6 @@ pub struct View {
 /// The channels as the metrics and the status page see them; the daemon
 /// keeps it in step with its registry.
 pub type Views = Arc<Mutex<Vec<View>>>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EncoderLabels {
-    pub channel: String,
-    pub encoder: String,
-    /// `primary` or `backup` (not `instance`: Prometheus has its own).
-    pub role: String,
-}
-
-/// Encode latency, observed by the encoder instances (sampled).
-pub fn encode_latency() -> &'static Family<EncoderLabels, Histogram> {
-    static FAMILY: OnceLock<Family<EncoderLabels, Histogram>> = OnceLock::new();
-    FAMILY.get_or_init(|| {
-        Family::new_with_constructor(|| {
-            // 1 ms … ~4 s.
-            Histogram::new([
-                0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
-                2.0, 4.0,
-            ])
-        })
-    })
-}
 
 #[derive(Debug)]
 struct Channels {
@@ -214,7 +188,7 @@ impl Collector for Channels {
             &rows,
         )?;
 
-        let now_us = crate::control::now_us();
+        let now_us = nonstop_api::now_us();
         let input_rows =
             |f: &dyn Fn(&Snapshot, usize) -> Option<f64>| -> Vec<(Vec<(&str, String)>, f64)> {
                 snaps

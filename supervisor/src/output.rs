@@ -404,9 +404,7 @@ fn sink_for(
             let sink = make("hlssink2")?;
             // A fresh segment name per start: a restart never rewrites a
             // segment a player may still be reading.
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let start = nonstop_api::now_us() / 1_000_000;
             sink.set_property("location", format!("{dir}/segment-{start}-%05d.ts"));
             sink.set_property("playlist-location", format!("{dir}/index.m3u8"));
             sink.set_property("target-duration", segment.as_secs().max(1) as u32);

@@ -182,7 +182,7 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_us": started_us,
-        "now_us": crate::control::now_us(),
+        "now_us": nonstop_api::now_us(),
         "channels": channels,
     })
 }
@@ -200,7 +200,7 @@ pub fn router(views: Views) -> Router {
     let shared = Arc::new(Shared {
         registry: crate::metrics::registry(views.clone()),
         views,
-        started_us: crate::control::now_us(),
+        started_us: nonstop_api::now_us(),
         jpegs: Default::default(),
     });
     Router::new()

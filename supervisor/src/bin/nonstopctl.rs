@@ -12,7 +12,7 @@ use std::future::poll_fn;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use zbus::export::futures_core::Stream;
 use zbus::message::Type as MessageType;
@@ -23,7 +23,7 @@ use zbus::{Connection, DBusError, MatchRule, Message, MessageStream};
 // The API's names and the daemon's escaping of channel ids into object
 // paths, read back: from the crate both sides share.
 use nonstop_api::objpath::channel_id;
-use nonstop_api::{CHANNEL_IFACE, ERROR_PREFIX, MANAGER_IFACE, PATH, SERVICE};
+use nonstop_api::{now_us, CHANNEL_IFACE, ERROR_PREFIX, MANAGER_IFACE, PATH, SERVICE};
 
 /// Exit codes (see `HELP`).
 const EXIT_FAILED: u8 = 1;
@@ -664,12 +664,6 @@ fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.0} {}", UNITS[u])
     }
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A span for people: "40 ms", "3.2 s", "5m 3s".

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use tokio::sync::oneshot;
@@ -224,11 +224,8 @@ fn wall_us(mono_ns: u64) -> u64 {
     if mono_ns == 0 {
         return 0;
     }
-    let ago = crate::monotonic_ns().saturating_sub(mono_ns);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    now.saturating_sub(ago) / 1000
+    let ago_us = crate::monotonic_ns().saturating_sub(mono_ns) / 1000;
+    nonstop_api::now_us().saturating_sub(ago_us)
 }
 
 fn ms(d: Option<Duration>) -> i64 {

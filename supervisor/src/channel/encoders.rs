@@ -259,8 +259,8 @@ impl Channel {
             let fanout = self.fanout.clone();
             let stats = inst.stats.clone();
             let taps = self.taps.clone();
-            let latency = crate::metrics::encode_latency()
-                .get_or_create(&crate::metrics::EncoderLabels {
+            let latency = crate::encode::latency::encode_latency()
+                .get_or_create(&crate::encode::latency::EncoderLabels {
                     channel: channel.clone(),
                     encoder: rendition.id.clone(),
                     role: role(i).to_owned(),

@@ -36,6 +36,10 @@ use tokio::sync::broadcast;
 
 /// How often the state machine looks at data flow and timers.
 const TICK: Duration = Duration::from_millis(100);
+
+/// Latest frames of a channel by input id (and `program`), for the status
+/// page.
+pub type Thumbs = Arc<Mutex<std::collections::BTreeMap<String, gst::Sample>>>;
 /// A freshly (re)started input gets this long (at least `stall_timeout`)
 /// to deliver its first frame: connecting, probing and decoding take time.
 pub const START_GRACE: Duration = Duration::from_secs(5);
@@ -197,7 +201,7 @@ pub struct Handle {
     /// Switches, alarms and output state changes, as they happen.
     pub events: broadcast::Sender<ChannelEvent>,
     /// Latest frames for thumbnails.
-    pub thumbs: crate::metrics::Thumbs,
+    pub thumbs: Thumbs,
 }
 
 pub struct Channel {
@@ -245,7 +249,7 @@ pub struct Channel {
     recent: std::collections::VecDeque<(u64, String)>,
     /// Latest frames for the status page's thumbnails, by input id and
     /// `program`; refreshed every 2 s.
-    thumbs: crate::metrics::Thumbs,
+    thumbs: Thumbs,
     thumbs_at: Option<Instant>,
 }
 
@@ -543,7 +547,7 @@ impl Channel {
         }));
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
         let n_outputs = outputs.len();
-        let thumbs: crate::metrics::Thumbs = Default::default();
+        let thumbs: Thumbs = Default::default();
         let n_inputs = cfg.inputs.len();
         let (cmd_tx, commands) = mpsc::unbounded_channel();
         let (snap_tx, snapshot) = watch::channel(Snapshot::default());
@@ -1535,14 +1539,14 @@ impl Channel {
             target: target.to_owned(),
             kind: kind.to_owned(),
             raised,
-            time_us: crate::control::now_us(),
+            time_us: nonstop_api::now_us(),
             summary,
         });
     }
 
     /// Keeps `text` among the status page's recent events.
     fn note_event(&mut self, text: String) {
-        self.recent.push_front((crate::control::now_us(), text));
+        self.recent.push_front((nonstop_api::now_us(), text));
         self.recent.truncate(20);
     }
 

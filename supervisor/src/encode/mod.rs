@@ -10,6 +10,7 @@
 //! ```
 
 pub mod backend;
+pub mod latency;
 pub mod probe;
 pub mod schedule;
 pub mod selector;
