@@ -391,9 +391,38 @@ pub async fn forward(
     }
 }
 
+/// What a reload did (ids added, ids removed), or why it changed nothing.
+pub type Reloaded = Result<(Vec<String>, Vec<String>), String>;
+
+/// What the manager object asks of the daemon's registry of running
+/// channels: by message, so the D-Bus side needs nothing of the daemon.
+#[derive(Debug)]
+pub enum ManagerRequest {
+    /// The ids of the running channels, in config order.
+    ChannelIds(oneshot::Sender<Vec<String>>),
+    /// An all-or-nothing reload: the ids added and removed, or why not.
+    Reload(oneshot::Sender<Reloaded>),
+}
+
 pub struct Manager {
     pub started_at: u64,
-    pub registry: std::sync::Arc<crate::daemon::Registry>,
+    pub registry: mpsc::UnboundedSender<ManagerRequest>,
+}
+
+impl Manager {
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> ManagerRequest,
+    ) -> Result<T, Error> {
+        let stopping = || Error::Busy("nonstopd is stopping".into());
+        let (tx, rx) = oneshot::channel();
+        self.registry.send(request(tx)).map_err(|_| stopping())?;
+        rx.await.map_err(|_| stopping())
+    }
+
+    async fn channel_ids(&self) -> Result<Vec<String>, Error> {
+        self.ask(ManagerRequest::ChannelIds).await
+    }
 }
 
 #[interface(name = "org.nonstop.Supervisor1")]
@@ -411,16 +440,16 @@ impl Manager {
 
     #[zbus(property)]
     async fn channels(&self) -> Vec<OwnedObjectPath> {
-        self.registry
-            .channel_ids()
+        self.channel_ids()
             .await
+            .unwrap_or_default()
             .iter()
             .map(|id| channel_path(id))
             .collect()
     }
 
     async fn get_channel(&self, id: String) -> Result<OwnedObjectPath, Error> {
-        let ids = self.registry.channel_ids().await;
+        let ids = self.channel_ids().await?;
         if ids.contains(&id) {
             Ok(channel_path(&id))
         } else {
@@ -443,9 +472,8 @@ impl Manager {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), Error> {
         let (added, removed) = self
-            .registry
-            .reload()
-            .await
+            .ask(ManagerRequest::Reload)
+            .await?
             .map_err(Error::InvalidArgument)?;
         self.announce(&emitter, &added, &removed).await;
         Ok(())

@@ -377,9 +377,28 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
         Bus::System => zbus::connection::Builder::system(),
         Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
     };
+    let (requests, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+    let served = registry.clone();
+    // Each request on its own task: a reload in progress holds the
+    // registry, and a read waits for it, as it would for the lock.
+    tokio::spawn(async move {
+        while let Some(req) = incoming.recv().await {
+            let registry = served.clone();
+            tokio::spawn(async move {
+                match req {
+                    crate::control::ManagerRequest::ChannelIds(tx) => {
+                        let _ = tx.send(registry.channel_ids().await);
+                    }
+                    crate::control::ManagerRequest::Reload(tx) => {
+                        let _ = tx.send(registry.reload().await);
+                    }
+                }
+            });
+        }
+    });
     let manager = crate::control::Manager {
         started_at: nonstop_api::now_us(),
-        registry: registry.clone(),
+        registry: requests,
     };
     let conn = match builder.and_then(|b| b.name(crate::control::SERVICE)) {
         Ok(b) => b.serve_at(crate::control::PATH, manager),
