@@ -163,15 +163,7 @@ pub struct Ingest {
     pub feed: Option<AppSrc>,
 }
 
-fn make(factory: &str, name: Option<&str>) -> anyhow::Result<gst::Element> {
-    let mut b = gst::ElementFactory::make(factory);
-    if let Some(n) = name {
-        b = b.name(n);
-    }
-    b.build().with_context(|| {
-        format!("GStreamer element \"{factory}\" is missing; is its plugin installed?")
-    })
-}
+use crate::element::make;
 
 /// Adds `elements` to `bin` and links them in a chain.
 fn chain(bin: &gst::Pipeline, elements: &[gst::Element]) -> anyhow::Result<()> {

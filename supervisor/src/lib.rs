@@ -14,6 +14,7 @@ pub mod channel;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod element;
 pub mod encode;
 pub mod glog;
 pub mod ingest;

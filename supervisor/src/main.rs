@@ -20,9 +20,7 @@ const USAGE: &str =
 
 Logs go to stderr (journald under systemd); RUST_LOG filters them (default info).";
 
-fn fmt_duration(d: std::time::Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
+use nonstop_supervisor::config::fmt_duration;
 
 /// What `check` prints: the channels as they would be built.
 fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {

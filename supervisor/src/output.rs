@@ -268,9 +268,7 @@ pub struct Egress {
 }
 
 fn make(factory: &str) -> anyhow::Result<gst::Element> {
-    gst::ElementFactory::make(factory).build().with_context(|| {
-        format!("GStreamer element \"{factory}\" is missing; is its plugin installed?")
-    })
+    crate::element::make(factory, None)
 }
 
 fn appsrc(name: &str) -> AppSrc {

@@ -254,19 +254,14 @@ pub struct Channel {
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
-    gst::ElementFactory::make(factory)
-        .name(name)
-        .build()
-        .with_context(|| format!("GStreamer element \"{factory}\" is missing"))
+    crate::element::make(factory, Some(name))
 }
 
 fn ns(d: Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
 
-fn fmt_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
-}
+use crate::config::fmt_duration;
 
 /// Forwards the messages the state machine or the log needs; the rest
 /// (state changes, QoS, stream status) is dropped on the spot. While

@@ -47,9 +47,7 @@ pub fn raw_caps(size: (u32, u32), fps: (u32, u32)) -> gst::Caps {
 }
 
 fn make(factory: &str) -> anyhow::Result<gst::Element> {
-    gst::ElementFactory::make(factory).build().with_context(|| {
-        format!("GStreamer element \"{factory}\" is missing; is its plugin installed?")
-    })
+    crate::element::make(factory, None)
 }
 
 fn capsfilter(caps: &str) -> anyhow::Result<gst::Element> {
