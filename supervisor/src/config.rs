@@ -1036,21 +1036,8 @@ impl Encoder {
     fn validate(&self, at: &str, span: Range<usize>, errors: &mut Errors) {
         let backend_span =
             |b: &Option<Spanned<Backend>>| b.as_ref().map_or(span.clone(), |b| b.span());
-        for (key, b) in [
-            ("backend", &self.backend),
-            ("backup_backend", &self.backup_backend),
-        ] {
-            let backend = b.as_ref().map_or(Backend::Auto, |b| *b.get_ref());
-            if backend != Backend::Auto
-                && crate::encode::backend::factories(backend, self.codec).is_empty()
-            {
-                errors.push(
-                    backend_span(b),
-                    format!("{at}.{key}"),
-                    format!("{} cannot encode {}", backend.name(), self.codec.name()),
-                );
-            }
-        }
+        // Whether a backend can encode the codec is the encoders' to say:
+        // crate::encode::check_backends, after loading.
         if self.backup_backend.is_some() && self.redundancy == Redundancy::None {
             errors.push(
                 backend_span(&self.backup_backend),
@@ -1493,10 +1480,6 @@ backup = ["rtmp://b.example/live/key"]
             .iter()
             .any(|l| l
                 .contains("encoder[0].id: an id is needed when a channel has several encoders")));
-        let text = LADDER.replace("redundancy = \"active-active\"", "backend = \"x265\"");
-        assert!(errors(&text)
-            .iter()
-            .any(|l| l.contains("encoder[0].backend: x265 cannot encode h264")));
     }
 
     #[test]

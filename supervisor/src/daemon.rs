@@ -66,8 +66,19 @@ pub fn raise_open_file_limit() -> std::io::Result<libc::rlim_t> {
 }
 
 /// Loads `path`, or explains every problem in it.
+/// The config at `path`, with the checks only the encoders can make.
+pub fn load_checked(path: &Path) -> Result<Config, Vec<crate::config::ConfigError>> {
+    let cfg = Config::load(path)?;
+    let errors = crate::encode::check_backends(&cfg);
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(errors)
+    }
+}
+
 pub fn load(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|errors| {
+    load_checked(path).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow!(
             "{}\n{}: {} error(s)",

@@ -155,7 +155,7 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
 }
 
 fn check(file: &str) -> ExitCode {
-    let errors = match Config::load(Path::new(file)) {
+    let errors = match nonstop_supervisor::daemon::load_checked(Path::new(file)) {
         Ok(c) => {
             // Which encoder each instance would run on: a real probe.
             let mut errors = Vec::new();

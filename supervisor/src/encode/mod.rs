@@ -373,6 +373,35 @@ pub fn resolve(
     }
 }
 
+/// The config errors only the encoders can find without probing: a
+/// backend named for a codec it has no element for (`x265` with h264).
+/// Checked with the config, before anything starts (`daemon::load`,
+/// `nonstopd check`); config.rs itself knows no element names.
+pub fn check_backends(cfg: &crate::config::Config) -> Vec<crate::config::ConfigError> {
+    let mut errors = Vec::new();
+    for (c, ch) in cfg.channels.iter().enumerate() {
+        for (e, enc) in ch.encoders.iter().enumerate() {
+            for (key, b) in [
+                ("backend", &enc.backend),
+                ("backup_backend", &enc.backup_backend),
+            ] {
+                let Some(b) = b else { continue };
+                let backend = *b.get_ref();
+                if backend != crate::config::Backend::Auto
+                    && backend::factories(backend, enc.codec).is_empty()
+                {
+                    errors.push(cfg.error_at(
+                        b.span(),
+                        format!("channel[{c}].encoder[{e}].{key}"),
+                        format!("{} cannot encode {}", backend.name(), enc.codec.name()),
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
 /// The RFC 6381 codecs string of a rendition plus AAC-LC (HLS `CODECS`),
 /// with the level its size and rate need.
 pub fn codecs_string(e: &Encoder, size: (u32, u32), fps: (u32, u32)) -> String {
@@ -414,6 +443,29 @@ pub fn codecs_string(e: &Encoder, size: (u32, u32), fps: (u32, u32)) -> String {
 mod tests {
     use super::*;
     use crate::config::Backend;
+
+    #[test]
+    fn a_backend_without_an_element_for_the_codec_is_a_config_error() {
+        let text = |backend: &str| {
+            format!(
+                "[[channel]]\nid = \"a\"\nvideo = {{ width = 320, height = 240, framerate = 25 }}\n\
+                 [[channel.input]]\nid = \"i\"\nuri = \"test://ball\"\n\
+                 [channel.encoder]\nbackend = \"{backend}\"\n\
+                 [[channel.output]]\nid = \"o\"\nuri = \"udp://127.0.0.1:5000\"\n"
+            )
+        };
+        let cfg = crate::config::Config::parse("c.toml", &text("x265")).unwrap();
+        let errors: Vec<String> = check_backends(&cfg)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            ["c.toml:8:11: channel[0].encoder[0].backend: x265 cannot encode h264"]
+        );
+        let cfg = crate::config::Config::parse("c.toml", &text("x264")).unwrap();
+        assert!(check_backends(&cfg).is_empty());
+    }
 
     #[test]
     fn codecs_strings_follow_profile_and_level() {
