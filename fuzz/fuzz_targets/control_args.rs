@@ -9,7 +9,7 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use nonstop_supervisor::channel::{check_drill_duration, parse_drill_kind, parse_mode};
-use nonstop_supervisor::control::{channel_id, channel_path, escape, CHANNEL_PREFIX};
+use nonstop_supervisor::dbus::{channel_id, channel_path, escape, CHANNEL_PREFIX};
 
 const DRILLS: [&str; 5] = [
     "input-stall",

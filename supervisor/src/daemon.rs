@@ -246,8 +246,8 @@ impl Registry {
         let Some(conn) = self.conn.get() else {
             return;
         };
-        let path = crate::control::channel_path(&run.handle.id);
-        let obj = crate::control::ChannelObject::new(
+        let path = crate::dbus::channel_path(&run.handle.id);
+        let obj = crate::dbus::ChannelObject::new(
             run.handle.id.clone(),
             run.handle.commands.clone(),
             run.handle.snapshot.clone(),
@@ -258,10 +258,10 @@ impl Registry {
             return;
         }
         if let Ok(iface) = server
-            .interface::<_, crate::control::ChannelObject>(&path)
+            .interface::<_, crate::dbus::ChannelObject>(&path)
             .await
         {
-            run.forward = Some(tokio::spawn(crate::control::forward(
+            run.forward = Some(tokio::spawn(crate::dbus::forward(
                 iface,
                 run.handle.snapshot.clone(),
                 run.handle.events.subscribe(),
@@ -274,10 +274,10 @@ impl Registry {
             f.abort();
         }
         if let Some(conn) = self.conn.get() {
-            let path = crate::control::channel_path(&run.handle.id);
+            let path = crate::dbus::channel_path(&run.handle.id);
             let _ = conn
                 .object_server()
-                .remove::<crate::control::ChannelObject, _>(&path)
+                .remove::<crate::dbus::ChannelObject, _>(&path)
                 .await;
         }
     }
@@ -397,22 +397,22 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
             let registry = served.clone();
             tokio::spawn(async move {
                 match req {
-                    crate::control::ManagerRequest::ChannelIds(tx) => {
+                    crate::dbus::ManagerRequest::ChannelIds(tx) => {
                         let _ = tx.send(registry.channel_ids().await);
                     }
-                    crate::control::ManagerRequest::Reload(tx) => {
+                    crate::dbus::ManagerRequest::Reload(tx) => {
                         let _ = tx.send(registry.reload().await);
                     }
                 }
             });
         }
     });
-    let manager = crate::control::Manager {
+    let manager = crate::dbus::Manager {
         started_at: nonstop_api::now_us(),
         registry: requests,
     };
-    let conn = match builder.and_then(|b| b.name(crate::control::SERVICE)) {
-        Ok(b) => b.serve_at(crate::control::PATH, manager),
+    let conn = match builder.and_then(|b| b.name(crate::dbus::SERVICE)) {
+        Ok(b) => b.serve_at(crate::dbus::PATH, manager),
         Err(e) => Err(e),
     };
     match conn {
@@ -440,7 +440,7 @@ async fn reload_on_hup(registry: Arc<Registry>) {
     match registry.reload().await {
         Ok((added, removed)) => {
             if let Some(conn) = registry.conn.get() {
-                crate::control::announce_reload(conn, &added, &removed).await;
+                crate::dbus::announce_reload(conn, &added, &removed).await;
             }
         }
         Err(e) => {
@@ -512,7 +512,7 @@ async fn serve(
         for run in channels.iter_mut() {
             registry.publish(run).await;
         }
-        info!(service = crate::control::SERVICE, bus = ?bus, "D-Bus control published");
+        info!(service = crate::dbus::SERVICE, bus = ?bus, "D-Bus control published");
     }
     let count = registry.channels.lock().await.len();
     info!(

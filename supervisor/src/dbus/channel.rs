@@ -1,56 +1,20 @@
-//! D-Bus control and state: `org.nonstop.Supervisor1`, modelled on
-//! systemd's manager API. One manager object, one object per channel;
-//! properties read the channel's published snapshot (no round trip to the
-//! channel for a read), methods become commands to the channel's task,
-//! changes go out as `PropertiesChanged` and typed signals.
+//! The object of one channel: properties from its snapshot, methods as
+//! commands to its task, its events as signals.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use zbus::interface;
 use zbus::object_server::{InterfaceRef, SignalEmitter};
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
-use zbus::{interface, DBusError};
+use zbus::zvariant::{OwnedValue, Value};
 
-use crate::channel::{ChannelEvent, Command, CtlError, DrillReport, Reply, Snapshot};
-
-pub use nonstop_api::{CHANNEL_IFACE, PATH, SERVICE};
+use super::Error;
+use crate::channel::{ChannelEvent, Command, DrillReport, Reply, Snapshot};
 
 /// How long a command may take before the caller gets `Busy` (a channel
 /// task that does not answer must not hang the caller).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The named errors of the API.
-#[derive(Debug, DBusError)]
-#[zbus(prefix = "org.nonstop.Supervisor1.Error")]
-pub enum Error {
-    #[zbus(error)]
-    ZBus(zbus::Error),
-    NoSuchChannel(String),
-    NoSuchInput(String),
-    NoSuchOutput(String),
-    InvalidArgument(String),
-    Busy(String),
-}
-
-impl From<CtlError> for Error {
-    fn from(e: CtlError) -> Self {
-        match e {
-            CtlError::NoSuchInput(m) => Error::NoSuchInput(m),
-            CtlError::NoSuchOutput(m) => Error::NoSuchOutput(m),
-            CtlError::InvalidArgument(m) => Error::InvalidArgument(m),
-            CtlError::Busy(m) => Error::Busy(m),
-        }
-    }
-}
-
-/// Ids to path elements and back (the latter for clients).
-pub use nonstop_api::objpath::{channel_id, escape, CHANNEL_PREFIX};
-
-pub fn channel_path(id: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(nonstop_api::objpath::channel_path(id))
-        .expect("escaped ids make valid object paths")
-}
 
 /// The object of one channel.
 pub struct ChannelObject {
@@ -387,169 +351,6 @@ pub async fn forward(
                     last.encoders = now.encoders;
                 }
             }
-        }
-    }
-}
-
-/// What a reload did (ids added, ids removed), or why it changed nothing.
-pub type Reloaded = Result<(Vec<String>, Vec<String>), String>;
-
-/// What the manager object asks of the daemon's registry of running
-/// channels: by message, so the D-Bus side needs nothing of the daemon.
-#[derive(Debug)]
-pub enum ManagerRequest {
-    /// The ids of the running channels, in config order.
-    ChannelIds(oneshot::Sender<Vec<String>>),
-    /// An all-or-nothing reload: the ids added and removed, or why not.
-    Reload(oneshot::Sender<Reloaded>),
-}
-
-pub struct Manager {
-    pub started_at: u64,
-    pub registry: mpsc::UnboundedSender<ManagerRequest>,
-}
-
-impl Manager {
-    async fn ask<T>(
-        &self,
-        request: impl FnOnce(oneshot::Sender<T>) -> ManagerRequest,
-    ) -> Result<T, Error> {
-        let stopping = || Error::Busy("nonstopd is stopping".into());
-        let (tx, rx) = oneshot::channel();
-        self.registry.send(request(tx)).map_err(|_| stopping())?;
-        rx.await.map_err(|_| stopping())
-    }
-
-    async fn channel_ids(&self) -> Result<Vec<String>, Error> {
-        self.ask(ManagerRequest::ChannelIds).await
-    }
-}
-
-#[interface(name = "org.nonstop.Supervisor1")]
-impl Manager {
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn version(&self) -> String {
-        env!("CARGO_PKG_VERSION").to_owned()
-    }
-
-    /// When nonstopd started, µs since the epoch (as systemd's timestamps).
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn started_at(&self) -> u64 {
-        self.started_at
-    }
-
-    #[zbus(property)]
-    async fn channels(&self) -> Vec<OwnedObjectPath> {
-        self.channel_ids()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|id| channel_path(id))
-            .collect()
-    }
-
-    async fn get_channel(&self, id: String) -> Result<OwnedObjectPath, Error> {
-        let ids = self.channel_ids().await?;
-        if ids.contains(&id) {
-            Ok(channel_path(&id))
-        } else {
-            Err(Error::NoSuchChannel(format!(
-                "no channel \"{id}\"; there are {}",
-                if ids.is_empty() {
-                    "none".to_owned()
-                } else {
-                    ids.join(", ")
-                }
-            )))
-        }
-    }
-
-    /// Re-reads the config: unchanged channels keep running untouched,
-    /// changed ones are rebuilt, removed ones stop, new ones start. All or
-    /// nothing: an invalid config changes nothing.
-    async fn reload(
-        &self,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> Result<(), Error> {
-        let (added, removed) = self
-            .ask(ManagerRequest::Reload)
-            .await?
-            .map_err(Error::InvalidArgument)?;
-        self.announce(&emitter, &added, &removed).await;
-        Ok(())
-    }
-
-    #[zbus(signal)]
-    async fn channel_added(
-        emitter: &SignalEmitter<'_>,
-        channel: ObjectPath<'_>,
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn channel_removed(
-        emitter: &SignalEmitter<'_>,
-        channel: ObjectPath<'_>,
-    ) -> zbus::Result<()>;
-}
-
-impl Manager {
-    /// Signals what a reload changed, whoever asked for it.
-    async fn announce(&self, emitter: &SignalEmitter<'_>, added: &[String], removed: &[String]) {
-        for id in removed {
-            let _ = Manager::channel_removed(emitter, channel_path(id).as_ref()).await;
-        }
-        for id in added {
-            let _ = Manager::channel_added(emitter, channel_path(id).as_ref()).await;
-        }
-        if !added.is_empty() || !removed.is_empty() {
-            let _ = self.channels_changed(emitter).await;
-        }
-    }
-}
-
-/// After a reload by SIGHUP: the same signals as the D-Bus `Reload` sends.
-pub async fn announce_reload(conn: &zbus::Connection, added: &[String], removed: &[String]) {
-    let Ok(iface) = conn.object_server().interface::<_, Manager>(PATH).await else {
-        return;
-    };
-    let emitter = iface.signal_emitter();
-    iface.get().await.announce(emitter, added, removed).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_become_valid_path_elements() {
-        assert_eq!(escape("news"), "news");
-        assert_eq!(escape("news-hd_2"), "news_2dhd_5f2");
-        assert_eq!(
-            channel_path("a-b").as_str(),
-            "/org/nonstop/Supervisor1/channel/a_2db"
-        );
-        assert_eq!(
-            channel_path("1tv").as_str(),
-            "/org/nonstop/Supervisor1/channel/_31tv"
-        );
-    }
-
-    #[test]
-    fn error_names_are_the_shared_ones() {
-        // zbus's derive needs the prefix as a literal: checked here.
-        use zbus::DBusError as _;
-        let errors = [
-            Error::NoSuchChannel(String::new()),
-            Error::NoSuchInput(String::new()),
-            Error::NoSuchOutput(String::new()),
-            Error::InvalidArgument(String::new()),
-            Error::Busy(String::new()),
-        ];
-        for (e, short) in errors.iter().zip(nonstop_api::ERRORS) {
-            assert_eq!(
-                e.name().as_str(),
-                format!("{}.{short}", nonstop_api::ERROR_PREFIX)
-            );
         }
     }
 }
