@@ -97,10 +97,7 @@ fn notify(state: &[sd_notify::NotifyState]) {
 fn status_line(handles: &[&Handle]) -> String {
     handles
         .iter()
-        .map(|h| {
-            let s = h.status.lock().unwrap_or_else(|e| e.into_inner());
-            format!("{} {}", h.id, s)
-        })
+        .map(|h| format!("{} {}", h.id, h.snapshot.borrow().status))
         .collect::<Vec<_>>()
         .join("; ")
 }

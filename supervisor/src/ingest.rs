@@ -74,10 +74,10 @@ pub struct InputStats {
     /// A recent video frame for the status page (kept every 2 s).
     pub thumb: std::sync::Mutex<Option<gst::Sample>>,
     thumb_at: AtomicU64,
-    /// A drill acting on this input: [`DRILL_NONE`], [`DRILL_STALL`],
-    /// [`DRILL_BLACK`] or [`DRILL_SILENCE`]. Acts in the bridge, so the
-    /// channel sees exactly what a real fault would show it.
-    pub drill: std::sync::atomic::AtomicU8,
+    /// The [`InputFault`] a drill puts on this input, as its `u8`: see
+    /// [`InputStats::set_fault`]. Acts in the bridge, so the channel sees
+    /// exactly what a real fault would show it.
+    fault: std::sync::atomic::AtomicU8,
     /// Set by the first real video / audio buffer after a reset.
     first_video: AtomicBool,
     first_audio: AtomicBool,
@@ -118,13 +118,41 @@ impl InputStats {
     }
 }
 
-pub const DRILL_NONE: u8 = 0;
-/// Nothing passes, as in a network stall.
-pub const DRILL_STALL: u8 = 1;
-/// Video frames pass as black.
-pub const DRILL_BLACK: u8 = 2;
-/// Audio passes as digital silence.
-pub const DRILL_SILENCE: u8 = 3;
+impl InputStats {
+    /// Puts a drill's fault on the input (or takes it off with `None`).
+    pub fn set_fault(&self, fault: InputFault) {
+        self.fault.store(fault as u8, Ordering::Relaxed);
+    }
+
+    /// The fault on the input now; read for every buffer.
+    pub fn fault(&self) -> InputFault {
+        InputFault::from_u8(self.fault.load(Ordering::Relaxed))
+    }
+}
+
+/// A fault a drill puts on an input, in its bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum InputFault {
+    None = 0,
+    /// Nothing passes, as in a network stall.
+    Stall = 1,
+    /// Video frames pass as black.
+    Black = 2,
+    /// Audio passes as digital silence.
+    Silence = 3,
+}
+
+impl InputFault {
+    fn from_u8(v: u8) -> InputFault {
+        match v {
+            1 => InputFault::Stall,
+            2 => InputFault::Black,
+            3 => InputFault::Silence,
+            _ => InputFault::None,
+        }
+    }
+}
 
 /// A copy of `buffer` (same size and timing) filled with `fill` per plane:
 /// black video (Y 16, chroma 128 for I420) or silence (all zero).
@@ -270,9 +298,9 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                 let Some(mut buffer) = sample.buffer_owned() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                match (stats.drill.load(Ordering::Relaxed), media) {
-                    (DRILL_STALL, _) => return Ok(gst::FlowSuccess::Ok),
-                    (DRILL_BLACK, Media::Video) => {
+                match (stats.fault(), media) {
+                    (InputFault::Stall, _) => return Ok(gst::FlowSuccess::Ok),
+                    (InputFault::Black, Media::Video) => {
                         // I420: a luma plane of 2/3 of the size, then chroma.
                         let luma = buffer.size() * 2 / 3;
                         if let Some(b) =
@@ -281,7 +309,7 @@ fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) 
                             buffer = b;
                         }
                     }
-                    (DRILL_SILENCE, Media::Audio) => {
+                    (InputFault::Silence, Media::Audio) => {
                         if let Some(b) = blanked(&buffer, &[(buffer.size(), 0)]) {
                             buffer = b;
                         }
@@ -676,5 +704,20 @@ mod tests {
         s.reset();
         assert_eq!(s.last_data(), 0);
         assert!(!s.has_synthetic_audio());
+    }
+
+    #[test]
+    fn a_fault_set_is_the_fault_read() {
+        let stats = InputStats::default();
+        assert_eq!(stats.fault(), InputFault::None);
+        for f in [
+            InputFault::Stall,
+            InputFault::Black,
+            InputFault::Silence,
+            InputFault::None,
+        ] {
+            stats.set_fault(f);
+            assert_eq!(stats.fault(), f);
+        }
     }
 }

@@ -83,7 +83,6 @@ fn counter(
     })
 }
 
-const CHANNEL_STATES: [&str; 5] = ["starting", "on-air", "degraded", "off-air", "stopped"];
 const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];
 
 impl Collector for Channels {
@@ -111,9 +110,9 @@ impl Collector for Channels {
         let ch = |c: &str| ("channel", c.to_owned());
         let mut rows = Vec::new();
         for (c, s) in &snaps {
-            for st in CHANNEL_STATES {
+            for st in crate::channel::ChannelState::ALL {
                 rows.push((
-                    vec![ch(c), ("state", st.to_owned())],
+                    vec![ch(c), ("state", st.name().to_owned())],
                     f64::from(s.state == st),
                 ));
             }
@@ -521,7 +520,7 @@ mod tests {
     #[test]
     fn the_collector_renders_what_the_snapshot_says() {
         let snap = Snapshot {
-            state: "degraded".into(),
+            state: crate::channel::ChannelState::Degraded,
             mode: "auto".into(),
             active_input: "backup".into(),
             inputs: ["primary", "backup"]

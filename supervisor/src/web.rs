@@ -155,7 +155,7 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
             let s = v.snapshot.borrow().clone();
             json!({
                 "id": v.id,
-                "state": s.state,
+                "state": s.state.name(),
                 "mode": s.mode,
                 "active_input": s.active_input,
                 "switches": s.switches,

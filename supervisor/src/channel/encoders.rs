@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use gst_app::{AppSink, AppSinkCallbacks, AppSrc};
 use tracing::{info, warn};
 
-use super::{fmt_duration, forward, start, teardown, Channel, Origin, Phase};
+use super::pipeline::{forward, start, teardown};
+use super::{fmt_duration, Channel, Origin, Phase};
 use crate::backoff::Backoff;
 use crate::config::{self, FaultKind, Redundancy};
 use crate::encode::probe::Choice;

@@ -135,7 +135,7 @@ impl ChannelObject {
     /// `starting`, `on-air`, `degraded`, `off-air` or `stopped`.
     #[zbus(property)]
     fn state(&self) -> String {
-        self.snap().state
+        self.snap().state.name().to_owned()
     }
 
     /// `auto` or `manual`.

@@ -1,0 +1,442 @@
+//! The channel pipeline (appsrcs → watchdogs → switch pair → raw video
+//! to the encoders, AAC to the fan-out): building, starting and stopping
+//! it, and how every pipeline's bus reaches the channel's queue.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use gst::prelude::*;
+use gst_app::{AppSink, AppSinkCallbacks, AppSrc};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use super::outputs::feed_key;
+use super::{encoders, fmt_duration, make, ns, Channel, Event, Origin, Phase, STOP_GRACE};
+use crate::ingest::{self, Bridge};
+use crate::uri::{self, InputKind};
+
+/// The channel pipeline and what the rest needs of it.
+pub(super) struct Core {
+    pub(super) pipeline: gst::Pipeline,
+    pub(super) bridges: Vec<Bridge>,
+}
+
+/// Forwards the messages the state machine or the log needs; the rest
+/// (state changes, QoS, stream status) is dropped on the spot. While
+/// [`start`] runs, errors are held back for it instead: a pipeline that
+/// fails to start is reported once, with its cause, by whoever started it.
+pub(super) fn forward(
+    pipeline: &gst::Pipeline,
+    tx: &mpsc::UnboundedSender<Event>,
+    origin: Origin,
+    gen: u64,
+) -> Held {
+    let held = Held::default();
+    let Some(bus) = pipeline.bus() else {
+        return held;
+    };
+    let tx = tx.clone();
+    let slot = held.0.clone();
+    bus.set_sync_handler(move |_, msg| {
+        use gst::MessageView as V;
+        if matches!(
+            msg.view(),
+            V::Error(_) | V::Warning(_) | V::Eos(_) | V::Element(_) | V::Latency(_)
+        ) {
+            let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+            match held.as_mut() {
+                Some(list) if matches!(msg.view(), V::Error(_)) => list.push(msg.clone()),
+                _ => {
+                    let _ = tx.send(Event {
+                        origin,
+                        gen,
+                        msg: msg.clone(),
+                    });
+                }
+            }
+        }
+        gst::BusSyncReply::Drop
+    });
+    held
+}
+
+/// Fault injection for the systemd watchdog's test (tests/systemd_notify.sh):
+/// `NONSTOPD_TEST_HANG=ID:SECONDS` blocks channel ID's event loop SECONDS
+/// after it starts, as a deadlocked GStreamer call would. Nothing else in
+/// nonstopd can be made to hang on purpose, and the keepalive must be seen
+/// withheld by a real hang, not only by the unit test of its rule.
+pub const TEST_HANG: &str = "NONSTOPD_TEST_HANG";
+
+pub(super) fn injected_hang(channel: &str) -> Option<Duration> {
+    let v = std::env::var(TEST_HANG).ok()?;
+    let (id, secs) = v.rsplit_once(':')?;
+    let secs: f64 = secs
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+    (id == channel).then(|| Duration::from_secs_f64(secs))
+}
+
+pub(super) fn hang(channel: &str) -> ! {
+    error!(channel = %channel, "{TEST_HANG}: blocking this channel's event loop for good (fault injection)");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Errors a pipeline posted while [`start`] ran (`None`: not starting).
+#[derive(Clone, Default)]
+pub(super) struct Held(Arc<Mutex<Option<Vec<gst::Message>>>>);
+
+/// Sets `pipeline` PLAYING. A failure says why, from the first error the
+/// pipeline posted (GStreamer's generic "state change failed" only if there
+/// is nothing better); errors posted meanwhile by a start that succeeded go
+/// the usual way.
+pub(super) fn start(
+    pipeline: &gst::Pipeline,
+    held: &Held,
+    tx: &mpsc::UnboundedSender<Event>,
+    origin: Origin,
+    gen: u64,
+) -> anyhow::Result<()> {
+    *held.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    let started = pipeline.set_state(gst::State::Playing);
+    let errors = held
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    if started.is_ok() {
+        for msg in errors {
+            let _ = tx.send(Event { origin, gen, msg });
+        }
+        return Ok(());
+    }
+    let reasons: Vec<String> = errors.iter().filter_map(error_reason).collect();
+    let generic = |t: &String| t.contains("failed to post a proper error message");
+    match reasons.iter().find(|t| !generic(t)).or(reasons.first()) {
+        Some(why) => Err(anyhow!("{why}")),
+        None => Err(anyhow!(
+            "the pipeline did not start, and said nothing of why"
+        )),
+    }
+}
+
+/// An error message as a reason: its text, the cause GStreamer put on the
+/// last line of the debug text (e.g. "bind failed: … Address already in
+/// use"), and the element; secrets redacted.
+pub(super) fn error_reason(msg: &gst::Message) -> Option<String> {
+    let gst::MessageView::Error(e) = msg.view() else {
+        return None;
+    };
+    let text = uri::redact_text(&e.error().to_string());
+    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+    let cause = debug
+        .rsplit_once('\n')
+        .map(|(_, last)| uri::redact_text(last.trim()))
+        .filter(|c| !c.is_empty());
+    Some(match cause {
+        Some(c) => format!("{text} {c}{} ({})", in_use(&c), element_path(msg)),
+        None => format!("{text} ({})", element_path(msg)),
+    })
+}
+
+/// libsrt says only "Cannot bind to ADDR:PORT … unable to create/configure
+/// SRT socket" when the port is taken: find out, and say so.
+pub(super) fn in_use(cause: &str) -> String {
+    let Some(addr) = cause
+        .split("Cannot bind to ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    else {
+        return String::new();
+    };
+    match std::net::UdpSocket::bind(addr) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            format!(" ({addr} is in use: another socket holds that port)")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Stops a pipeline off the event loop: a source stuck in a network call
+/// may take a while to unblock, and nothing else may wait for it.
+pub(super) fn teardown(pipeline: gst::Pipeline) {
+    if let Some(bus) = pipeline.bus() {
+        bus.unset_sync_handler();
+    }
+    tokio::task::spawn_blocking(move || {
+        let _ = pipeline.set_state(gst::State::Null);
+    });
+}
+
+pub(super) fn element_path(msg: &gst::Message) -> String {
+    msg.src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default()
+}
+
+impl Channel {
+    /// Builds and starts the channel pipeline, then every input and output.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        self.core_gen += 1;
+        let core = self
+            .build_core()
+            .with_context(|| format!("channel {}: building the channel pipeline", self.id))?;
+        let _ = forward(&core.pipeline, &self.tx, Origin::Channel, self.core_gen);
+        core.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| anyhow!("channel {}: the channel pipeline did not start", self.id))?;
+        self.core = Some(core);
+        self.started_at = Some(Instant::now());
+        info!(channel = %self.id, inputs = self.inputs.len(), encoders = self.renditions.len(), outputs = self.outputs.len(), "channel started");
+        for r in 0..self.renditions.len() {
+            for i in 0..self.renditions[r].instances.len() {
+                self.start_instance(r, i);
+            }
+        }
+        for i in 0..self.inputs.len() {
+            self.start_input(i);
+        }
+        for o in 0..self.outputs.len() {
+            self.start_output(o);
+        }
+        Ok(())
+    }
+
+    pub(super) fn build_core(&self) -> anyhow::Result<Core> {
+        let cfg = &self.cfg;
+        let pipeline = gst::Pipeline::with_name(&format!("{}.channel", self.id));
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        // Unique per incarnation: switch groups are process-wide by name.
+        let group = format!("nonstopd/{}/{}", self.id, self.core_gen);
+        let vswitch = make("nonstopswitch", "vswitch")?;
+        let aswitch = make("nonstopswitch", "aswitch")?;
+        for s in [&vswitch, &aswitch] {
+            s.set_property("timeout", ns(cfg.timeout).max(1));
+            s.set_property("return-after", ns(cfg.return_after));
+            s.set_property("clean-gap", ns(cfg.clean_gap));
+            s.set_property("flap-window", ns(cfg.flap_window));
+            s.set_property("max-return-after", ns(cfg.max_return_after));
+            s.set_property("startup-grace", ns(cfg.startup_grace));
+            // The inputs here are appsrcs fed by their own pipelines, not
+            // clock-paced sources: holding them saves no clock sleep, it
+            // would only add a wakeup per frame and make bursts wait.
+            s.set_property("sync-inputs", false);
+            s.set_property("group", &group);
+        }
+        pipeline.add_many([&vswitch, &aswitch])?;
+        let vcaps = ingest::video_caps(&cfg.video);
+        let acaps = ingest::audio_caps(&cfg.audio);
+        let fail_on: Vec<&str> = cfg.watchdog.fail_on.iter().map(|a| a.name()).collect();
+        let mut bridges = Vec::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            let mut pair = Vec::new();
+            for (media, caps, switch, depth) in [
+                ("video", &vcaps, &vswitch, 8u64),
+                ("audio", &acaps, &aswitch, 32u64),
+            ] {
+                let src = AppSrc::builder()
+                    .name(format!("{}_{media}", input.id))
+                    .caps(caps)
+                    .format(gst::Format::Time)
+                    .is_live(true)
+                    .max_buffers(depth)
+                    .max_bytes(0)
+                    .max_time(gst::ClockTime::ZERO)
+                    .build();
+                // A burst beyond the switch's appetite drops the oldest.
+                src.set_property_from_str("leaky-type", "downstream");
+                pipeline.add(&src)?;
+                let mut last: gst::Element = src.clone().upcast();
+                // A slate is the last resort: it is never judged.
+                if !matches!(input.kind, InputKind::Slate(_)) {
+                    let wd = make("nonstopwatchdog", &format!("watchdog_{i}_{media}"))?;
+                    wd.set_property("stall-timeout", ns(cfg.watchdog.stall_timeout));
+                    if media == "video" {
+                        wd.set_property("freeze-timeout", ns(cfg.watchdog.freeze_timeout));
+                        wd.set_property("black-timeout", ns(cfg.watchdog.black_timeout));
+                    } else {
+                        wd.set_property("silence-timeout", ns(cfg.watchdog.silence_timeout));
+                    }
+                    if !fail_on.is_empty() {
+                        wd.set_property_from_str("fail-on", &fail_on.join("+"));
+                    }
+                    pipeline.add(&wd)?;
+                    last.link(&wd)?;
+                    last = wd;
+                }
+                let pad = switch
+                    .request_pad_simple("sink_%u")
+                    .ok_or_else(|| anyhow!("nonstopswitch gave no sink pad"))?;
+                pad.set_property("priority", i as u32);
+                last.static_pad("src")
+                    .ok_or_else(|| anyhow!("no src pad"))?
+                    .link(&pad)?;
+                pair.push(src);
+            }
+            let audio = pair.pop().expect("two appsrcs");
+            let video = pair.pop().expect("two appsrcs");
+            bridges.push(Bridge { video, audio });
+        }
+        // Video: raw frames to the encoder instances (own pipelines).
+        let queue = gst::ElementFactory::make("queue").build()?;
+        let raw = AppSink::builder()
+            .name("raw_video")
+            .sync(false)
+            .enable_last_sample(false)
+            .build();
+        pipeline.add_many([&queue, raw.upcast_ref()])?;
+        gst::Element::link_many([&vswitch, &queue, raw.upcast_ref()])?;
+        encoders::raw_sink(&raw, self.taps.clone());
+        // Audio: one AAC encoder here, shared by every rendition.
+        self.encoded_audio(&pipeline, &aswitch, crate::encode::audio_chain(&cfg.audio)?)?;
+        Ok(Core { pipeline, bridges })
+    }
+
+    /// switch → queue → AAC encoder chain → appsink feeding the outputs.
+    pub(super) fn encoded_audio(
+        &self,
+        pipeline: &gst::Pipeline,
+        switch: &gst::Element,
+        encoder: Vec<gst::Element>,
+    ) -> anyhow::Result<()> {
+        let queue = gst::ElementFactory::make("queue").build()?;
+        let sink = AppSink::builder()
+            .name("audio_out")
+            .sync(false)
+            .enable_last_sample(false)
+            .build();
+        let mut chain = vec![switch.clone(), queue];
+        chain.extend(encoder);
+        pipeline.add_many(&chain[1..])?;
+        pipeline.add(&sink)?;
+        chain.push(sink.clone().upcast());
+        gst::Element::link_many(&chain).context("linking the audio encoder")?;
+        let fanout = self.fanout.clone();
+        let fanout_eos = self.fanout.clone();
+        sink.set_callbacks(
+            AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    fanout.audio(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .eos(move |_| fanout_eos.eos_audio())
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// The channel pipeline failed (an encoder error): rebuild all of it,
+    /// after a backoff so a persistent fault does not spin.
+    pub(super) fn core_failed(&mut self, why: &str) {
+        self.shutdown_now();
+        let delay = self.core_backoff.fail();
+        self.core_retry = Some(Instant::now() + delay);
+        error!(channel = %self.id, reason = why, retry_in = %fmt_duration(delay), "channel pipeline failed; rebuilding the channel");
+    }
+
+    pub(super) fn check_core(&mut self) {
+        match self.core_retry {
+            Some(at) if Instant::now() >= at => {
+                self.core_retry = None;
+                if let Err(e) = self.start() {
+                    self.core_failed(&format!("{e:#}"));
+                }
+            }
+            // Something on air again: a later failure starts the backoff over.
+            None if self.core.is_some() && self.active.is_some() => self.core_backoff.reset(),
+            _ => {}
+        }
+    }
+
+    /// Tears everything down at once (no EOS).
+    pub(super) fn shutdown_now(&mut self) {
+        self.abort_drill("the channel was stopped or rebuilt during the drill");
+        for o in 0..self.outputs.len() {
+            let out = &mut self.outputs[o];
+            self.fanout.remove(feed_key(o, out.gen));
+            out.feed = None;
+            out.phase = Phase::Stopped;
+            if let Some(p) = out.pipeline.take() {
+                teardown(p);
+            }
+        }
+        for input in &mut self.inputs {
+            input.phase = Phase::Stopped;
+            if let Some(p) = input.pipeline.take() {
+                teardown(p);
+            }
+        }
+        for p in self.stop_encoders() {
+            teardown(p);
+        }
+        if let Some(core) = self.core.take() {
+            teardown(core.pipeline);
+        }
+        self.active = None;
+    }
+
+    /// EOS through encoders and muxers, so recordings and playlists are
+    /// complete; waits for the outputs up to [`STOP_GRACE`].
+    pub(super) async fn finish(&mut self) {
+        self.abort_drill("the channel stopped during the drill");
+        info!(channel = %self.id, "stopping: ending the streams");
+        let mut pending: Vec<usize> = (0..self.outputs.len())
+            .filter(|o| self.outputs[*o].pipeline.is_some())
+            .collect();
+        if let Some(core) = &self.core {
+            core.pipeline.send_event(gst::event::Eos::new());
+        }
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        while !pending.is_empty() {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(ev)) => {
+                    let done = match (ev.origin, ev.msg.view()) {
+                        (Origin::Output(o), gst::MessageView::Eos(_))
+                        | (Origin::Output(o), gst::MessageView::Error(_)) => {
+                            (ev.gen == self.outputs[o].gen).then_some(o)
+                        }
+                        _ => None,
+                    };
+                    if let gst::MessageView::Error(e) = ev.msg.view() {
+                        let text = uri::redact_text(&e.error().to_string());
+                        warn!(channel = %self.id, element = %element_path(&ev.msg), "while stopping: {text}");
+                    }
+                    if let Some(o) = done {
+                        pending.retain(|p| *p != o);
+                    }
+                }
+                _ => break,
+            }
+        }
+        for o in &pending {
+            warn!(channel = %self.id, output = %self.outputs[*o].id, "output did not finish within {}", fmt_duration(STOP_GRACE));
+        }
+        let mut pipelines: Vec<gst::Pipeline> = Vec::new();
+        for input in &mut self.inputs {
+            pipelines.extend(input.pipeline.take());
+        }
+        pipelines.extend(self.core.take().map(|c| c.pipeline));
+        pipelines.extend(self.stop_encoders());
+        for out in &mut self.outputs {
+            pipelines.extend(out.pipeline.take());
+        }
+        let nulled = tokio::task::spawn_blocking(move || {
+            for p in pipelines {
+                let _ = p.set_state(gst::State::Null);
+            }
+        });
+        if tokio::time::timeout(Duration::from_secs(2), nulled)
+            .await
+            .is_err()
+        {
+            warn!(channel = %self.id, "a pipeline did not stop within 2s; leaving it behind");
+        }
+        info!(channel = %self.id, "channel stopped");
+    }
+}
