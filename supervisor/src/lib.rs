@@ -21,6 +21,7 @@ pub mod ingest;
 mod logline;
 pub mod metrics;
 pub mod output;
+pub mod registry;
 pub mod srtin;
 pub mod uri;
 pub mod watchdog;
