@@ -259,10 +259,85 @@ impl ChannelObject {
 /// announced at most this often unless something else in them changed.
 const COUNTER_PERIOD: Duration = Duration::from_secs(1);
 
+/// The channel object's properties that change, in one table: `forward`
+/// announces each from here (systemd's `send_changed_signal` walks its
+/// vtable the same way), and a test holds the table to the interface's
+/// introspection, so a new property cannot miss its `PropertiesChanged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prop {
+    State,
+    Mode,
+    ActiveInput,
+    Switches,
+    Encoders,
+    Inputs,
+    Outputs,
+}
+
+impl Prop {
+    /// In the order their signals go out.
+    const ALL: [Prop; 7] = [
+        Prop::State,
+        Prop::Mode,
+        Prop::ActiveInput,
+        Prop::Switches,
+        Prop::Encoders,
+        Prop::Inputs,
+        Prop::Outputs,
+    ];
+
+    #[cfg(test)]
+    fn name(self) -> &'static str {
+        match self {
+            Prop::State => "State",
+            Prop::Mode => "Mode",
+            Prop::ActiveInput => "ActiveInput",
+            Prop::Switches => "Switches",
+            Prop::Encoders => "Encoders",
+            Prop::Inputs => "Inputs",
+            Prop::Outputs => "Outputs",
+        }
+    }
+
+    /// Its value differs between two snapshots.
+    fn differs(self, a: &Snapshot, b: &Snapshot) -> bool {
+        match self {
+            Prop::State => a.state != b.state,
+            Prop::Mode => a.mode != b.mode,
+            Prop::ActiveInput => a.active_input != b.active_input,
+            Prop::Switches => a.switches != b.switches,
+            Prop::Encoders => a.encoders != b.encoders,
+            Prop::Inputs => a.inputs != b.inputs,
+            Prop::Outputs => a.outputs != b.outputs,
+        }
+    }
+
+    /// It carries counters, announced alone at most every
+    /// [`COUNTER_PERIOD`].
+    fn has_counters(self) -> bool {
+        matches!(self, Prop::Inputs | Prop::Outputs)
+    }
+
+    /// Sends its `PropertiesChanged` (with the value its getter reads).
+    async fn announce(self, obj: &ChannelObject, em: &SignalEmitter<'_>) -> zbus::Result<()> {
+        match self {
+            Prop::State => obj.state_changed(em).await,
+            Prop::Mode => obj.mode_changed(em).await,
+            Prop::ActiveInput => obj.active_input_changed(em).await,
+            Prop::Switches => obj.switches_changed(em).await,
+            Prop::Encoders => obj.encoders_changed(em).await,
+            Prop::Inputs => obj.inputs_changed(em).await,
+            Prop::Outputs => obj.outputs_changed(em).await,
+        }
+    }
+}
+
 fn without_counters(s: &Snapshot) -> Snapshot {
     let mut s = s.clone();
     s.counters = Default::default();
     s.recent = Vec::new();
+    // Not a property: what systemd's STATUS= says.
+    s.status = Default::default();
     for i in &mut s.inputs {
         i.last_seen = 0;
     }
@@ -311,46 +386,115 @@ pub async fn forward(
                 let counters_due = counters_sent.elapsed() >= COUNTER_PERIOD;
                 let obj = iface.get().await;
                 let em = iface.signal_emitter();
-                if now.state != last.state {
-                    let _ = obj.state_changed(em).await;
-                }
-                if now.mode != last.mode {
-                    let _ = obj.mode_changed(em).await;
-                }
-                if now.active_input != last.active_input {
-                    let _ = obj.active_input_changed(em).await;
-                }
-                if now.switches != last.switches {
-                    let _ = obj.switches_changed(em).await;
-                }
-                if now.encoders != last.encoders {
-                    let _ = obj.encoders_changed(em).await;
-                }
-                let inputs_shape = without_counters(&now).inputs != without_counters(&last).inputs;
-                let outputs_shape = without_counters(&now).outputs != without_counters(&last).outputs;
                 let mut sent = false;
-                if now.inputs != last.inputs && (inputs_shape || counters_due) {
-                    let _ = obj.inputs_changed(em).await;
-                    sent = true;
-                }
-                if now.outputs != last.outputs && (outputs_shape || counters_due) {
-                    let _ = obj.outputs_changed(em).await;
-                    sent = true;
+                for p in Prop::ALL {
+                    if !p.differs(&last, &now) {
+                        continue;
+                    }
+                    if p.has_counters() {
+                        let shape = p.differs(&without_counters(&last), &without_counters(&now));
+                        if !shape && !counters_due {
+                            continue;
+                        }
+                        sent = true;
+                    }
+                    let _ = p.announce(&obj, em).await;
                 }
                 if sent && !shape_changed {
                     counters_sent = tokio::time::Instant::now();
                 }
-                // What was not announced stays "last" until it is.
                 if sent || shape_changed {
                     last = now;
                 } else {
-                    last.state = now.state;
-                    last.mode = now.mode;
-                    last.active_input = now.active_input;
-                    last.switches = now.switches;
-                    last.encoders = now.encoders;
+                    // Counters not announced stay "last" until they are.
+                    let inputs = std::mem::take(&mut last.inputs);
+                    let outputs = std::mem::take(&mut last.outputs);
+                    last = now;
+                    last.inputs = inputs;
+                    last.outputs = outputs;
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::object_server::Interface;
+
+    /// The properties the interface declares as changing (not `const`),
+    /// read from its introspection.
+    fn changing_properties() -> Vec<String> {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (_keep, snapshot) = watch::channel(Snapshot::default());
+        let obj = ChannelObject::new("news".into(), tx, snapshot);
+        let mut xml = String::new();
+        obj.introspect_to_writer(&mut xml, 0);
+        xml.split("<property ")
+            .skip(1)
+            .filter(|p| !p.contains("EmitsChangedSignal\" value=\"const\""))
+            .filter_map(|p| Some(p.split("name=\"").nth(1)?.split('"').next()?.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_changing_property_is_announced_from_the_table() {
+        let mut declared = changing_properties();
+        declared.sort();
+        let mut table: Vec<String> = Prop::ALL.iter().map(|p| p.name().to_owned()).collect();
+        table.sort();
+        assert_eq!(declared, table);
+        // Id is the one constant property.
+        assert!(!declared.contains(&"Id".to_owned()));
+    }
+
+    #[test]
+    fn each_property_notices_a_change_of_its_own_field_only() {
+        let base = Snapshot::default();
+        let mut changed = Vec::new();
+        let mut s = base.clone();
+        s.state = crate::channel::ChannelState::OnAir;
+        changed.push((Prop::State, s));
+        let mut s = base.clone();
+        s.mode = "manual".into();
+        changed.push((Prop::Mode, s));
+        let mut s = base.clone();
+        s.active_input = "backup".into();
+        changed.push((Prop::ActiveInput, s));
+        let mut s = base.clone();
+        s.switches = 1;
+        changed.push((Prop::Switches, s));
+        let mut s = base.clone();
+        s.encoders = vec![Default::default()];
+        changed.push((Prop::Encoders, s));
+        let mut s = base.clone();
+        s.inputs = vec![Default::default()];
+        changed.push((Prop::Inputs, s));
+        let mut s = base.clone();
+        s.outputs = vec![Default::default()];
+        changed.push((Prop::Outputs, s));
+        assert_eq!(changed.len(), Prop::ALL.len());
+        for (p, s) in &changed {
+            for q in Prop::ALL {
+                assert_eq!(q.differs(&base, s), q == *p, "{q:?} on a change of {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn counters_alone_are_not_a_change_of_shape() {
+        let mut a = Snapshot::default();
+        a.inputs = vec![Default::default()];
+        a.outputs = vec![Default::default()];
+        let mut b = a.clone();
+        b.inputs[0].last_seen = 5;
+        b.outputs[0].bytes = 9;
+        b.status.inputs_live = 1;
+        assert!(Prop::Inputs.differs(&a, &b) && Prop::Outputs.differs(&a, &b));
+        assert_eq!(without_counters(&a), without_counters(&b));
+        assert!(Prop::ALL
+            .iter()
+            .all(|p| p.has_counters() == matches!(p, Prop::Inputs | Prop::Outputs)));
     }
 }
