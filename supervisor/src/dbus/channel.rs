@@ -484,9 +484,11 @@ mod tests {
 
     #[test]
     fn counters_alone_are_not_a_change_of_shape() {
-        let mut a = Snapshot::default();
-        a.inputs = vec![Default::default()];
-        a.outputs = vec![Default::default()];
+        let a = Snapshot {
+            inputs: vec![Default::default()],
+            outputs: vec![Default::default()],
+            ..Default::default()
+        };
         let mut b = a.clone();
         b.inputs[0].last_seen = 5;
         b.outputs[0].bytes = 9;
