@@ -2,11 +2,22 @@
 //! (isolated input pipelines → channel pipeline with the switch pair and
 //! encoders → isolated output pipelines) and keeps it on air.
 //!
-//! One module per job: `config` and `uri` read what the user wrote,
-//! `ingest` builds input pipelines, `encode` the encoders, `output` the
-//! output pipelines, `channel` runs one channel's state machine, `daemon`
-//! the process (signals, systemd, logs; `glog` puts GLib's own log in
-//! ours; `watchdog` sends systemd's keepalive from its own thread).
+//! One module per job, dependencies one way (top to bottom; checked by
+//! `scripts/layers`, run in CI):
+//!
+//! - `daemon`: the process — logging (`glog` puts GLib's own log in
+//!   ours, `logline` formats), signals, rlimits, systemd (`watchdog` sends
+//!   its keepalive from its own thread);
+//! - `registry`: the running channels, started, published, replaced on
+//!   reload, stopped;
+//! - `dbus` (the control API; the manager reaches the registry by
+//!   message), `web` (status page, `/api/status`) over `metrics`;
+//! - `channel`: one channel's state machine (core pipeline, inputs,
+//!   outputs with destination failover, state, snapshot, commands,
+//!   drills);
+//! - `encode` (encoders and their backends), `ingest` (input pipelines,
+//!   `srtin` for SRT listeners), `output` (output pipelines), `alerts`;
+//! - `config` and `uri` read what the user wrote; `element`, `backoff`.
 
 pub mod alerts;
 pub mod backoff;
