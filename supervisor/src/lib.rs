@@ -2,11 +2,13 @@
 //! (isolated input pipelines → channel pipeline with the switch pair and
 //! encoders → isolated output pipelines) and keeps it on air.
 //!
-//! One module per job: `config` and `uri` read what the user wrote,
-//! `ingest` builds input pipelines, `encode` the encoders, `output` the
-//! output pipelines, `channel` runs one channel's state machine, `daemon`
-//! the process (signals, systemd, logs; `glog` puts GLib's own log in
-//! ours; `watchdog` sends systemd's keepalive from its own thread).
+//! One module per job: `config` (a folder: schema, parsing, checks) and
+//! `uri` read what the user wrote, `ingest` builds input pipelines
+//! (`srtin` holds SRT listener sockets across their rebuilds), `encode`
+//! the encoders, `output` the output pipelines, `channel` runs one
+//! channel's state machine, `daemon` the process (signals, systemd, logs;
+//! `glog` puts GLib's own log in ours; `watchdog` sends systemd's
+//! keepalive from its own thread).
 
 pub mod alerts;
 pub mod backoff;
