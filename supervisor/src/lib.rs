@@ -17,7 +17,8 @@
 //!   drills);
 //! - `encode` (encoders and their backends), `ingest` (input pipelines,
 //!   `srtin` for SRT listeners), `output` (output pipelines), `alerts`;
-//! - `config` and `uri` read what the user wrote; `element`, `backoff`.
+//! - `config` (a folder: schema, parsing, validation, defaults) and `uri`
+//!   read what the user wrote; `element`, `backoff`.
 
 pub mod alerts;
 pub mod backoff;

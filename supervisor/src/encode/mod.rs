@@ -376,7 +376,7 @@ pub fn resolve(
 /// The config errors only the encoders can find without probing: a
 /// backend named for a codec it has no element for (`x265` with h264).
 /// Checked with the config, before anything starts (`daemon::load`,
-/// `nonstopd check`); config.rs itself knows no element names.
+/// `nonstopd check`); config/ itself knows no element names.
 pub fn check_backends(cfg: &crate::config::Config) -> Vec<crate::config::ConfigError> {
     let mut errors = Vec::new();
     for (c, ch) in cfg.channels.iter().enumerate() {

@@ -1,0 +1,214 @@
+//! The config's tables: the whole file, a channel, and the channel's
+//! watchdog, backoff, inputs, outputs and the `[[alert]]` sinks (the
+//! formats and encoders have files of their own).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::defaults::{
+    default_alert_timeout, default_backoff_initial, default_backoff_max, default_clean_gap,
+    default_content_timeout, default_failover_after, default_flap_window, default_max_return_after,
+    default_output_grace, default_retry_primary, default_return_after, default_stall_timeout,
+    default_startup_grace, default_timeout,
+};
+use super::encoder::{default_encoders, one_or_many, Encoder};
+use super::format::{AudioFormat, VideoFormat};
+use super::units::duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(rename = "channel", default)]
+    pub channels: Vec<Channel>,
+    /// `[[alert]]`: where alerts go besides the log and D-Bus.
+    #[serde(rename = "alert", default)]
+    pub alerts: Vec<AlertSink>,
+    /// Where it was read from, to place later errors (file, text).
+    #[serde(skip)]
+    pub(super) source: (String, String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub video: VideoFormat,
+    #[serde(default)]
+    pub audio: AudioFormat,
+    /// No data from the input on air for this long: fail over.
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// A better input must be healthy this long before the channel returns.
+    #[serde(default = "default_return_after", deserialize_with = "duration")]
+    pub return_after: Duration,
+    /// Any interruption longer than this (beyond a frame) restarts the
+    /// clean window that `return_after` counts.
+    #[serde(default = "default_clean_gap", deserialize_with = "duration")]
+    pub clean_gap: Duration,
+    /// Failovers away from one input within this long of each other double
+    /// its hold-off before a return.
+    #[serde(default = "default_flap_window", deserialize_with = "duration")]
+    pub flap_window: Duration,
+    /// The doubled hold-off never exceeds this.
+    #[serde(default = "default_max_return_after", deserialize_with = "duration")]
+    pub max_return_after: Duration,
+    /// At start, how long a lower input waits for a better one that has
+    /// not delivered yet.
+    #[serde(default = "default_startup_grace", deserialize_with = "duration")]
+    pub startup_grace: Duration,
+    #[serde(default)]
+    pub watchdog: Watchdog,
+    #[serde(default)]
+    pub backoff: Backoff,
+    #[serde(rename = "input", default)]
+    pub inputs: Vec<Input>,
+    /// `[channel.encoder]` (one) or `[[channel.encoder]]` (a ladder).
+    #[serde(
+        rename = "encoder",
+        default = "default_encoders",
+        deserialize_with = "one_or_many"
+    )]
+    pub encoders: Vec<Encoder>,
+    #[serde(rename = "output", default)]
+    pub outputs: Vec<Output>,
+}
+
+/// Content checks on every input, and which of them cause a failover.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watchdog {
+    /// Alarms that take an input off air.
+    #[serde(default = "default_fail_on")]
+    pub fail_on: Vec<Alarm>,
+    #[serde(default = "default_stall_timeout", deserialize_with = "duration")]
+    pub stall_timeout: Duration,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub freeze_timeout: Duration,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub black_timeout: Duration,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub silence_timeout: Duration,
+}
+
+impl Default for Watchdog {
+    fn default() -> Self {
+        Self {
+            fail_on: default_fail_on(),
+            stall_timeout: default_stall_timeout(),
+            freeze_timeout: default_content_timeout(),
+            black_timeout: default_content_timeout(),
+            silence_timeout: default_content_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Alarm {
+    Stall,
+    Freeze,
+    Black,
+    Silence,
+}
+
+impl Alarm {
+    /// The name in configs, logs and nonstopwatchdog's `fail-on` flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alarm::Stall => "stall",
+            Alarm::Freeze => "freeze",
+            Alarm::Black => "black",
+            Alarm::Silence => "silence",
+        }
+    }
+}
+
+/// Rebuilding a failed input or output: exponential, with jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    #[serde(default = "default_backoff_initial", deserialize_with = "duration")]
+    pub initial: Duration,
+    #[serde(default = "default_backoff_max", deserialize_with = "duration")]
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: default_backoff_initial(),
+            max: default_backoff_max(),
+        }
+    }
+}
+
+/// An alert destination. Only webhooks for now: a POST of a JSON object
+/// per alert (see docs/monitoring.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSink {
+    /// `webhook`.
+    #[serde(rename = "type")]
+    pub kind: AlertKind,
+    /// `http://` or `https://`.
+    pub url: Spanned<String>,
+    /// Extra HTTP headers, e.g. `{ Authorization = "Bearer …" }`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Spanned<String>>,
+    /// One attempt may take this long.
+    #[serde(default = "default_alert_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// An output down this long is alerted (a quick restart is not).
+    #[serde(default = "default_output_grace", deserialize_with = "duration")]
+    pub output_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    pub id: Spanned<String>,
+    pub uri: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    pub id: Spanned<String>,
+    pub uri: Spanned<String>,
+    /// The encoders (renditions) it carries; default: the first (HLS: all).
+    #[serde(default)]
+    pub encoders: Option<Vec<Spanned<String>>>,
+    /// Backup destinations, tried in order (CDN backup ingest points).
+    #[serde(default)]
+    pub backup: Vec<Spanned<String>>,
+    /// `failover`: move on after `failover_after` failures in a row;
+    /// `both`: send to every destination at once.
+    #[serde(default)]
+    pub mode: OutputMode,
+    #[serde(default = "default_failover_after")]
+    pub failover_after: u32,
+    /// On a backup destination, try the primary again after this long.
+    #[serde(default = "default_retry_primary", deserialize_with = "duration")]
+    pub retry_primary: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    #[default]
+    Failover,
+    Both,
+}
+
+fn default_fail_on() -> Vec<Alarm> {
+    vec![Alarm::Stall]
+}
