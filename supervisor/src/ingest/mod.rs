@@ -1,0 +1,131 @@
+//! Input pipelines: one per source, isolated from the channel.
+//!
+//! ```text
+//! source → demux/decode → normalize (rate, deinterlace, scale with borders,
+//! convert; audio convert/resample/remix) → appsink ══ bridge ══► appsrc in
+//! the channel pipeline
+//! ```
+//!
+//! Every input leaves here with the channel's exact caps, so the switch
+//! never sees a format change. A source without audio (or video) gets a
+//! synthetic stream (silence, black) that does not count as the input
+//! being alive.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use gst::glib;
+use gst::prelude::*;
+
+use crate::config::{AudioFormat, VideoFormat};
+use crate::element::make;
+use crate::uri::{InputKind, Slate, TestSource};
+
+/// A gap longer than this in a source is passed on as a gap (the switch
+/// judges it), not filled with repeated frames by videorate.
+pub(super) const MAX_DUPLICATION: Duration = Duration::from_millis(250);
+
+pub fn video_caps(v: &VideoFormat) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", v.width as i32)
+        .field("height", v.height as i32)
+        .field(
+            "framerate",
+            gst::Fraction::new(v.framerate.0 as i32, v.framerate.1 as i32),
+        )
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .field("interlace-mode", "progressive")
+        .build()
+}
+
+pub fn audio_caps(a: &AudioFormat) -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", a.rate as i32)
+        .field("channels", a.channels as i32)
+        .build()
+}
+
+mod bridge;
+mod sources;
+
+use bridge::{bridge, Media};
+pub use bridge::{Bridge, Ingest, InputFault, InputStats};
+use sources::*;
+
+/// Builds the pipeline for one input. `name` names the pipeline in logs
+/// (`channel.input.id`).
+pub fn build(
+    name: &str,
+    kind: &InputKind,
+    video: &VideoFormat,
+    audio: &AudioFormat,
+    target: &Bridge,
+    stats: &Arc<InputStats>,
+) -> anyhow::Result<Ingest> {
+    let pipeline = gst::Pipeline::with_name(name);
+    // Every pipeline of the process on the same monotonic clock.
+    pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+    let paced = matches!(kind, InputKind::Uri { paced: true, .. });
+    let (vin, vsink) = video_normalizer(&pipeline, video, paced)?;
+    let (ain, asink) = audio_normalizer(&pipeline, audio, paced)?;
+    bridge(&vsink, target.video.clone(), stats.clone(), Media::Video);
+    bridge(&asink, target.audio.clone(), stats.clone(), Media::Audio);
+    let mut looped = false;
+    let mut feed = None;
+    match kind {
+        InputKind::Uri {
+            uri,
+            paced,
+            looped: l,
+            ..
+        } => {
+            looped = *l;
+            let dec = if crate::uri::srt_listener(uri) {
+                let (src, dec) = fed_decoder(&pipeline, stats)?;
+                feed = Some(src);
+                dec
+            } else {
+                uri_decoder(&pipeline, uri, stats)?
+            };
+            decoded(&pipeline, &dec, None, &vin, &ain, !paced, stats)?;
+        }
+        InputKind::Test(t) => test_source(&pipeline, t, video, &vin, &ain)?,
+        InputKind::Slate(Slate::Colour { argb, text }) => {
+            let t = TestSource {
+                pattern: "solid-color".into(),
+                label: text.clone(),
+                tone: 0.0,
+                stall: None,
+            };
+            test_source(&pipeline, &t, video, &vin, &ain)?;
+            if let Some(src) = pipeline.by_name("vsrc") {
+                src.set_property("foreground-color", *argb);
+            }
+            if let Some(o) = pipeline.by_name("label") {
+                o.set_property_from_str("valignment", "center");
+                o.set_property_from_str("halignment", "center");
+            }
+        }
+        InputKind::Slate(Slate::Image { path, text }) => {
+            // A still picture made live: imagefreeze repeats it forever.
+            let freeze = make("imagefreeze", None)?;
+            freeze.set_property("is-live", true);
+            let overlay = text_overlay(text.as_deref(), "center")?;
+            pipeline.add_many([&freeze, &overlay])?;
+            gst::Element::link_many([&freeze, &overlay, &vin])?;
+            let uri = glib::filename_to_uri(path, None)
+                .map_err(|e| anyhow!("slate image {path}: {e}"))?;
+            let dec = uri_decoder(&pipeline, &uri, stats)?;
+            decoded(&pipeline, &dec, Some(&freeze), &vin, &ain, true, stats)?;
+        }
+    }
+    Ok(Ingest {
+        pipeline,
+        looped,
+        feed,
+    })
+}
