@@ -272,16 +272,7 @@ fn make(factory: &str) -> anyhow::Result<gst::Element> {
 }
 
 fn appsrc(name: &str) -> AppSrc {
-    let src = AppSrc::builder()
-        .name(name)
-        .format(gst::Format::Time)
-        .is_live(false)
-        .max_buffers(QUEUE_BUFFERS)
-        .max_bytes(0)
-        .max_time(gst::ClockTime::ZERO)
-        .build();
-    src.set_property_from_str("leaky-type", "downstream");
-    src
+    crate::element::leaky_appsrc(name, None, false, QUEUE_BUFFERS)
 }
 
 /// Counts bytes leaving an appsrc: the output's progress, judged by data

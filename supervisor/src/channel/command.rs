@@ -65,30 +65,25 @@ pub fn parse_mode(mode: &str) -> Result<&'static str, CtlError> {
 
 impl Channel {
     pub(super) fn input_index(&self, id: &str) -> Result<usize, CtlError> {
-        self.inputs.iter().position(|i| i.id == id).ok_or_else(|| {
-            CtlError::NoSuchInput(format!(
-                "channel {} has no input \"{id}\"; it has {}",
-                self.id,
-                self.inputs
-                    .iter()
-                    .map(|i| i.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+        let ids: Vec<&str> = self.inputs.iter().map(|i| i.id.as_str()).collect();
+        self.index_of("input", id, &ids)
+            .map_err(CtlError::NoSuchInput)
     }
 
     pub(super) fn output_index(&self, id: &str) -> Result<usize, CtlError> {
-        self.outputs.iter().position(|o| o.id == id).ok_or_else(|| {
-            CtlError::NoSuchOutput(format!(
-                "channel {} has no output \"{id}\"; it has {}",
+        let ids: Vec<&str> = self.outputs.iter().map(|o| o.id.as_str()).collect();
+        self.index_of("output", id, &ids)
+            .map_err(CtlError::NoSuchOutput)
+    }
+
+    /// Where `id` is among `ids`, or a refusal naming those there are.
+    fn index_of(&self, what: &str, id: &str, ids: &[&str]) -> Result<usize, String> {
+        ids.iter().position(|i| *i == id).ok_or_else(|| {
+            format!(
+                "channel {} has no {what} \"{id}\"; it has {}",
                 self.id,
-                self.outputs
-                    .iter()
-                    .map(|o| o.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+                ids.join(", ")
+            )
         })
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use gst::prelude::*;
-use gst_app::{AppSink, AppSinkCallbacks, AppSrc};
+use gst_app::{AppSink, AppSinkCallbacks};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -239,17 +239,9 @@ impl Channel {
                 ("video", &vcaps, &vswitch, 8u64),
                 ("audio", &acaps, &aswitch, 32u64),
             ] {
-                let src = AppSrc::builder()
-                    .name(format!("{}_{media}", input.id))
-                    .caps(caps)
-                    .format(gst::Format::Time)
-                    .is_live(true)
-                    .max_buffers(depth)
-                    .max_bytes(0)
-                    .max_time(gst::ClockTime::ZERO)
-                    .build();
                 // A burst beyond the switch's appetite drops the oldest.
-                src.set_property_from_str("leaky-type", "downstream");
+                let name = format!("{}_{media}", input.id);
+                let src = crate::element::leaky_appsrc(&name, Some(caps), true, depth);
                 pipeline.add(&src)?;
                 let mut last: gst::Element = src.clone().upcast();
                 // A slate is the last resort: it is never judged.

@@ -178,18 +178,9 @@ pub fn instance(
     // loaded box) catches up instead of losing frames. The chaos harness
     // saw 80-120 ms timestamp steps with 8 frames.
     let depth = (fps.0 / fps.1.max(1)).max(8) as u64;
-    let input = AppSrc::builder()
-        .name("raw")
-        .caps(input_caps)
-        .format(gst::Format::Time)
-        .is_live(true)
-        .max_buffers(depth)
-        .max_bytes(0)
-        .max_time(gst::ClockTime::ZERO)
-        .build();
     // An encoder that falls further behind loses the oldest frames, not the
     // channel.
-    input.set_property_from_str("leaky-type", "downstream");
+    let input = crate::element::leaky_appsrc("raw", Some(input_caps), true, depth);
     let scale = make("videoscale")?;
     let sized = gst::ElementFactory::make("capsfilter")
         .property("caps", raw_caps(size, fps))
