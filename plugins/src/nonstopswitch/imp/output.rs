@@ -11,7 +11,8 @@ use gst::ClockTime;
 use super::super::group::{Entry, Local, Published};
 use super::super::media::{self, Format, InputQueue, Kind, Taken};
 use super::super::PadState;
-use super::{input_message, NonstopSwitch, Settings, State, CAT, MSG_SWITCH, PROP_ACTIVE_PAD};
+use super::properties::PROP_ACTIVE_PAD;
+use super::{input_message, NonstopSwitch, Settings, State, CAT, MSG_SWITCH};
 
 /// What one output slot produced, pushed and posted after the lock is gone.
 #[derive(Default)]
