@@ -19,9 +19,11 @@ mod pacing;
 mod properties;
 mod sink;
 mod src;
+mod timeline;
 
 use pacing::grace as grace_of;
 use properties::Settings;
+use timeline::Timeline;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
@@ -31,7 +33,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst::ClockTime;
 
-use super::group::{Grid, Group, Local, Published};
+use super::group::{Group, Local, Published};
 use super::media::{Format, InputQueue};
 use super::pacer::Pacer;
 use super::sinkpad::index_of;
@@ -79,11 +81,6 @@ impl Input {
             last_duration: None,
         }
     }
-}
-
-struct Timeline {
-    grid: Grid,
-    next: u64,
 }
 
 #[derive(Default)]

@@ -217,20 +217,7 @@ impl NonstopSwitch {
             out.events.push(gst::event::Caps::new(&format.caps));
         }
 
-        let tl = st.timeline.as_ref().expect("timeline");
-        let end = tl.grid.slot(tl.next + 1);
-        {
-            let b = buffer.make_mut();
-            b.set_pts(t);
-            b.set_dts(ClockTime::NONE);
-            b.set_duration(end - t);
-            b.unset_flags(
-                gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC | gst::BufferFlags::GAP,
-            );
-            if std::mem::take(&mut st.discont) {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-        }
+        Self::stamp(st, &mut buffer, t);
         // Keep the frame for repeats only now, after restamping it in place:
         // had we kept the input buffer and pushed a copy, its memory would
         // still be shared when it returned to the upstream pool, and the

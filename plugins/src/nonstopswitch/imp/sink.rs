@@ -10,7 +10,7 @@ use gst::ClockTime;
 use super::super::group::{Arrival, Local};
 use super::super::media::Format;
 use super::super::{NonstopSwitchSinkPad, PadState};
-use super::{input_message, NonstopSwitch, Settings, Timeline, CAT, MSG_INPUT};
+use super::{input_message, NonstopSwitch, Settings, CAT, MSG_INPUT};
 
 impl NonstopSwitch {
     pub(super) fn sink_chain(
@@ -287,12 +287,7 @@ impl NonstopSwitch {
         st.caps_pending = true;
         // A new rate re-anchors the slot grid at the next slot.
         if old_rate.is_some_and(|r| r != format.grid_rate()) {
-            if let Some(tl) = st.timeline.as_ref() {
-                let next = tl.grid.slot(tl.next);
-                let (num, den) = format.grid_rate();
-                let (grid, k, _, _) = self.group().start(self.member, next, num, den);
-                st.timeline = Some(Timeline { grid, next: k });
-            }
+            self.reanchor(&mut st, &format);
         }
         st.format = Some(format);
         true
