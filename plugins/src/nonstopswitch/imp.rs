@@ -13,6 +13,8 @@
 //! the other way round. Nothing is pushed, posted or notified while `state`
 //! is held.
 
+mod crossfade;
+mod filler;
 mod hold;
 mod output;
 mod pacing;

@@ -276,13 +276,7 @@ impl NonstopSwitch {
 
         gst::info!(CAT, imp = self, "output caps {caps}");
         let old_rate = st.format.as_ref().map(Format::grid_rate);
-        st.filler = match format.filler() {
-            Ok(f) => Some(f),
-            Err(e) => {
-                gst::warning!(CAT, imp = self, "{e}; repeating the last frame instead");
-                None
-            }
-        };
+        st.filler = self.make_filler(&format);
         st.last_frame = None;
         st.caps_pending = true;
         // A new rate re-anchors the slot grid at the next slot.
