@@ -1,11 +1,16 @@
 //! The `nonstopswitch` element: a frame synchronizer with priority failover.
 //!
-//! Sink pads queue their input. Every output slot publishes the inputs'
-//! health to the switch group, applies the group's decision, and pushes one
-//! frame (or audio chunk) with the slot's timestamp (`output`). While the
-//! input on air delivers in time, its own streaming thread sends the slots;
-//! a task on the src pad sends the ones it does not, paced by the pipeline
-//! clock (`pacing`).
+//! Sink pads queue their input (`sink`). Every output slot publishes the
+//! inputs' health to the switch group, applies the group's decision, and
+//! pushes one frame (or audio chunk) with the slot's timestamp (`output`):
+//! the input on air's, else a repeat or black / silence (`filler`), faded
+//! in after an audio switch (`crossfade`), on the slot grid (`timeline`).
+//! While the input on air delivers in time, its own streaming thread sends
+//! the slots; a task on the src pad sends the ones it does not, paced by
+//! the pipeline clock (`pacing`); inputs off air wait for the next slot
+//! (`hold`). This file: the element's state and its GStreamer glue; the
+//! properties are in `properties`, the src pad's queries and events in
+//! `src`.
 //!
 //! Lock order: `settings` is only ever held alone (copied out); `push` is
 //! taken before `state` (with `state` held, `push` is only tried, never
