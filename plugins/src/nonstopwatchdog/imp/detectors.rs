@@ -100,7 +100,7 @@ impl NonstopWatchdog {
         }
     }
 
-    pub(super) fn on_timer(&self) {
+    fn on_timer(&self) {
         let settings = self.settings();
         let Some(now) = self.clock_running_time() else {
             return;
