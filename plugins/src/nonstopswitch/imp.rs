@@ -1,11 +1,16 @@
 //! The `nonstopswitch` element: a frame synchronizer with priority failover.
 //!
-//! Sink pads queue their input. Every output slot publishes the inputs'
-//! health to the switch group, applies the group's decision, and pushes one
-//! frame (or audio chunk) with the slot's timestamp (`output`). While the
-//! input on air delivers in time, its own streaming thread sends the slots;
-//! a task on the src pad sends the ones it does not, paced by the pipeline
-//! clock (`pacing`).
+//! Sink pads queue their input (`sink`). Every output slot publishes the
+//! inputs' health to the switch group, applies the group's decision, and
+//! pushes one frame (or audio chunk) with the slot's timestamp (`output`):
+//! the input on air's, else a repeat or black / silence (`filler`), faded
+//! in after an audio switch (`crossfade`), on the slot grid (`timeline`).
+//! While the input on air delivers in time, its own streaming thread sends
+//! the slots; a task on the src pad sends the ones it does not, paced by
+//! the pipeline clock (`pacing`); inputs off air wait for the next slot
+//! (`hold`). This file: the element's state and its GStreamer glue; the
+//! properties are in `properties`, the src pad's queries and events in
+//! `src`.
 //!
 //! Lock order: `settings` is only ever held alone (copied out); `push` is
 //! taken before `state` (with `state` held, `push` is only tried, never
@@ -13,11 +18,19 @@
 //! the other way round. Nothing is pushed, posted or notified while `state`
 //! is held.
 
+mod crossfade;
+mod filler;
 mod hold;
 mod output;
 mod pacing;
+mod properties;
+mod sink;
+mod src;
+mod timeline;
 
 use pacing::grace as grace_of;
+use properties::Settings;
+use timeline::Timeline;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
@@ -27,12 +40,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst::ClockTime;
 
-use super::decide::Policy;
-use super::group::{Arrival, Grid, Group, Local, Published};
+use super::group::{Group, Local, Published};
 use super::media::{Format, InputQueue};
 use super::pacer::Pacer;
 use super::sinkpad::index_of;
-use super::{NonstopSwitchSinkPad, PadState, SwitchMode};
+use super::{NonstopSwitchSinkPad, PadState};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -42,84 +54,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const PROP_TIMEOUT: &str = "timeout";
-const PROP_LATENCY: &str = "latency";
-const PROP_AUTO_RETURN: &str = "auto-return";
-const PROP_RETURN_AFTER: &str = "return-after";
-const PROP_ACTIVE_PAD: &str = "active-pad";
-const PROP_MODE: &str = "mode";
-const PROP_MANUAL_FAILOVER: &str = "manual-failover";
-const PROP_LOSS_REPEAT: &str = "loss-repeat";
-const PROP_CLEAN_GAP: &str = "clean-gap";
-const PROP_FLAP_WINDOW: &str = "flap-window";
-const PROP_MAX_RETURN_AFTER: &str = "max-return-after";
-const PROP_STARTUP_GRACE: &str = "startup-grace";
-const PROP_SYNC_INPUTS: &str = "sync-inputs";
-const PROP_GROUP: &str = "group";
-const PROP_SWITCHES: &str = "switches";
-const PROP_FRAMES_OUT: &str = "frames-out";
-const PROP_FRAMES_REPEATED: &str = "frames-repeated";
-const PROP_FRAMES_BLACK: &str = "frames-black";
-
 pub const MSG_SWITCH: &str = "nonstop-switch";
 pub const MSG_INPUT: &str = "nonstop-input";
 
-const DEFAULT_TIMEOUT: ClockTime = ClockTime::from_mseconds(500);
-const DEFAULT_RETURN_AFTER: ClockTime = ClockTime::from_seconds(5);
-const DEFAULT_LOSS_REPEAT: ClockTime = ClockTime::from_seconds(1);
-/// MediaLive's smallest input-loss threshold: shorter holes are jitter.
-const DEFAULT_CLEAN_GAP: ClockTime = ClockTime::from_mseconds(100);
-const DEFAULT_FLAP_WINDOW: ClockTime = ClockTime::from_seconds(300);
-const DEFAULT_MAX_RETURN_AFTER: ClockTime = ClockTime::from_seconds(300);
-const DEFAULT_STARTUP_GRACE: ClockTime = ClockTime::from_seconds(1);
-
 static MEMBER_IDS: AtomicUsize = AtomicUsize::new(1);
-
-#[derive(Debug, Clone, Copy)]
-struct Settings {
-    timeout: ClockTime,
-    latency: ClockTime,
-    auto_return: bool,
-    return_after: ClockTime,
-    manual_failover: bool,
-    loss_repeat: ClockTime,
-    clean_gap: ClockTime,
-    flap_window: ClockTime,
-    max_return_after: ClockTime,
-    startup_grace: ClockTime,
-    sync_inputs: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_TIMEOUT,
-            latency: ClockTime::ZERO,
-            auto_return: true,
-            return_after: DEFAULT_RETURN_AFTER,
-            manual_failover: true,
-            loss_repeat: DEFAULT_LOSS_REPEAT,
-            clean_gap: DEFAULT_CLEAN_GAP,
-            flap_window: DEFAULT_FLAP_WINDOW,
-            max_return_after: DEFAULT_MAX_RETURN_AFTER,
-            startup_grace: DEFAULT_STARTUP_GRACE,
-            sync_inputs: true,
-        }
-    }
-}
-
-impl Settings {
-    fn policy(&self) -> Policy {
-        Policy {
-            auto_return: self.auto_return,
-            return_after: self.return_after,
-            manual_failover: self.manual_failover,
-            flap_window: self.flap_window,
-            max_return_after: self.max_return_after,
-            startup_grace: self.startup_grace,
-        }
-    }
-}
 
 struct Input {
     pad: NonstopSwitchSinkPad,
@@ -150,11 +88,6 @@ impl Input {
             last_duration: None,
         }
     }
-}
-
-struct Timeline {
-    grid: Grid,
-    next: u64,
 }
 
 #[derive(Default)]
@@ -274,398 +207,6 @@ impl NonstopSwitch {
         st.clock.as_ref()?.time().checked_sub(st.base)
     }
 
-    fn sink_chain(
-        &self,
-        pad: &NonstopSwitchSinkPad,
-        buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings();
-        let Settings {
-            latency,
-            timeout,
-            clean_gap,
-            ..
-        } = settings;
-        let mut st = self.lock_state();
-        let now = self.now(&st);
-        let slot = st.format.as_ref().map(Format::slot_duration);
-        let waiting_for_data = st.timeline.is_none();
-        let active = st.active;
-        let Some(input) = st.input(pad) else {
-            return Err(gst::FlowError::Flushing);
-        };
-        if input.flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        let (Some(queue), Some(slot)) = (input.queue.as_mut(), slot) else {
-            drop(st);
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("{} received data before caps", pad.name())
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let expected = input.last_duration.unwrap_or(slot);
-        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
-        let (index, duration) = (input.index, buffer.duration());
-        input.last_duration = duration;
-        queue.push(buffer);
-        // Bound memory and latency even when nobody consumes (not PLAYING,
-        // or an input delivering faster than real time).
-        let prefill = queue.prefill(slot, latency);
-        if queue.level() > prefill * 2 {
-            let dropped = queue.trim(prefill);
-            gst::log!(CAT, obj = pad, "queue over limit, dropped {dropped}");
-        }
-        let mut interruption = None;
-        input.local = match now {
-            Some(now) => {
-                let (local, gap) = input.local.on_buffer(
-                    now,
-                    &Arrival {
-                        timeout,
-                        expected,
-                        clean_gap,
-                        discont,
-                    },
-                );
-                // Only an input off air waits on its clean window: say so,
-                // it is why a backup stays on air.
-                if active != Some(input.index) {
-                    interruption = gap;
-                }
-                local
-            }
-            None => match input.local {
-                local @ Local::Receiving { .. } => local,
-                _ => {
-                    input.seen_unclocked = true;
-                    Local::fresh(ClockTime::ZERO)
-                }
-            },
-        };
-        let flagged = input.flagged.is_some();
-        let imp = pad.imp();
-        imp.count_frame(now);
-        let changed = !flagged && imp.set_pad_state(PadState::Healthy);
-
-        // Said once `state` is released, before any slot this buffer sends.
-        let announce = || {
-            if waiting_for_data {
-                self.cond.notify_all();
-            }
-            if changed {
-                gst::debug!(CAT, obj = pad, "input healthy");
-                let _ = self.obj().post_message(input_message(
-                    &self.obj(),
-                    &pad.name(),
-                    PadState::Healthy,
-                    now,
-                ));
-            }
-            if let Some(gap) = interruption {
-                gst::debug!(
-                    CAT,
-                    obj = pad,
-                    "interrupted for {gap}: clean window restarts"
-                );
-                let s = gst::Structure::builder(MSG_INPUT)
-                    .field("pad", pad.name().as_str())
-                    .field("state", "interrupted")
-                    .field("running-time", now.map_or(u64::MAX, ClockTime::nseconds))
-                    .field("gap", gap.nseconds())
-                    .build();
-                let _ = self
-                    .obj()
-                    .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-            }
-        };
-        let ticket = Self::hold_ticket(&st, &settings, index, duration, slot);
-        self.chain_output(pad, st, &settings, announce);
-        if let Some(ticket) = ticket {
-            self.hold(index, ticket, slot);
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn sink_event(&self, pad: &NonstopSwitchSinkPad, event: gst::Event) -> bool {
-        use gst::EventView;
-        match event.view() {
-            EventView::Caps(c) => self.set_input_caps(pad, c.caps_owned()),
-            EventView::Eos(_) => {
-                let mut st = self.lock_state();
-                let now = self.now(&st);
-                if let Some(input) = st.input(pad) {
-                    input.local = Local::Eos;
-                }
-                let changed = pad.imp().set_pad_state(PadState::Eos);
-                drop(st);
-                self.cond.notify_all();
-                if changed {
-                    gst::info!(CAT, obj = pad, "input reached EOS: lost");
-                    let _ = self.obj().post_message(input_message(
-                        &self.obj(),
-                        &pad.name(),
-                        PadState::Eos,
-                        now,
-                    ));
-                }
-                true
-            }
-            EventView::CustomDownstreamSticky(_) => {
-                if let Some(healthy) = crate::health::parse_health(&event) {
-                    self.set_flagged(pad, !healthy);
-                }
-                true
-            }
-            EventView::FlushStart(_) => {
-                let mut st = self.lock_state();
-                if let Some(input) = st.input(pad) {
-                    input.flushing = true;
-                    if let Some(q) = input.queue.as_mut() {
-                        q.clear();
-                    }
-                }
-                true
-            }
-            EventView::FlushStop(_) => {
-                let mut st = self.lock_state();
-                if let Some(input) = st.input(pad) {
-                    input.flushing = false;
-                    if input.local == Local::Eos {
-                        input.local = Local::Waiting;
-                        pad.imp().set_pad_state(PadState::Waiting);
-                    }
-                }
-                true
-            }
-            // Inputs are re-timed and merged into one stream: their
-            // stream-start, segment, tags and gaps stay here.
-            _ => true,
-        }
-    }
-
-    /// An element upstream says the input is (un)usable although data flows.
-    fn set_flagged(&self, pad: &NonstopSwitchSinkPad, unhealthy: bool) {
-        let mut st = self.lock_state();
-        let now = self.now(&st).unwrap_or(ClockTime::ZERO);
-        let Some(input) = st.input(pad) else {
-            return;
-        };
-        gst::info!(
-            CAT,
-            obj = pad,
-            "input flagged {}",
-            if unhealthy { "unhealthy" } else { "healthy" }
-        );
-        if unhealthy {
-            input.flagged.get_or_insert(now);
-        } else if input.flagged.take().is_some() {
-            // Usable again from now: return-after counts from here.
-            input.local = input.local.restarted(now);
-        }
-    }
-
-    fn set_input_caps(&self, pad: &NonstopSwitchSinkPad, caps: gst::Caps) -> bool {
-        let format = match Format::from_caps(&caps) {
-            Ok(f) => f,
-            Err(msg) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("Cannot accept caps on {}: {msg}", pad.name()),
-                    details: gst::Structure::builder("nonstop-caps-error")
-                        .field("pad", pad.name().as_str())
-                        .field("caps", caps.to_string())
-                        .build()
-                );
-                return false;
-            }
-        };
-
-        let mut st = self.lock_state();
-        let conflict = st
-            .inputs
-            .iter()
-            .filter(|i| &i.pad != pad && i.local != Local::Eos)
-            .find_map(|i| {
-                let c = i.caps.as_ref()?;
-                let diff = Format::from_caps(c).ok()?.differences(&format);
-                (!diff.is_empty()).then(|| (i.pad.name(), c.clone(), diff.join(", ")))
-            });
-        if let Some((other, other_caps, diff)) = conflict {
-            drop(st);
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                (
-                    "Caps mismatch on {}: it offers {caps} but {other} carries {other_caps};                      they differ in {diff}. Every input of nonstopswitch must have the same                      format, size, framerate and pixel aspect ratio (audio: format, rate,                      channels): normalize each input (videoconvert ! videoscale ! videorate !                      capsfilter, or audioconvert ! audioresample ! capsfilter)",
-                    pad.name()
-                ),
-                details: gst::Structure::builder("nonstop-caps-error")
-                    .field("pad", pad.name().as_str())
-                    .field("caps", caps.to_string())
-                    .field("other-pad", other.as_str())
-                    .field("other-caps", other_caps.to_string())
-                    .build()
-            );
-            return false;
-        }
-
-        let unchanged = st
-            .format
-            .as_ref()
-            .is_some_and(|f| f.differences(&format).is_empty());
-        let now = self.now(&st);
-        let Some(input) = st.input(pad) else {
-            return false;
-        };
-        if input.caps.as_ref().is_some_and(|c| *c == caps) && input.queue.is_some() {
-            return true;
-        }
-        let had_caps = input.caps.is_some();
-        input.caps = Some(caps.clone());
-        input.queue = Some(format.new_queue());
-        if let (true, Local::Receiving { last_seen, .. }) = (had_caps, input.local) {
-            // New caps are an interruption: the clean window starts over.
-            input.local = input.local.restarted(now.unwrap_or(last_seen));
-        }
-        if unchanged {
-            return true;
-        }
-
-        gst::info!(CAT, imp = self, "output caps {caps}");
-        let old_rate = st.format.as_ref().map(Format::grid_rate);
-        st.filler = match format.filler() {
-            Ok(f) => Some(f),
-            Err(e) => {
-                gst::warning!(CAT, imp = self, "{e}; repeating the last frame instead");
-                None
-            }
-        };
-        st.last_frame = None;
-        st.caps_pending = true;
-        // A new rate re-anchors the slot grid at the next slot.
-        if old_rate.is_some_and(|r| r != format.grid_rate()) {
-            if let Some(tl) = st.timeline.as_ref() {
-                let next = tl.grid.slot(tl.next);
-                let (num, den) = format.grid_rate();
-                let (grid, k, _, _) = self.group().start(self.member, next, num, den);
-                st.timeline = Some(Timeline { grid, next: k });
-            }
-        }
-        st.format = Some(format);
-        true
-    }
-
-    fn sink_query(&self, pad: &NonstopSwitchSinkPad, query: &mut gst::QueryRef) -> bool {
-        use gst::QueryViewMut;
-        match query.view_mut() {
-            QueryViewMut::Caps(q) => {
-                let fixed = self.lock_state().format.as_ref().map(|f| f.caps.clone());
-                let caps = match fixed {
-                    Some(c) => c,
-                    None => {
-                        let templ = pad.pad_template_caps();
-                        let peer = self.src_pad.peer_query_caps(Some(&templ));
-                        peer.intersect(&templ)
-                    }
-                };
-                let caps = match q.filter() {
-                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                    None => caps,
-                };
-                q.set_result(&caps);
-                true
-            }
-            QueryViewMut::AcceptCaps(q) => {
-                // Everything is let through to the caps event, which checks
-                // it and can say exactly what is wrong; the caps query above
-                // already steers negotiation to what works.
-                q.set_result(true);
-                true
-            }
-            QueryViewMut::Allocation(_) => false,
-            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
-        }
-    }
-
-    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
-        use gst::QueryViewMut;
-        match query.view_mut() {
-            QueryViewMut::Latency(q) => {
-                let mut upstream = ClockTime::ZERO;
-                for sink in self.obj().sink_pads() {
-                    let mut uq = gst::query::Latency::new();
-                    if sink.peer_query(&mut uq) {
-                        let (_live, min, _max) = uq.result();
-                        upstream = upstream.max(min);
-                    }
-                }
-                let slot = self
-                    .lock_state()
-                    .format
-                    .as_ref()
-                    .map_or(ClockTime::ZERO, Format::slot_duration);
-                let ours = slot + self.settings().latency;
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "latency: upstream {upstream} + ours {ours}"
-                );
-                q.set(true, upstream + ours, ClockTime::NONE);
-                true
-            }
-            QueryViewMut::Caps(q) => {
-                let fixed = self.lock_state().format.as_ref().map(|f| f.caps.clone());
-                let caps = fixed.unwrap_or_else(|| pad.pad_template_caps());
-                let caps = match q.filter() {
-                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                    None => caps,
-                };
-                q.set_result(&caps);
-                true
-            }
-            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
-        }
-    }
-
-    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        use gst::EventView;
-        match event.view() {
-            EventView::Reconfigure(_) => {
-                self.lock_state().caps_pending = true;
-                for sink in self.obj().sink_pads() {
-                    sink.push_event(event.clone());
-                }
-                true
-            }
-            // A live switch cannot seek, and QoS must not throttle the inputs.
-            EventView::Seek(_) => false,
-            EventView::Qos(_) => true,
-            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
-        }
-    }
-
-    fn src_activatemode(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
-        if active {
-            self.lock_state().flushing = false;
-            return Ok(());
-        }
-        {
-            let mut st = self.lock_state();
-            st.flushing = true;
-            if let Some(id) = st.clock_id.take() {
-                id.unschedule();
-            }
-            Self::wake_task(&mut st);
-        }
-        self.cond.notify_all();
-        pad.stop_task()
-            .map_err(|e| gst::loggable_error!(CAT, "cannot stop task: {e}"))
-    }
-
     fn reset(&self) {
         let mut st = self.lock_state();
         for input in st.inputs.iter_mut() {
@@ -772,222 +313,15 @@ impl ObjectSubclass for NonstopSwitch {
 
 impl ObjectImpl for NonstopSwitch {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecUInt64::builder(PROP_TIMEOUT)
-                    .nick("Timeout")
-                    .blurb("An input with no buffer for this long (ns) is stalled and the switch fails over")
-                    .minimum(1)
-                    .default_value(DEFAULT_TIMEOUT.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_LATENCY)
-                    .nick("Latency")
-                    .blurb("Jitter allowance (ns): extra input buffering before output")
-                    .default_value(0)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder(PROP_AUTO_RETURN)
-                    .nick("Auto return")
-                    .blurb("Return to a higher-priority input once it has been healthy for return-after")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_RETURN_AFTER)
-                    .nick("Return after")
-                    .blurb("How long (ns) a higher-priority input must be continuously healthy before the switch returns to it")
-                    .default_value(DEFAULT_RETURN_AFTER.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecObject::builder::<gst::Pad>(PROP_ACTIVE_PAD)
-                    .nick("Active pad")
-                    .blurb("The input on air; writing it switches manually and sets mode=manual")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default(PROP_MODE, SwitchMode::Auto)
-                    .nick("Mode")
-                    .blurb("auto: best healthy input by priority; manual: the input set with active-pad")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder(PROP_MANUAL_FAILOVER)
-                    .nick("Manual failover")
-                    .blurb("In manual mode, still fail over when the chosen input stalls")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_LOSS_REPEAT)
-                    .nick("Loss repeat")
-                    .blurb("With no healthy input, repeat the last frame this long (ns), then emit black")
-                    .default_value(DEFAULT_LOSS_REPEAT.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_CLEAN_GAP)
-                    .nick("Clean gap")
-                    .blurb("An input whose buffer comes this much (ns) later than the previous buffer's duration, or with new caps, a DISCONT or an unhealthy flag, was interrupted: return-after counts again from there")
-                    .default_value(DEFAULT_CLEAN_GAP.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_FLAP_WINDOW)
-                    .nick("Flap window")
-                    .blurb("Each failover away from an input within this long (ns) of the previous one doubles its hold-off before a return; clean this long, it is back to return-after")
-                    .default_value(DEFAULT_FLAP_WINDOW.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_MAX_RETURN_AFTER)
-                    .nick("Max return after")
-                    .blurb("The doubled hold-off of a flapping input never exceeds this (ns)")
-                    .default_value(DEFAULT_MAX_RETURN_AFTER.nseconds())
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_STARTUP_GRACE)
-                    .nick("Startup grace")
-                    .blurb("Before anything is on air, how long (ns) a lower input waits for a better one that has not delivered yet (black meanwhile), so the output does not start on a backup only to cut to the primary")
-                    .default_value(DEFAULT_STARTUP_GRACE.nseconds())
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder(PROP_SYNC_INPUTS)
-                    .nick("Sync inputs")
-                    .blurb("Hold each buffer of an input off air until the output has sent its next slot (at most a slot and a grace), as input-selector's sync-streams: a live source off air then does not sleep on the clock for every frame. On the system clock, for inputs no faster than the output; their health is judged on arrival, as without")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder(PROP_GROUP)
-                    .nick("Group")
-                    .blurb("Switches with the same group in one process share health and switch together (e.g. video + audio of one channel)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_SWITCHES)
-                    .nick("Switches")
-                    .blurb("Number of input changes so far")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_FRAMES_OUT)
-                    .nick("Frames out")
-                    .blurb("Frames (audio: 10 ms chunks) emitted")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_FRAMES_REPEATED)
-                    .nick("Frames repeated")
-                    .blurb("Video frames emitted again because no new frame was there")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder(PROP_FRAMES_BLACK)
-                    .nick("Frames black")
-                    .blurb("Black frames (audio: chunks with inserted silence) emitted")
-                    .read_only()
-                    .build(),
-            ]
-        });
-        PROPERTIES.as_ref()
+        Self::property_specs()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let get_time = || ClockTime::from_nseconds(value.get::<u64>().expect("type checked"));
-        let mut post_latency = false;
-        {
-            let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            match pspec.name() {
-                PROP_TIMEOUT => s.timeout = get_time(),
-                PROP_LATENCY => {
-                    s.latency = get_time();
-                    post_latency = true;
-                }
-                PROP_AUTO_RETURN => s.auto_return = value.get().expect("type checked"),
-                PROP_RETURN_AFTER => s.return_after = get_time(),
-                PROP_MANUAL_FAILOVER => s.manual_failover = value.get().expect("type checked"),
-                PROP_LOSS_REPEAT => s.loss_repeat = get_time(),
-                PROP_CLEAN_GAP => s.clean_gap = get_time(),
-                PROP_FLAP_WINDOW => s.flap_window = get_time(),
-                PROP_MAX_RETURN_AFTER => s.max_return_after = get_time(),
-                PROP_STARTUP_GRACE => s.startup_grace = get_time(),
-                PROP_SYNC_INPUTS => s.sync_inputs = value.get().expect("type checked"),
-                PROP_GROUP => {
-                    drop(s);
-                    let name = value
-                        .get::<Option<String>>()
-                        .expect("type checked")
-                        .unwrap_or_default();
-                    self.set_group(&name);
-                    return;
-                }
-                PROP_MODE => {
-                    let mode = value.get::<SwitchMode>().expect("type checked");
-                    drop(s);
-                    self.group().set_manual_mode(mode == SwitchMode::Manual);
-                    return;
-                }
-                PROP_ACTIVE_PAD => {
-                    drop(s);
-                    let pad = value.get::<Option<gst::Pad>>().expect("type checked");
-                    let index = pad.as_ref().and_then(|p| {
-                        let ours = p
-                            .parent()
-                            .is_some_and(|o| o == *self.obj().upcast_ref::<gst::Object>());
-                        ours.then(|| index_of(&p.name())).flatten()
-                    });
-                    match index {
-                        Some(i) => {
-                            gst::info!(CAT, imp = self, "manual switch to sink_{i} requested");
-                            self.group().set_manual(i);
-                        }
-                        None => gst::warning!(
-                            CAT,
-                            imp = self,
-                            "active-pad must be one of this element's sink pads, got {:?}",
-                            pad.map(|p| p.name())
-                        ),
-                    }
-                    return;
-                }
-                other => unreachable!("unknown property {other}"),
-            }
-        }
-        if post_latency {
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
+        self.set_property_value(value, pspec);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings();
-        match pspec.name() {
-            PROP_TIMEOUT => s.timeout.nseconds().to_value(),
-            PROP_LATENCY => s.latency.nseconds().to_value(),
-            PROP_AUTO_RETURN => s.auto_return.to_value(),
-            PROP_RETURN_AFTER => s.return_after.nseconds().to_value(),
-            PROP_MANUAL_FAILOVER => s.manual_failover.to_value(),
-            PROP_LOSS_REPEAT => s.loss_repeat.nseconds().to_value(),
-            PROP_CLEAN_GAP => s.clean_gap.nseconds().to_value(),
-            PROP_FLAP_WINDOW => s.flap_window.nseconds().to_value(),
-            PROP_MAX_RETURN_AFTER => s.max_return_after.nseconds().to_value(),
-            PROP_STARTUP_GRACE => s.startup_grace.nseconds().to_value(),
-            PROP_SYNC_INPUTS => s.sync_inputs.to_value(),
-            PROP_GROUP => {
-                let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());
-                (!name.is_empty()).then(|| name.clone()).to_value()
-            }
-            PROP_MODE => if self.group().control().manual {
-                SwitchMode::Manual
-            } else {
-                SwitchMode::Auto
-            }
-            .to_value(),
-            PROP_ACTIVE_PAD => {
-                let st = self.lock_state();
-                let a = st.active;
-                st.inputs
-                    .iter()
-                    .find(|i| Some(i.index) == a)
-                    .map(|i| i.pad.clone().upcast::<gst::Pad>())
-                    .to_value()
-            }
-            PROP_SWITCHES => self.lock_state().switches.to_value(),
-            PROP_FRAMES_OUT => self.lock_state().frames_out.to_value(),
-            PROP_FRAMES_REPEATED => self.lock_state().frames_repeated.to_value(),
-            PROP_FRAMES_BLACK => self.lock_state().frames_black.to_value(),
-            other => unreachable!("unknown property {other}"),
-        }
+        self.property_value(pspec)
     }
 
     fn constructed(&self) {

@@ -6,8 +6,18 @@
 //! by the pipeline clock, through an asynchronous clock id re-armed lazily
 //! (once per timeout while data flows), so it fires without a next buffer.
 //!
+//! This file: the element's state, what a buffer does to it, and the
+//! GStreamer glue. The detectors (when an alarm is raised and cleared) are
+//! in `detectors`, the properties in `properties`.
+//!
 //! Lock order: `settings` is only copied out; `state` is never held while
 //! posting, pushing or scheduling on the clock.
+
+mod detectors;
+mod properties;
+
+use detectors::{Change, Detector};
+use properties::Settings;
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -30,96 +40,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const PROP_STALL_TIMEOUT: &str = "stall-timeout";
-const PROP_FREEZE_TIMEOUT: &str = "freeze-timeout";
-const PROP_FREEZE_TOLERANCE: &str = "freeze-tolerance";
-const PROP_BLACK_TIMEOUT: &str = "black-timeout";
-const PROP_BLACK_THRESHOLD: &str = "black-threshold";
-const PROP_BLACK_RATIO: &str = "black-ratio";
-const PROP_SILENCE_TIMEOUT: &str = "silence-timeout";
-const PROP_SILENCE_THRESHOLD: &str = "silence-threshold";
-const PROP_FAIL_ON: &str = "fail-on";
-const PROP_ALARMS: &str = "alarms";
-
 pub const MSG_ALARM: &str = "nonstop-alarm";
-
-#[derive(Debug, Clone, Copy)]
-struct Settings {
-    stall_timeout: ClockTime,
-    freeze_timeout: ClockTime,
-    freeze_tolerance: f64,
-    black_timeout: ClockTime,
-    black_threshold: f64,
-    black_ratio: f64,
-    silence_timeout: ClockTime,
-    silence_threshold: f64,
-    fail_on: Alarms,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            stall_timeout: ClockTime::SECOND,
-            freeze_timeout: ClockTime::ZERO,
-            freeze_tolerance: 2.0,
-            black_timeout: ClockTime::ZERO,
-            black_threshold: 0.1,
-            black_ratio: 0.98,
-            silence_timeout: ClockTime::ZERO,
-            silence_threshold: -50.0,
-            fail_on: Alarms::STALL,
-        }
-    }
-}
-
-/// One timed condition: bad since `since`, raised once bad for the timeout.
-#[derive(Debug, Default, Clone, Copy)]
-struct Detector {
-    since: Option<ClockTime>,
-    raised: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Change {
-    Raised {
-        since: ClockTime,
-    },
-    Cleared {
-        since: ClockTime,
-        duration: ClockTime,
-    },
-}
-
-impl Detector {
-    /// `bad_since`: when the condition began if it holds at `t`, else None.
-    fn update(
-        &mut self,
-        bad_since: Option<ClockTime>,
-        t: ClockTime,
-        timeout: ClockTime,
-    ) -> Option<Change> {
-        match bad_since {
-            Some(begin) if !timeout.is_zero() => {
-                let since = *self.since.get_or_insert(begin);
-                if !self.raised && t.saturating_sub(since) >= timeout {
-                    self.raised = true;
-                    return Some(Change::Raised { since });
-                }
-                None
-            }
-            _ => {
-                let since = self.since.take()?;
-                if std::mem::take(&mut self.raised) {
-                    return Some(Change::Cleared {
-                        since,
-                        duration: t.saturating_sub(since),
-                    });
-                }
-                None
-            }
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Media {
@@ -225,20 +146,6 @@ impl NonstopWatchdog {
         obj.clock()?.time().checked_sub(obj.base_time()?)
     }
 
-    fn alarm_message(&self, kind: &str, change: Change, value: f64) -> gst::Message {
-        let mut b = gst::Structure::builder(MSG_ALARM).field("kind", kind);
-        b = match change {
-            Change::Raised { since } => b.field("state", "raised").field("since", since.nseconds()),
-            Change::Cleared { since, duration } => b
-                .field("state", "cleared")
-                .field("since", since.nseconds())
-                .field("duration", duration.nseconds()),
-        };
-        let s = b.field("value", value).build();
-        gst::info!(CAT, imp = self, "{s}");
-        gst::message::Element::builder(s).src(&*self.obj()).build()
-    }
-
     fn deliver(&self, out: Outcome) {
         for m in out.messages {
             let _ = self.obj().post_message(m);
@@ -248,108 +155,6 @@ impl NonstopWatchdog {
             if let Some(src) = self.obj().static_pad("src") {
                 src.push_event(ev);
             }
-        }
-    }
-
-    /// Arms the stall timer at `at` (running time).
-    fn arm_timer(&self, at: ClockTime) {
-        let obj = self.obj();
-        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
-            return;
-        };
-        let id = clock.new_single_shot_id(base + at);
-        let weak = obj.downgrade();
-        if id
-            .wait_async(move |_, _, _| {
-                if let Some(obj) = weak.upgrade() {
-                    obj.imp().on_timer();
-                }
-            })
-            .is_ok()
-        {
-            if let Some((old, _)) = self.lock_state().timer.replace((id, at)) {
-                old.unschedule();
-            }
-        }
-    }
-
-    fn on_timer(&self) {
-        let settings = self.settings();
-        let Some(now) = self.clock_running_time() else {
-            return;
-        };
-        let mut st = self.lock_state();
-        st.timer = None;
-        if !st.playing || settings.stall_timeout.is_zero() {
-            return;
-        }
-        let last = st.last_seen.unwrap_or(now);
-        let mut out = Outcome::default();
-        if let Some(c) = st.stall.update(Some(last), now, settings.stall_timeout) {
-            let secs = now.saturating_sub(last).nseconds() as f64 / 1e9;
-            out.messages.push(self.alarm_message("stall", c, secs));
-            out.health = st.health_update(settings.fail_on);
-        }
-        let rearm = (!st.stall.raised).then_some(last + settings.stall_timeout);
-        drop(st);
-        self.deliver(out);
-        if let Some(at) = rearm {
-            self.arm_timer(at.max(now + ClockTime::MSECOND));
-        }
-    }
-
-    fn analyse(
-        &self,
-        buf: &gst::BufferRef,
-        st: &mut State,
-        s: &Settings,
-        t: ClockTime,
-        out: &mut Outcome,
-    ) {
-        match st.media.clone() {
-            Media::Video(info) => {
-                if s.freeze_timeout.is_zero() && s.black_timeout.is_zero() {
-                    return;
-                }
-                let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info)
-                else {
-                    gst::warning!(CAT, imp = self, "cannot map a video frame");
-                    return;
-                };
-                let grid = analysis::luma_grid(&frame);
-                let luma = analysis::mean(&grid) as f64;
-                let dark = analysis::dark_share(&grid, s.black_threshold as f32) as f64;
-                let black = (dark >= s.black_ratio).then_some(t);
-                if let Some(c) = st.black.update(black, t, s.black_timeout) {
-                    out.messages.push(self.alarm_message("black", c, luma));
-                }
-                if !s.freeze_timeout.is_zero() {
-                    let unchanged = st.reference.as_ref().and_then(|(r, at)| {
-                        (analysis::difference(r, &grid) as f64 <= s.freeze_tolerance).then_some(*at)
-                    });
-                    if unchanged.is_none() {
-                        st.reference = Some((grid, t));
-                    }
-                    if let Some(c) = st.freeze.update(unchanged, t, s.freeze_timeout) {
-                        out.messages.push(self.alarm_message("freeze", c, luma));
-                    }
-                }
-            }
-            Media::Audio(info) => {
-                if s.silence_timeout.is_zero() {
-                    return;
-                }
-                let Ok(map) = buf.map_readable() else {
-                    return;
-                };
-                let db = analysis::loudest_channel_dbfs(&info, &map);
-                let silent = (db < s.silence_threshold).then_some(t);
-                if let Some(c) = st.silence.update(silent, t, s.silence_timeout) {
-                    out.messages
-                        .push(self.alarm_message("silence", c, db.max(-200.0)));
-                }
-            }
-            Media::Other => {}
         }
     }
 }
@@ -363,101 +168,15 @@ impl ObjectSubclass for NonstopWatchdog {
 
 impl ObjectImpl for NonstopWatchdog {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let time = |name: &str, nick: &str, blurb: &str, default: ClockTime| {
-                glib::ParamSpecUInt64::builder(name)
-                    .nick(nick)
-                    .blurb(blurb)
-                    .default_value(default.nseconds())
-                    .mutable_playing()
-                    .build()
-            };
-            let d = Settings::default();
-            vec![
-                time(PROP_STALL_TIMEOUT, "Stall timeout", "Raise 'stall' after this long (ns) without a buffer, timed by the clock (0 = off)", d.stall_timeout),
-                time(PROP_FREEZE_TIMEOUT, "Freeze timeout", "Raise 'freeze' when the picture has not changed for this long (ns) (0 = off)", d.freeze_timeout),
-                glib::ParamSpecDouble::builder(PROP_FREEZE_TOLERANCE)
-                    .nick("Freeze tolerance")
-                    .blurb("Mean absolute luma difference (8-bit levels) up to which a frame counts as unchanged")
-                    .minimum(0.0)
-                    .maximum(255.0)
-                    .default_value(d.freeze_tolerance)
-                    .mutable_playing()
-                    .build(),
-                time(PROP_BLACK_TIMEOUT, "Black timeout", "Raise 'black' when the picture has been black for this long (ns) (0 = off)", d.black_timeout),
-                glib::ParamSpecDouble::builder(PROP_BLACK_THRESHOLD)
-                    .nick("Black threshold")
-                    .blurb("Luma at or below this share of the range is dark (0.1 = 25 at 8 bit)")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(d.black_threshold)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder(PROP_BLACK_RATIO)
-                    .nick("Black ratio")
-                    .blurb("Share of sampled pixels that must be dark for a black frame")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(d.black_ratio)
-                    .mutable_playing()
-                    .build(),
-                time(PROP_SILENCE_TIMEOUT, "Silence timeout", "Raise 'silence' when every channel has been below the threshold this long (ns) (0 = off)", d.silence_timeout),
-                glib::ParamSpecDouble::builder(PROP_SILENCE_THRESHOLD)
-                    .nick("Silence threshold")
-                    .blurb("RMS level (dBFS) below which a channel is silent")
-                    .minimum(-200.0)
-                    .maximum(0.0)
-                    .default_value(d.silence_threshold)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecFlags::builder::<Alarms>(PROP_FAIL_ON)
-                    .nick("Fail on")
-                    .blurb("Alarms that mark the stream unhealthy for a downstream nonstopswitch (nonstop-health event)")
-                    .default_value(d.fail_on)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecFlags::builder::<Alarms>(PROP_ALARMS)
-                    .nick("Alarms")
-                    .blurb("Alarms currently raised")
-                    .read_only()
-                    .build(),
-            ]
-        });
-        PROPS.as_ref()
+        Self::property_specs()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        let time = || ClockTime::from_nseconds(value.get::<u64>().expect("type checked"));
-        match pspec.name() {
-            PROP_STALL_TIMEOUT => s.stall_timeout = time(),
-            PROP_FREEZE_TIMEOUT => s.freeze_timeout = time(),
-            PROP_FREEZE_TOLERANCE => s.freeze_tolerance = value.get().expect("type checked"),
-            PROP_BLACK_TIMEOUT => s.black_timeout = time(),
-            PROP_BLACK_THRESHOLD => s.black_threshold = value.get().expect("type checked"),
-            PROP_BLACK_RATIO => s.black_ratio = value.get().expect("type checked"),
-            PROP_SILENCE_TIMEOUT => s.silence_timeout = time(),
-            PROP_SILENCE_THRESHOLD => s.silence_threshold = value.get().expect("type checked"),
-            PROP_FAIL_ON => s.fail_on = value.get().expect("type checked"),
-            other => unreachable!("unknown property {other}"),
-        }
+        self.set_property_value(value, pspec);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings();
-        match pspec.name() {
-            PROP_STALL_TIMEOUT => s.stall_timeout.nseconds().to_value(),
-            PROP_FREEZE_TIMEOUT => s.freeze_timeout.nseconds().to_value(),
-            PROP_FREEZE_TOLERANCE => s.freeze_tolerance.to_value(),
-            PROP_BLACK_TIMEOUT => s.black_timeout.nseconds().to_value(),
-            PROP_BLACK_THRESHOLD => s.black_threshold.to_value(),
-            PROP_BLACK_RATIO => s.black_ratio.to_value(),
-            PROP_SILENCE_TIMEOUT => s.silence_timeout.nseconds().to_value(),
-            PROP_SILENCE_THRESHOLD => s.silence_threshold.to_value(),
-            PROP_FAIL_ON => s.fail_on.to_value(),
-            PROP_ALARMS => self.lock_state().alarms().to_value(),
-            other => unreachable!("unknown property {other}"),
-        }
+        self.property_value(pspec)
     }
 }
 

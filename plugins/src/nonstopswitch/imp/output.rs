@@ -1,7 +1,8 @@
 //! One output slot: the group's decision applied, then the frame (or audio
 //! chunk) taken from the input on air, repeated, or filled with black /
-//! silence, restamped on the slot grid; pushed once `state` is released.
-//! Which thread builds a slot, and when, is `pacing`'s business.
+//! silence (`filler`), faded in after an audio switch (`crossfade`),
+//! restamped on the slot grid (`timeline`); pushed once `state` is
+//! released. Which thread builds a slot, and when, is `pacing`'s business.
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -9,9 +10,10 @@ use gst::subclass::prelude::*;
 use gst::ClockTime;
 
 use super::super::group::{Entry, Local, Published};
-use super::super::media::{self, Format, InputQueue, Kind, Taken};
+use super::super::media::{Format, InputQueue, Taken};
 use super::super::PadState;
-use super::{input_message, NonstopSwitch, Settings, State, CAT, MSG_SWITCH, PROP_ACTIVE_PAD};
+use super::properties::PROP_ACTIVE_PAD;
+use super::{input_message, NonstopSwitch, Settings, State, CAT, MSG_SWITCH};
 
 /// What one output slot produced, pushed and posted after the lock is gone.
 #[derive(Default)]
@@ -125,10 +127,9 @@ impl NonstopSwitch {
         }
 
         // 4. The frame / chunk.
-        let Some(format) = st.format.as_ref() else {
+        let Some(is_video) = st.format.as_ref().map(Format::is_video) else {
             return out;
         };
-        let is_video = format.is_video();
         let taken = active
             .and_then(|a| st.inputs.iter_mut().find(|i| i.index == a))
             .and_then(|i| i.queue.as_mut())
@@ -143,51 +144,32 @@ impl NonstopSwitch {
                 st.frames_black += 1;
                 Some(b)
             }
-            Taken::Empty => {
-                // Repeat while the input on air may still come back, and
-                // for loss-repeat once it is lost; then black.
-                let on_air = active.and_then(|a| st.inputs.iter().find(|i| i.index == a));
-                let lost_at = match on_air.map(|i| i.local) {
-                    None => st.lost_since,
-                    Some(Local::Receiving { last_seen, .. }) => {
-                        Some(last_seen + settings.timeout).filter(|&l| l <= now)
-                    }
-                    Some(Local::Unhealthy { since }) => Some(since),
-                    // Pinned to an input that ended or never started.
-                    Some(Local::Eos | Local::Waiting) => Some(ClockTime::ZERO),
-                };
-                let within_repeat = lost_at.is_none_or(|l| now < l + settings.loss_repeat);
-                match (&st.last_frame, is_video && within_repeat) {
-                    (Some(last), true) => {
-                        st.frames_repeated += 1;
-                        Some(last.clone())
-                    }
-                    _ => {
-                        st.frames_black += 1;
-                        st.filler.clone().or_else(|| st.last_frame.clone())
-                    }
-                }
-            }
+            Taken::Empty => Self::fill(st, settings, active, now, is_video),
         };
         let Some(mut buffer) = buffer else {
             return out;
         };
-        if let (Some(from), Kind::Audio { info, .. }) = (st.fade_from.take(), &format.kind) {
-            if active.is_some() {
-                let old = from
-                    .and_then(|f| st.inputs.iter_mut().find(|i| i.index == f))
-                    .and_then(|i| i.queue.as_mut())
-                    .and_then(|q| match q.take() {
-                        Taken::Full(b) | Taken::Partial(b) => Some(b),
-                        Taken::Empty => None,
-                    });
-                let old = old.as_ref().and_then(|b| b.map_readable().ok());
-                if let Ok(mut map) = buffer.make_mut().map_writable() {
-                    media::crossfade(info, old.as_deref(), map.as_mut_slice());
-                }
-            }
+        Self::fade_in(st, &mut buffer);
+        self.stream_events(st, &mut out);
+        Self::stamp(st, &mut buffer, t);
+        // Keep the frame for repeats only now, after restamping it in place:
+        // had we kept the input buffer and pushed a copy, its memory would
+        // still be shared when it returned to the upstream pool, and the
+        // pool would throw it away and allocate a new one for every frame.
+        if fresh {
+            st.last_frame = Some(buffer.clone());
         }
+        st.frames_out += 1;
+        out.buffer = Some(buffer);
+        out
+    }
 
+    /// The events ahead of a slot's buffer: stream-start, caps and segment
+    /// before the first, caps again after they changed.
+    fn stream_events(&self, st: &mut State, out: &mut Output) {
+        let Some(format) = st.format.as_ref() else {
+            return;
+        };
         if !st.stream_started {
             st.stream_started = true;
             // The output is a new stream of its own, not any input's.
@@ -215,31 +197,6 @@ impl NonstopSwitch {
             st.caps_pending = false;
             out.events.push(gst::event::Caps::new(&format.caps));
         }
-
-        let tl = st.timeline.as_ref().expect("timeline");
-        let end = tl.grid.slot(tl.next + 1);
-        {
-            let b = buffer.make_mut();
-            b.set_pts(t);
-            b.set_dts(ClockTime::NONE);
-            b.set_duration(end - t);
-            b.unset_flags(
-                gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC | gst::BufferFlags::GAP,
-            );
-            if std::mem::take(&mut st.discont) {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-        }
-        // Keep the frame for repeats only now, after restamping it in place:
-        // had we kept the input buffer and pushed a copy, its memory would
-        // still be shared when it returned to the upstream pool, and the
-        // pool would throw it away and allocate a new one for every frame.
-        if fresh {
-            st.last_frame = Some(buffer.clone());
-        }
-        st.frames_out += 1;
-        out.buffer = Some(buffer);
-        out
     }
 
     fn apply_switch(&self, st: &mut State, out: &mut Output, t: ClockTime, e: &Entry) {
@@ -254,9 +211,7 @@ impl NonstopSwitch {
             "switch {from_name:?} -> {to_name:?} at {t} ({})",
             reason.as_str()
         );
-        if st.format.as_ref().is_some_and(|f| !f.is_video()) {
-            st.fade_from = Some(from);
-        }
+        Self::start_fade(st, from);
         st.active = to;
         st.switches += 1;
         st.lost_since = if to.is_none() { Some(t) } else { None };

@@ -37,7 +37,7 @@ use gst::ClockTime;
 
 use super::super::media::Format;
 use super::super::NonstopSwitchSinkPad;
-use super::{NonstopSwitch, Settings, State, Timeline, CAT};
+use super::{NonstopSwitch, Settings, State, CAT};
 
 /// How long an owed slot waits for the input on air before the src task
 /// sends it: ample for a thread just released by the sink to bring its next
@@ -242,30 +242,6 @@ impl NonstopSwitch {
             .as_ref()
             .map_or(ClockTime::ZERO, |f| grace(f.slot_duration()));
         Self::arm_pacer(st, slack);
-    }
-
-    /// Starts the output timeline once some input has queued enough.
-    fn try_start(&self, st: &mut State, settings: &Settings, now: ClockTime) -> bool {
-        let Some(format) = st.format.as_ref() else {
-            return false;
-        };
-        let slot = format.slot_duration();
-        let ready = st.inputs.iter().any(|i| {
-            i.queue.as_ref().is_some_and(|q| {
-                q.level() > ClockTime::ZERO && q.level() >= q.prefill(slot, settings.latency)
-            })
-        });
-        if !ready {
-            return false;
-        }
-        let (num, den) = format.grid_rate();
-        let (grid, k, seq, active) = self.group().start(self.member, now, num, den);
-        gst::info!(CAT, imp = self, "output starts at {}", grid.slot(k));
-        st.timeline = Some(Timeline { grid, next: k });
-        st.pushed_at = ClockTime::ZERO;
-        st.applied = seq;
-        st.join = Some(active);
-        true
     }
 
     pub(super) fn src_loop(&self) {
