@@ -1,9 +1,11 @@
 //! The names of nonstopd's control API (docs/dbus.md), in one place for
-//! both sides: `nonstopd` serves them, `nonstopctl` calls them. No
-//! GStreamer and no D-Bus library here, so the client links neither
-//! GStreamer nor anything of the daemon.
+//! both sides: `nonstopd` serves them, `nonstopctl` calls them, and the
+//! typed rows of its properties (`model`). No GStreamer and no D-Bus
+//! connection here (only zvariant, its type system), so the client links
+//! neither GStreamer nor anything of the daemon.
 
 pub mod drill;
+pub mod model;
 pub mod objpath;
 
 /// The bus name nonstopd owns.

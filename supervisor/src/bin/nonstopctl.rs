@@ -22,6 +22,7 @@ use zbus::{Connection, DBusError, MatchRule, Message, MessageStream};
 
 // The API's names and the daemon's escaping of channel ids into object
 // paths, read back: from the crate both sides share.
+use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
 use nonstop_api::objpath::channel_id;
 use nonstop_api::{now_us, CHANNEL_IFACE, ERROR_PREFIX, MANAGER_IFACE, PATH, SERVICE};
 
@@ -125,13 +126,6 @@ Successful commands that change something print nothing.";
 
 // ---------------------------------------------------------------------------
 // The API, as proxies.
-
-/// (id, redacted uri, state, alarms, last seen µs since the epoch (0: none), restarts)
-type InputRow = (String, String, String, Vec<String>, u64, u64, u64);
-/// (id, redacted uri, state, bytes, restarts)
-type OutputRow = (String, String, String, u64, u64);
-/// (id, backend, state)
-type EncoderRow = (String, String, String);
 
 #[zbus::proxy(
     interface = "org.nonstop.Supervisor1",
@@ -754,15 +748,15 @@ impl ChannelStatus {
                 J::Arr(
                     self.inputs
                         .iter()
-                        .map(|(id, uri, state, alarms, last_seen, restarts, holdoff)| {
+                        .map(|i| {
                             J::obj(vec![
-                                ("id", J::s(id)),
-                                ("uri", J::s(uri)),
-                                ("state", J::s(state)),
-                                ("alarms", J::Arr(alarms.iter().map(|a| J::s(a)).collect())),
-                                ("last_seen", J::Uint(*last_seen)),
-                                ("restarts", J::Uint(*restarts)),
-                                ("return_holdoff_ms", J::Uint(*holdoff)),
+                                ("id", J::s(&i.id)),
+                                ("uri", J::s(&i.uri)),
+                                ("state", J::s(&i.state)),
+                                ("alarms", J::Arr(i.alarms.iter().map(|a| J::s(a)).collect())),
+                                ("last_seen", J::Uint(i.last_seen)),
+                                ("restarts", J::Uint(i.restarts)),
+                                ("return_holdoff_ms", J::Uint(i.return_holdoff_ms)),
                             ])
                         })
                         .collect(),
@@ -773,13 +767,13 @@ impl ChannelStatus {
                 J::Arr(
                     self.outputs
                         .iter()
-                        .map(|(id, uri, state, bytes, restarts)| {
+                        .map(|o| {
                             J::obj(vec![
-                                ("id", J::s(id)),
-                                ("uri", J::s(uri)),
-                                ("state", J::s(state)),
-                                ("bytes", J::Uint(*bytes)),
-                                ("restarts", J::Uint(*restarts)),
+                                ("id", J::s(&o.id)),
+                                ("uri", J::s(&o.uri)),
+                                ("state", J::s(&o.state)),
+                                ("bytes", J::Uint(o.bytes)),
+                                ("restarts", J::Uint(o.restarts)),
                             ])
                         })
                         .collect(),
@@ -790,11 +784,11 @@ impl ChannelStatus {
                 J::Arr(
                     self.encoders
                         .iter()
-                        .map(|(id, backend, state)| {
+                        .map(|e| {
                             J::obj(vec![
-                                ("id", J::s(id)),
-                                ("backend", J::s(backend)),
-                                ("state", J::s(state)),
+                                ("id", J::s(&e.id)),
+                                ("backend", J::s(&e.backend)),
+                                ("state", J::s(&e.state)),
                             ])
                         })
                         .collect(),
@@ -829,24 +823,24 @@ impl ChannelStatus {
         ]
         .map(String::from)
         .to_vec()];
-        for (id, uri, state, alarms, last_seen, restarts, holdoff) in &self.inputs {
+        for i in &self.inputs {
             rows.push(vec![
-                if *id == self.active {
+                if i.id == self.active {
                     "*".into()
                 } else {
                     " ".into()
                 },
-                id.clone(),
-                state.clone(),
-                if alarms.is_empty() {
+                i.id.clone(),
+                i.state.clone(),
+                if i.alarms.is_empty() {
                     "-".into()
                 } else {
-                    alarms.join(",")
+                    i.alarms.join(",")
                 },
-                age(*last_seen),
-                restarts.to_string(),
-                human_span(holdoff * 1000),
-                uri.clone(),
+                age(i.last_seen),
+                i.restarts.to_string(),
+                human_span(i.return_holdoff_ms * 1000),
+                i.uri.clone(),
             ]);
         }
         s.push_str(&table(&rows, "  "));
@@ -856,14 +850,14 @@ impl ChannelStatus {
             let mut rows = vec![["", "OUTPUT", "STATE", "SENT", "RESTARTS", "URI"]
                 .map(String::from)
                 .to_vec()];
-            for (id, uri, state, bytes, restarts) in &self.outputs {
+            for o in &self.outputs {
                 rows.push(vec![
                     " ".into(),
-                    id.clone(),
-                    state.clone(),
-                    human_bytes(*bytes),
-                    restarts.to_string(),
-                    uri.clone(),
+                    o.id.clone(),
+                    o.state.clone(),
+                    human_bytes(o.bytes),
+                    o.restarts.to_string(),
+                    o.uri.clone(),
                 ]);
             }
             s.push_str(&table(&rows, "  "));
@@ -872,8 +866,13 @@ impl ChannelStatus {
             let mut rows = vec![["", "ENCODER", "BACKEND", "STATE"]
                 .map(String::from)
                 .to_vec()];
-            for (id, backend, state) in &self.encoders {
-                rows.push(vec![" ".into(), id.clone(), backend.clone(), state.clone()]);
+            for e in &self.encoders {
+                rows.push(vec![
+                    " ".into(),
+                    e.id.clone(),
+                    e.backend.clone(),
+                    e.state.clone(),
+                ]);
             }
             s.push_str(&table(&rows, "  "));
         }

@@ -61,26 +61,19 @@ impl ChannelObject {
     }
 }
 
-/// (id, redacted uri, state, alarms, last seen µs, restarts, return hold-off ms)
-pub type InputRow = (String, String, String, Vec<String>, u64, u64, u64);
-/// (id, redacted uri, state, bytes, restarts)
-pub type OutputRow = (String, String, String, u64, u64);
-/// (id, backend, state)
-pub type EncoderRow = (String, String, String);
+pub use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
 
 pub fn input_rows(s: &Snapshot) -> Vec<InputRow> {
     s.inputs
         .iter()
-        .map(|i| {
-            (
-                i.id.clone(),
-                i.uri.clone(),
-                i.state.clone(),
-                i.alarms.clone(),
-                i.last_seen,
-                i.restarts,
-                i.return_holdoff_ms,
-            )
+        .map(|i| InputRow {
+            id: i.id.clone(),
+            uri: i.uri.clone(),
+            state: i.state.clone(),
+            alarms: i.alarms.clone(),
+            last_seen: i.last_seen,
+            restarts: i.restarts,
+            return_holdoff_ms: i.return_holdoff_ms,
         })
         .collect()
 }
@@ -88,14 +81,12 @@ pub fn input_rows(s: &Snapshot) -> Vec<InputRow> {
 pub fn output_rows(s: &Snapshot) -> Vec<OutputRow> {
     s.outputs
         .iter()
-        .map(|o| {
-            (
-                o.id.clone(),
-                o.uri.clone(),
-                o.state.clone(),
-                o.bytes,
-                o.restarts,
-            )
+        .map(|o| OutputRow {
+            id: o.id.clone(),
+            uri: o.uri.clone(),
+            state: o.state.clone(),
+            bytes: o.bytes,
+            restarts: o.restarts,
         })
         .collect()
 }
@@ -103,7 +94,11 @@ pub fn output_rows(s: &Snapshot) -> Vec<OutputRow> {
 pub fn encoder_rows(s: &Snapshot) -> Vec<EncoderRow> {
     s.encoders
         .iter()
-        .map(|e| (e.id.clone(), e.backend.clone(), e.state.clone()))
+        .map(|e| EncoderRow {
+            id: e.id.clone(),
+            backend: e.backend.clone(),
+            state: e.state.clone(),
+        })
         .collect()
 }
 

@@ -1,0 +1,149 @@
+//! The read model of a channel object, typed: the rows of its `Inputs`,
+//! `Outputs` and `Encoders` properties (D-Bus structures, field for field
+//! the signatures docs/dbus.md lists) and everything a channel object
+//! shows, as `nonstopctl status --json` prints it. nonstopd builds the
+//! rows, nonstopctl reads them; serde serializes them in field order, both
+//! to D-Bus and to JSON.
+
+use serde::{Deserialize, Serialize};
+use zvariant::{OwnedValue, Type, Value};
+
+/// One input of `Inputs` (`(sssasttt)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct InputRow {
+    pub id: String,
+    /// With its secrets redacted.
+    pub uri: String,
+    /// `starting`, `receiving`, `waiting` or `stopped`.
+    pub state: String,
+    /// Raised alarms, `media:kind` (e.g. `video:black`).
+    pub alarms: Vec<String>,
+    /// The last buffer, µs since the Unix epoch; 0: none yet.
+    pub last_seen: u64,
+    pub restarts: u64,
+    /// How long the input must be clean before the channel returns to it.
+    pub return_holdoff_ms: u64,
+}
+
+/// One output of `Outputs` (`(ssstt)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct OutputRow {
+    pub id: String,
+    /// The destination in use, with its secrets redacted.
+    pub uri: String,
+    /// `starting`, `live`, `waiting` or `stopped`.
+    pub state: String,
+    /// Sent by this run of the output.
+    pub bytes: u64,
+    pub restarts: u64,
+}
+
+/// One encoder instance of `Encoders` (`(sss)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct EncoderRow {
+    /// `rendition.primary` or `rendition.backup`.
+    pub id: String,
+    /// `x264`, `nvenc`, …
+    pub backend: String,
+    /// `on-air`, `standby`, `idle`, `starting`, `failed` or `stopped`.
+    pub state: String,
+}
+
+/// Every property of one channel object, and its path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChannelStatus {
+    pub path: String,
+    pub id: String,
+    pub state: String,
+    pub mode: String,
+    pub active_input: String,
+    pub switches: u64,
+    pub inputs: Vec<InputRow>,
+    pub outputs: Vec<OutputRow>,
+    pub encoders: Vec<EncoderRow>,
+}
+
+/// The manager's properties with every channel's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Status {
+    pub version: String,
+    /// µs since the Unix epoch.
+    pub started_at: u64,
+    pub channels: Vec<ChannelStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_have_the_documented_signatures() {
+        assert_eq!(InputRow::SIGNATURE.to_string(), "(sssasttt)");
+        assert_eq!(OutputRow::SIGNATURE.to_string(), "(ssstt)");
+        assert_eq!(EncoderRow::SIGNATURE.to_string(), "(sss)");
+        assert_eq!(<Vec<InputRow>>::SIGNATURE.to_string(), "a(sssasttt)");
+    }
+
+    #[test]
+    fn rows_go_through_values_as_structures() {
+        let row = InputRow {
+            id: "primary".into(),
+            uri: "test://ball".into(),
+            state: "receiving".into(),
+            alarms: vec!["video:black".into()],
+            last_seen: 1,
+            restarts: 2,
+            return_holdoff_ms: 3,
+        };
+        let v = Value::from(row.clone());
+        assert_eq!(v.value_signature().to_string(), "(sssasttt)");
+        let owned = OwnedValue::try_from(v).expect("no fds");
+        assert_eq!(InputRow::try_from(owned).expect("the same row"), row);
+        let tuple: (String, String, String) = ("a".into(), "b".into(), "c".into());
+        let e = EncoderRow::try_from(Value::from(tuple)).expect("a tuple is a structure");
+        assert_eq!(
+            (e.id.as_str(), e.backend.as_str(), e.state.as_str()),
+            ("a", "b", "c")
+        );
+    }
+
+    #[test]
+    fn the_json_keys_are_the_property_and_field_names() {
+        let s = ChannelStatus {
+            path: "/p".into(),
+            id: "a".into(),
+            state: "on-air".into(),
+            mode: "auto".into(),
+            active_input: String::new(),
+            switches: 0,
+            inputs: vec![],
+            outputs: vec![OutputRow {
+                id: "o".into(),
+                uri: "u".into(),
+                state: "live".into(),
+                bytes: 1,
+                restarts: 0,
+            }],
+            encoders: vec![EncoderRow {
+                id: "e".into(),
+                backend: "x264".into(),
+                state: "on-air".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&s).expect("serializes"),
+            r#"{"Path":"/p","Id":"a","State":"on-air","Mode":"auto","ActiveInput":"","Switches":0,"Inputs":[],"Outputs":[{"id":"o","uri":"u","state":"live","bytes":1,"restarts":0}],"Encoders":[{"id":"e","backend":"x264","state":"on-air"}]}"#
+        );
+        let st = Status {
+            version: "v".into(),
+            started_at: 1,
+            channels: vec![],
+        };
+        assert_eq!(
+            serde_json::to_string(&st).expect("serializes"),
+            r#"{"Version":"v","StartedAt":1,"Channels":[]}"#
+        );
+    }
+}
