@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zvariant::{OwnedValue, Type, Value};
 
 /// One input of `Inputs` (`(sssasttt)`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
 pub struct InputRow {
     pub id: String,
     /// With its secrets redacted.
@@ -26,7 +26,7 @@ pub struct InputRow {
 }
 
 /// One output of `Outputs` (`(ssstt)`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
 pub struct OutputRow {
     pub id: String,
     /// The destination in use, with its secrets redacted.
@@ -39,7 +39,7 @@ pub struct OutputRow {
 }
 
 /// One encoder instance of `Encoders` (`(sss)`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
 pub struct EncoderRow {
     /// `rendition.primary` or `rendition.backup`.
     pub id: String,

@@ -515,7 +515,7 @@ fn to_text(om: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{Counters, InputInfo, OutputInfo};
+    use crate::channel::{Counters, InputRow, OutputRow};
 
     #[test]
     fn the_collector_renders_what_the_snapshot_says() {
@@ -524,7 +524,7 @@ mod tests {
             mode: "auto".into(),
             active_input: "backup".into(),
             inputs: ["primary", "backup"]
-                .map(|id| InputInfo {
+                .map(|id| InputRow {
                     id: id.into(),
                     uri: format!("srt://host?passphrase=secret-{id}"),
                     state: if id == "backup" {
@@ -538,7 +538,7 @@ mod tests {
                     ..Default::default()
                 })
                 .to_vec(),
-            outputs: vec![OutputInfo {
+            outputs: vec![OutputRow {
                 id: "cdn".into(),
                 state: "live".into(),
                 ..Default::default()

@@ -145,6 +145,15 @@ async fn metrics(State(s): State<Arc<Shared>>, headers: HeaderMap) -> impl IntoR
     )
 }
 
+/// A row of the read model (the control API's own, as D-Bus and nonstopctl
+/// show it) as a JSON object the page can add to.
+fn row_json(row: &impl serde::Serialize) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(row) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// Every channel's state, as `/api/status` returns it.
 pub fn status_json(views: &Views, started_us: u64) -> Value {
     let channels: Vec<Value> = views
@@ -161,21 +170,24 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
                 "switches": s.switches,
                 "program_thumbnail": format!("/thumb/{}/program.jpg", v.id),
                 "events": s.recent.iter().map(|(t, text)| json!({"time_us": t, "text": text})).collect::<Vec<_>>(),
-                "inputs": s.inputs.iter().enumerate().map(|(n, i)| json!({
-                    "thumbnail": format!("/thumb/{}/{}.jpg", v.id, i.id),
-                    "id": i.id, "uri": i.uri, "state": i.state, "alarms": i.alarms,
-                    "last_seen_us": i.last_seen, "restarts": i.restarts,
-                    "return_holdoff_ms": i.return_holdoff_ms,
-                    "bitrate_bps": s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0),
-                    "fps": s.counters.input_fps_milli.get(n).copied().unwrap_or(0) as f64 / 1000.0,
-                })).collect::<Vec<_>>(),
-                "outputs": s.outputs.iter().enumerate().map(|(n, o)| json!({
-                    "id": o.id, "uri": o.uri, "state": o.state, "restarts": o.restarts,
-                    "bytes": s.counters.output_bytes_total.get(n).copied().unwrap_or(o.bytes),
-                })).collect::<Vec<_>>(),
-                "encoders": s.encoders.iter().map(|e| json!({
-                    "id": e.id, "backend": e.backend, "state": e.state,
-                })).collect::<Vec<_>>(),
+                "inputs": s.inputs.iter().enumerate().map(|(n, i)| {
+                    let mut row = row_json(i);
+                    // The page's names and extras on the read model's row.
+                    if let Some(seen) = row.remove("last_seen") {
+                        row.insert("last_seen_us".into(), seen);
+                    }
+                    row.insert("thumbnail".into(), json!(format!("/thumb/{}/{}.jpg", v.id, i.id)));
+                    row.insert("bitrate_bps".into(), json!(s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0)));
+                    row.insert("fps".into(), json!(s.counters.input_fps_milli.get(n).copied().unwrap_or(0) as f64 / 1000.0));
+                    Value::Object(row)
+                }).collect::<Vec<_>>(),
+                "outputs": s.outputs.iter().enumerate().map(|(n, o)| {
+                    let mut row = row_json(o);
+                    // All runs' bytes, not only this one's.
+                    row.insert("bytes".into(), json!(s.counters.output_bytes_total.get(n).copied().unwrap_or(o.bytes)));
+                    Value::Object(row)
+                }).collect::<Vec<_>>(),
+                "encoders": s.encoders.iter().map(|e| Value::Object(row_json(e))).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -223,5 +235,69 @@ pub async fn serve(addr: SocketAddr, views: Views) {
             }
         }
         Err(e) => warn!(%addr, "no metrics (the channels run without them): cannot listen: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{EncoderRow, InputRow, OutputRow, Snapshot};
+
+    #[test]
+    fn the_status_api_shows_the_read_model_with_the_pages_extras() {
+        let mut s = Snapshot {
+            mode: "auto".into(),
+            active_input: "main".into(),
+            switches: 2,
+            recent: vec![(7, "switched a → main (manual)".into())],
+            inputs: vec![InputRow {
+                id: "main".into(),
+                uri: "srt://0.0.0.0:9000".into(),
+                state: "receiving".into(),
+                alarms: vec!["video:black".into()],
+                last_seen: 123,
+                restarts: 1,
+                return_holdoff_ms: 5000,
+            }],
+            outputs: vec![OutputRow {
+                id: "cdn".into(),
+                uri: "udp://127.0.0.1:5000".into(),
+                state: "live".into(),
+                bytes: 10,
+                restarts: 0,
+            }],
+            encoders: vec![EncoderRow {
+                id: "video.primary".into(),
+                backend: "x264".into(),
+                state: "on-air".into(),
+            }],
+            ..Snapshot::default()
+        };
+        s.counters.input_bitrate_bps = vec![4_000_000];
+        s.counters.input_fps_milli = vec![25_000];
+        s.counters.output_bytes_total = vec![99];
+        let (_keep, snapshot) = tokio::sync::watch::channel(s);
+        let views: Views = Arc::new(std::sync::Mutex::new(vec![crate::metrics::View {
+            id: "news".into(),
+            snapshot,
+            thumbs: Default::default(),
+        }]));
+        let mut v = status_json(&views, 1);
+        v["now_us"] = json!(0);
+        // Byte for byte what the page and its users read.
+        assert_eq!(
+            v.to_string(),
+            concat!(
+                r#"{"channels":[{"active_input":"main","encoders":[{"backend":"x264","id":"video.primary","state":"on-air"}],"#,
+                r#""events":[{"text":"switched a → main (manual)","time_us":7}],"id":"news","inputs":[{"alarms":["video:black"],"#,
+                r#""bitrate_bps":4000000,"fps":25.0,"id":"main","last_seen_us":123,"restarts":1,"return_holdoff_ms":5000,"#,
+                r#""state":"receiving","thumbnail":"/thumb/news/main.jpg","uri":"srt://0.0.0.0:9000"}],"mode":"auto","#,
+                r#""outputs":[{"bytes":99,"id":"cdn","restarts":0,"state":"live","uri":"udp://127.0.0.1:5000"}],"#,
+                r#""program_thumbnail":"/thumb/news/program.jpg","state":"starting","switches":2}],"now_us":0,"#,
+                r#""started_us":1,"version":""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""}"#
+            )
+        );
     }
 }

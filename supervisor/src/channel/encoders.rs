@@ -549,7 +549,7 @@ impl Channel {
     }
 
     /// Each encoder instance, for status.
-    pub(super) fn encoder_infos(&self) -> Vec<super::EncoderInfo> {
+    pub(super) fn encoder_infos(&self) -> Vec<super::EncoderRow> {
         let mut v = Vec::new();
         for ren in &self.renditions {
             let active = ren.active();
@@ -562,7 +562,7 @@ impl Channel {
                     Phase::Live { .. } if i == active => "on-air",
                     Phase::Live { .. } => "standby",
                 };
-                v.push(super::EncoderInfo {
+                v.push(super::EncoderRow {
                     id: format!("{}.{}", ren.id, role(i)),
                     backend: inst.choice.plan.backend.name().to_owned(),
                     state: state.to_owned(),

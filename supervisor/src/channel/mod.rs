@@ -20,7 +20,7 @@ mod state;
 pub use command::{parse_mode, Command, CtlError, Reply};
 pub use drill::{check_drill_duration, parse_drill_kind, DrillKind, DrillReport};
 pub use pipeline::TEST_HANG;
-pub use snapshot::{ChannelEvent, Counters, EncoderInfo, InputInfo, OutputInfo, Snapshot};
+pub use snapshot::{ChannelEvent, Counters, EncoderRow, InputRow, OutputRow, Snapshot};
 pub use state::{ChannelState, Status};
 
 use std::sync::atomic::{AtomicU64, Ordering};

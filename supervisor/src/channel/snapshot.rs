@@ -11,42 +11,9 @@ use gst::prelude::*;
 use super::state::shown_state;
 use super::{Channel, ChannelState, Phase, Status};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InputInfo {
-    pub id: String,
-    /// Redacted.
-    pub uri: String,
-    /// `starting`, `receiving`, `waiting` (rebuilt after a backoff) or `stopped`.
-    pub state: String,
-    /// Raised alarms, `media:kind` (e.g. `video:black`).
-    pub alarms: Vec<String>,
-    /// Wall clock of the last buffer, µs since the epoch; 0: none yet.
-    pub last_seen: u64,
-    pub restarts: u64,
-    /// How long the input must be clean before the channel returns to it:
-    /// `return_after`, doubled by flap damping (ms).
-    pub return_holdoff_ms: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutputInfo {
-    pub id: String,
-    /// Redacted; the destination in use.
-    pub uri: String,
-    /// `starting`, `live`, `waiting` or `stopped`.
-    pub state: String,
-    pub bytes: u64,
-    pub restarts: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EncoderInfo {
-    /// `rendition.instance`, e.g. `video.primary`.
-    pub id: String,
-    pub backend: String,
-    /// `on-air`, `standby`, `idle` (passive standby), `starting`, `failed`.
-    pub state: String,
-}
+/// The rows of the read model are the control API's own: the snapshot
+/// holds them as D-Bus, nonstopctl and the status page show them.
+pub use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
 
 /// Counters for metrics, per input / encoder instance / output in config
 /// order (rates are over the last second).
@@ -78,9 +45,9 @@ pub struct Snapshot {
     pub state: ChannelState,
     pub mode: String,
     pub active_input: String,
-    pub inputs: Vec<InputInfo>,
-    pub outputs: Vec<OutputInfo>,
-    pub encoders: Vec<EncoderInfo>,
+    pub inputs: Vec<InputRow>,
+    pub outputs: Vec<OutputRow>,
+    pub encoders: Vec<EncoderRow>,
     pub switches: u64,
     /// For metrics (not D-Bus properties).
     pub counters: Counters,
@@ -140,7 +107,7 @@ impl Channel {
                 .inputs
                 .iter()
                 .enumerate()
-                .map(|(i, input)| InputInfo {
+                .map(|(i, input)| InputRow {
                     id: input.id.clone(),
                     uri: input.shown.clone(),
                     state: phase_name(&input.phase, "receiving").into(),
@@ -153,7 +120,7 @@ impl Channel {
             outputs: self
                 .outputs
                 .iter()
-                .map(|o| OutputInfo {
+                .map(|o| OutputRow {
                     id: o.id.clone(),
                     uri: o.shown().to_owned(),
                     state: phase_name(&o.phase, "live").into(),

@@ -61,46 +61,7 @@ impl ChannelObject {
     }
 }
 
-pub use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
-
-pub fn input_rows(s: &Snapshot) -> Vec<InputRow> {
-    s.inputs
-        .iter()
-        .map(|i| InputRow {
-            id: i.id.clone(),
-            uri: i.uri.clone(),
-            state: i.state.clone(),
-            alarms: i.alarms.clone(),
-            last_seen: i.last_seen,
-            restarts: i.restarts,
-            return_holdoff_ms: i.return_holdoff_ms,
-        })
-        .collect()
-}
-
-pub fn output_rows(s: &Snapshot) -> Vec<OutputRow> {
-    s.outputs
-        .iter()
-        .map(|o| OutputRow {
-            id: o.id.clone(),
-            uri: o.uri.clone(),
-            state: o.state.clone(),
-            bytes: o.bytes,
-            restarts: o.restarts,
-        })
-        .collect()
-}
-
-pub fn encoder_rows(s: &Snapshot) -> Vec<EncoderRow> {
-    s.encoders
-        .iter()
-        .map(|e| EncoderRow {
-            id: e.id.clone(),
-            backend: e.backend.clone(),
-            state: e.state.clone(),
-        })
-        .collect()
-}
+use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
 
 fn report_dict(r: DrillReport) -> HashMap<String, OwnedValue> {
     let mut m = HashMap::new();
@@ -149,19 +110,19 @@ impl ChannelObject {
     /// in priority order.
     #[zbus(property)]
     fn inputs(&self) -> Vec<InputRow> {
-        input_rows(&self.snap())
+        self.snap().inputs
     }
 
     /// (id, uri, state, bytes, restarts).
     #[zbus(property)]
     fn outputs(&self) -> Vec<OutputRow> {
-        output_rows(&self.snap())
+        self.snap().outputs
     }
 
     /// (id, backend, state) per encoder instance.
     #[zbus(property)]
     fn encoders(&self) -> Vec<EncoderRow> {
-        encoder_rows(&self.snap())
+        self.snap().encoders
     }
 
     /// Input changes since the channel started.
