@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
+use nonstop_api::model::{ChannelStatus, Status};
 use nonstop_api::{now_us, SERVICE};
 use zbus::proxy::CacheProperties;
 use zbus::zvariant::{OwnedObjectPath, Value};
@@ -10,173 +10,14 @@ use zbus::Connection;
 
 use crate::cli::Bus;
 use crate::fail::{bounded, not_running, Fail};
-use crate::json::{value_json, J};
+use crate::json::{pretty, DbusJson, Ordered};
 use crate::proxies::{ChannelProxy, ManagerProxy};
-use crate::text::{age, human_bytes, human_span, local_time, out, table, value_text};
+use crate::text::{channel_text, local_time, out, value_text};
 use crate::{CALL_TIMEOUT, CONNECT_TIMEOUT, DRILL_SLACK, EXIT_FAILED, EXIT_UNREACHABLE};
 
 pub struct Client {
     pub conn: Connection,
     pub bus: Bus,
-}
-
-/// Everything a channel object shows.
-pub struct ChannelStatus {
-    path: String,
-    id: String,
-    state: String,
-    mode: String,
-    active: String,
-    switches: u64,
-    inputs: Vec<InputRow>,
-    outputs: Vec<OutputRow>,
-    encoders: Vec<EncoderRow>,
-}
-
-impl ChannelStatus {
-    pub fn json(&self) -> J {
-        J::obj(vec![
-            ("Path", J::s(&self.path)),
-            ("Id", J::s(&self.id)),
-            ("State", J::s(&self.state)),
-            ("Mode", J::s(&self.mode)),
-            ("ActiveInput", J::s(&self.active)),
-            ("Switches", J::Uint(self.switches)),
-            (
-                "Inputs",
-                J::Arr(
-                    self.inputs
-                        .iter()
-                        .map(|i| {
-                            J::obj(vec![
-                                ("id", J::s(&i.id)),
-                                ("uri", J::s(&i.uri)),
-                                ("state", J::s(&i.state)),
-                                ("alarms", J::Arr(i.alarms.iter().map(|a| J::s(a)).collect())),
-                                ("last_seen", J::Uint(i.last_seen)),
-                                ("restarts", J::Uint(i.restarts)),
-                                ("return_holdoff_ms", J::Uint(i.return_holdoff_ms)),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            (
-                "Outputs",
-                J::Arr(
-                    self.outputs
-                        .iter()
-                        .map(|o| {
-                            J::obj(vec![
-                                ("id", J::s(&o.id)),
-                                ("uri", J::s(&o.uri)),
-                                ("state", J::s(&o.state)),
-                                ("bytes", J::Uint(o.bytes)),
-                                ("restarts", J::Uint(o.restarts)),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            (
-                "Encoders",
-                J::Arr(
-                    self.encoders
-                        .iter()
-                        .map(|e| {
-                            J::obj(vec![
-                                ("id", J::s(&e.id)),
-                                ("backend", J::s(&e.backend)),
-                                ("state", J::s(&e.state)),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-        ])
-    }
-
-    pub fn text(&self) -> String {
-        let mut s = format!(
-            "{}: {}, mode {}, {}, {} switch{}\n",
-            self.id,
-            self.state,
-            self.mode,
-            if self.active.is_empty() {
-                "no input on air".to_owned()
-            } else {
-                format!("input {}", self.active)
-            },
-            self.switches,
-            if self.switches == 1 { "" } else { "es" }
-        );
-        let mut rows = vec![[
-            "",
-            "INPUT",
-            "STATE",
-            "ALARMS",
-            "LAST BUFFER",
-            "RESTARTS",
-            "HOLD-OFF",
-            "URI",
-        ]
-        .map(String::from)
-        .to_vec()];
-        for i in &self.inputs {
-            rows.push(vec![
-                if i.id == self.active {
-                    "*".into()
-                } else {
-                    " ".into()
-                },
-                i.id.clone(),
-                i.state.clone(),
-                if i.alarms.is_empty() {
-                    "-".into()
-                } else {
-                    i.alarms.join(",")
-                },
-                age(i.last_seen),
-                i.restarts.to_string(),
-                human_span(i.return_holdoff_ms * 1000),
-                i.uri.clone(),
-            ]);
-        }
-        s.push_str(&table(&rows, "  "));
-        if self.outputs.is_empty() {
-            s.push_str("     no outputs\n");
-        } else {
-            let mut rows = vec![["", "OUTPUT", "STATE", "SENT", "RESTARTS", "URI"]
-                .map(String::from)
-                .to_vec()];
-            for o in &self.outputs {
-                rows.push(vec![
-                    " ".into(),
-                    o.id.clone(),
-                    o.state.clone(),
-                    human_bytes(o.bytes),
-                    o.restarts.to_string(),
-                    o.uri.clone(),
-                ]);
-            }
-            s.push_str(&table(&rows, "  "));
-        }
-        if !self.encoders.is_empty() {
-            let mut rows = vec![["", "ENCODER", "BACKEND", "STATE"]
-                .map(String::from)
-                .to_vec()];
-            for e in &self.encoders {
-                rows.push(vec![
-                    " ".into(),
-                    e.id.clone(),
-                    e.backend.clone(),
-                    e.state.clone(),
-                ]);
-            }
-            s.push_str(&table(&rows, "  "));
-        }
-        s
-    }
 }
 
 impl Client {
@@ -258,7 +99,7 @@ impl Client {
                 id: p.id().await?,
                 state: p.state().await?,
                 mode: p.mode().await?,
-                active: p.active_input().await?,
+                active_input: p.active_input().await?,
                 switches: p.switches().await?,
                 inputs: p.inputs().await?,
                 outputs: p.outputs().await?,
@@ -271,7 +112,7 @@ impl Client {
     pub async fn status(&self, channel: Option<String>, json: bool) -> Result<(), Fail> {
         if let Some(id) = channel {
             let st = self.status_of(self.path_of(&id).await?).await?;
-            out(&if json { st.json().pretty() } else { st.text() });
+            out(&if json { pretty(&st) } else { channel_text(&st) });
             return Ok(());
         }
         let m = self.manager(CacheProperties::Yes).await?;
@@ -288,15 +129,11 @@ impl Client {
             channels.push(self.status_of(p).await?);
         }
         if json {
-            let j = J::obj(vec![
-                ("Version", J::Str(version)),
-                ("StartedAt", J::Uint(started)),
-                (
-                    "Channels",
-                    J::Arr(channels.iter().map(ChannelStatus::json).collect()),
-                ),
-            ]);
-            out(&j.pretty());
+            out(&pretty(&Status {
+                version,
+                started_at: started,
+                channels,
+            }));
             return Ok(());
         }
         let mut s = format!(
@@ -310,7 +147,7 @@ impl Client {
         );
         for c in &channels {
             s.push('\n');
-            s.push_str(&c.text());
+            s.push_str(&channel_text(c));
         }
         out(&s);
         Ok(())
@@ -356,12 +193,8 @@ impl Client {
         keys.extend(extra);
         let passed = matches!(report.get("passed").map(|v| &**v), Some(Value::Bool(true)));
         if json {
-            let j = J::Obj(
-                keys.iter()
-                    .map(|k| ((*k).to_owned(), value_json(&report[*k])))
-                    .collect(),
-            );
-            out(&j.pretty());
+            let j = Ordered(keys.iter().map(|k| (*k, DbusJson(&report[*k]))).collect());
+            out(&pretty(&j));
         } else {
             let width = keys.iter().map(|k| k.len()).max().unwrap_or(0) + 1;
             let mut s = String::new();

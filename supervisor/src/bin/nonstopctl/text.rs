@@ -4,10 +4,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
+use nonstop_api::model::ChannelStatus;
 use nonstop_api::now_us;
 use zbus::zvariant::Value;
 
-use crate::json::value_json;
+use crate::json::{compact, DbusJson};
 use crate::EXIT_FAILED;
 
 /// Writes to stdout; a reader that went away (`| head`) ends us quietly.
@@ -27,7 +28,7 @@ pub fn value_text(v: &Value<'_>) -> String {
     match v {
         Value::Str(s) => s.as_str().to_owned(),
         Value::Value(inner) => value_text(inner),
-        other => value_json(other).compact(),
+        other => compact(&DbusJson(other)),
     }
 }
 
@@ -125,6 +126,90 @@ pub fn stamp() -> (String, String) {
             (t.clone(), t)
         }
     }
+}
+
+/// A channel for people: a summary line and tables of its inputs,
+/// outputs and encoders.
+pub fn channel_text(c: &ChannelStatus) -> String {
+    let mut s = format!(
+        "{}: {}, mode {}, {}, {} switch{}\n",
+        c.id,
+        c.state,
+        c.mode,
+        if c.active_input.is_empty() {
+            "no input on air".to_owned()
+        } else {
+            format!("input {}", c.active_input)
+        },
+        c.switches,
+        if c.switches == 1 { "" } else { "es" }
+    );
+    let mut rows = vec![[
+        "",
+        "INPUT",
+        "STATE",
+        "ALARMS",
+        "LAST BUFFER",
+        "RESTARTS",
+        "HOLD-OFF",
+        "URI",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for i in &c.inputs {
+        rows.push(vec![
+            if i.id == c.active_input {
+                "*".into()
+            } else {
+                " ".into()
+            },
+            i.id.clone(),
+            i.state.clone(),
+            if i.alarms.is_empty() {
+                "-".into()
+            } else {
+                i.alarms.join(",")
+            },
+            age(i.last_seen),
+            i.restarts.to_string(),
+            human_span(i.return_holdoff_ms * 1000),
+            i.uri.clone(),
+        ]);
+    }
+    s.push_str(&table(&rows, "  "));
+    if c.outputs.is_empty() {
+        s.push_str("     no outputs\n");
+    } else {
+        let mut rows = vec![["", "OUTPUT", "STATE", "SENT", "RESTARTS", "URI"]
+            .map(String::from)
+            .to_vec()];
+        for o in &c.outputs {
+            rows.push(vec![
+                " ".into(),
+                o.id.clone(),
+                o.state.clone(),
+                human_bytes(o.bytes),
+                o.restarts.to_string(),
+                o.uri.clone(),
+            ]);
+        }
+        s.push_str(&table(&rows, "  "));
+    }
+    if !c.encoders.is_empty() {
+        let mut rows = vec![["", "ENCODER", "BACKEND", "STATE"]
+            .map(String::from)
+            .to_vec()];
+        for e in &c.encoders {
+            rows.push(vec![
+                " ".into(),
+                e.id.clone(),
+                e.backend.clone(),
+                e.state.clone(),
+            ]);
+        }
+        s.push_str(&table(&rows, "  "));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use nonstop_api::objpath::channel_id;
 use nonstop_api::{CHANNEL_IFACE, MANAGER_IFACE, PATH, SERVICE};
+use serde::Serialize;
 use zbus::export::futures_core::Stream;
 use zbus::message::Type as MessageType;
 use zbus::proxy::CacheProperties;
@@ -15,7 +16,7 @@ use zbus::{MatchRule, Message, MessageStream};
 
 use crate::client::Client;
 use crate::fail::{bounded, from_zbus, Fail};
-use crate::json::J;
+use crate::json::compact;
 use crate::text::{out, stamp, value_text};
 use crate::{CALL_TIMEOUT, EXIT_FAILED, EXIT_UNREACHABLE};
 
@@ -106,6 +107,57 @@ pub async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
 }
 
+/// One line of `watch --json`: when, what, on which channel, then the
+/// event's own fields.
+#[derive(Serialize)]
+struct Line<'a, F> {
+    time: &'a str,
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
+    #[serde(flatten)]
+    fields: F,
+}
+
+/// `Property` (the state at start) and `PropertiesChanged`.
+#[derive(Serialize)]
+struct PropertyFields<'a> {
+    property: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct SwitchFields<'a> {
+    from: &'a str,
+    to: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct AlarmFields<'a> {
+    target: &'a str,
+    kind: &'a str,
+    raised: bool,
+}
+
+#[derive(Serialize)]
+struct OutputFields<'a> {
+    id: &'a str,
+    state: &'a str,
+}
+
+/// `ChannelAdded`, `ChannelRemoved`.
+#[derive(Serialize)]
+struct PathFields<'a> {
+    path: &'a str,
+}
+
+/// `Daemon`: nonstopd came or went.
+#[derive(Serialize)]
+struct DaemonFields {
+    running: bool,
+}
+
 /// Turns signals into lines.
 pub struct Watcher {
     filter: Option<String>,
@@ -113,7 +165,7 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn line(&self, channel: Option<&str>, event: &str, text: String, fields: Vec<(&str, J)>) {
+    pub fn line(&self, channel: Option<&str>, event: &str, text: String, fields: impl Serialize) {
         if let (Some(want), Some(ch)) = (&self.filter, channel) {
             if want != ch {
                 return;
@@ -121,12 +173,13 @@ impl Watcher {
         }
         let (human, rfc) = stamp();
         if self.json {
-            let mut all = vec![("time", J::Str(rfc)), ("event", J::s(event))];
-            if let Some(ch) = channel {
-                all.push(("channel", J::s(ch)));
-            }
-            all.extend(fields);
-            out(&format!("{}\n", J::obj(all).compact()));
+            let line = Line {
+                time: &rfc,
+                event,
+                channel,
+                fields,
+            };
+            out(&format!("{}\n", compact(&line)));
         } else {
             match channel {
                 Some(ch) => out(&format!("{human} {ch} {text}\n")),
@@ -140,7 +193,10 @@ impl Watcher {
             Some(channel),
             event,
             format!("{name}={value}"),
-            vec![("property", J::s(name)), ("value", J::s(value))],
+            PropertyFields {
+                property: name,
+                value,
+            },
         );
     }
 
@@ -188,11 +244,11 @@ impl Watcher {
                     Some(&ch),
                     "InputSwitched",
                     format!("switched {} -> {} ({reason})", dash(&from), dash(&to)),
-                    vec![
-                        ("from", J::Str(from)),
-                        ("to", J::Str(to)),
-                        ("reason", J::Str(reason)),
-                    ],
+                    SwitchFields {
+                        from: &from,
+                        to: &to,
+                        reason: &reason,
+                    },
                 );
             }
             (CHANNEL_IFACE, "Alarm") => {
@@ -209,11 +265,11 @@ impl Watcher {
                         "alarm {target} {kind} {}",
                         if raised { "raised" } else { "cleared" }
                     ),
-                    vec![
-                        ("target", J::Str(target)),
-                        ("kind", J::Str(kind)),
-                        ("raised", J::Bool(raised)),
-                    ],
+                    AlarmFields {
+                        target: &target,
+                        kind: &kind,
+                        raised,
+                    },
                 );
             }
             (CHANNEL_IFACE, "OutputStateChanged") => {
@@ -226,7 +282,10 @@ impl Watcher {
                     Some(&ch),
                     "OutputStateChanged",
                     format!("output {id} {state}"),
-                    vec![("id", J::Str(id)), ("state", J::Str(state))],
+                    OutputFields {
+                        id: &id,
+                        state: &state,
+                    },
                 );
             }
             (MANAGER_IFACE, m @ ("ChannelAdded" | "ChannelRemoved")) => {
@@ -243,7 +302,7 @@ impl Watcher {
                     Some(&ch),
                     m,
                     verb.to_owned(),
-                    vec![("path", J::s(p.as_str()))],
+                    PathFields { path: p.as_str() },
                 );
             }
             _ => {}
@@ -259,7 +318,7 @@ impl Watcher {
             None,
             "Daemon",
             format!("nonstopd {}", if running { "started" } else { "stopped" }),
-            vec![("running", J::Bool(running))],
+            DaemonFields { running },
         );
     }
 }
@@ -267,6 +326,34 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_keep_their_key_order() {
+        let line = Line {
+            time: "T",
+            event: "Alarm",
+            channel: Some("news"),
+            fields: AlarmFields {
+                target: "udp",
+                kind: "output-down",
+                raised: true,
+            },
+        };
+        assert_eq!(
+            compact(&line),
+            r#"{"time":"T","event":"Alarm","channel":"news","target":"udp","kind":"output-down","raised":true}"#
+        );
+        let daemon = Line {
+            time: "T",
+            event: "Daemon",
+            channel: None,
+            fields: DaemonFields { running: false },
+        };
+        assert_eq!(
+            compact(&daemon),
+            r#"{"time":"T","event":"Daemon","running":false}"#
+        );
+    }
 
     #[test]
     fn paths_become_channel_ids() {
