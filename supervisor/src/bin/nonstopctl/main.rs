@@ -4,15 +4,16 @@
 //! switching, mode, restarts, drills, live events and reload.
 //!
 //! Exit codes and message shapes are an interface for scripts; they are
-//! listed in `cli::HELP` (`nonstopctl --help`).
+//! listed in `help::HELP` (`nonstopctl --help`).
 //!
-//! One job per module: `cli` reads the command line, `proxies` are the
-//! API, `client` runs the commands (`watch` the live one), `fail` maps
-//! failures to exit codes, `json` and `text` print.
+//! One job per module: `cli` reads the command line (`help` is its text),
+//! `proxies` are the API, `client` runs the commands (`watch` the live
+//! one), `fail` maps failures to exit codes, `json` and `text` print.
 
 mod cli;
 mod client;
 mod fail;
+mod help;
 mod json;
 mod proxies;
 mod text;
@@ -23,9 +24,10 @@ use std::time::Duration;
 
 use zbus::proxy::CacheProperties;
 
-use cli::{parse, Command, Invocation, Parsed, HELP, USAGE};
+use cli::{parse, Command, Invocation, Parsed};
 use client::Client;
 use fail::{bounded, Fail};
+use help::{HELP, USAGE};
 use text::out;
 
 /// Exit codes (see `HELP`).
