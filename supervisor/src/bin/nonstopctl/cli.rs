@@ -28,10 +28,18 @@ use crate::help::exit_codes;
     override_usage = "nonstopctl [--session | --system | --address ADDR] COMMAND [ARGS]",
     after_long_help = exit_codes(),
     disable_help_subcommand = true,
+    disable_help_flag = true,
+    disable_version_flag = true,
     propagate_version = true,
     args_override_self = true
 )]
 pub struct Cli {
+    /// Everything, with the exit codes
+    #[arg(short, long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// nonstopctl's version
+    #[arg(short = 'V', long, action = clap::ArgAction::Version, global = true)]
+    version: Option<bool>,
     /// The session bus (default, as nonstopd)
     #[arg(long, visible_alias = "user", global = true, overrides_with_all = ["system", "address"])]
     session: bool,

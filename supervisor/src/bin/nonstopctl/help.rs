@@ -86,7 +86,10 @@ Exit codes:
 Every error message goes to stderr as one line starting with `nonstopctl: `.
 Successful commands that change something print nothing.";
 
-/// The part of `HELP` from the exit codes on (the man page's last section).
+/// The exit codes and the shape of errors: the end of `HELP` (the man
+/// page's EXIT STATUS).
 pub fn exit_codes() -> &'static str {
-    &HELP[HELP.find("Exit codes:").unwrap_or(0)..]
+    const HEADING: &str = "Exit codes:\n";
+    HELP.find(HEADING)
+        .map_or("", |at| &HELP[at + HEADING.len()..])
 }

@@ -11,6 +11,8 @@
 //! one), `fail` maps failures to exit codes, `json` and `text` print.
 
 mod cli;
+#[cfg(test)]
+mod cli_files;
 mod client;
 mod fail;
 mod help;
