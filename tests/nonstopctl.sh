@@ -4,11 +4,17 @@
 # Mode follow within 1 s; watch --json and watch see the InputSwitched
 # signal), mode, the named errors of an unknown input and channel (exit 4),
 # a drill that passes (exit 0, the report says so), an unreachable bus and
-# a bus without nonstopd (exit 3), bad usage (exit 2).
+# a bus without nonstopd (exit 3), bad usage (exit 2). nonstopctl links
+# no GStreamer.
 source "$(dirname "$0")/common.bash"
 cargo build --release --quiet -p nonstop-supervisor
 CTL="$ROOT/target/release/nonstopctl"
 CH=ctl-test # not a plain word: its object path is escaped (ctl_2dtest)
+
+echo "-- no GStreamer in nonstopctl"
+libs=$(ldd "$CTL") || fail "ldd $CTL failed"
+if grep -i libgst <<<"$libs"; then fail "nonstopctl links GStreamer (above)"; fi
+grep -q libc <<<"$libs" || fail "ldd $CTL shows no libraries at all: $libs"
 
 private_bus
 

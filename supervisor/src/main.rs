@@ -1,8 +1,12 @@
 //! nonstopd: the channel supervisor. `nonstopd --config FILE` runs the
 //! channels; `nonstopd check FILE` validates and prints what it would build.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use nonstop_supervisor::config::Config;
 use nonstop_supervisor::encode::probe::Choice;
@@ -192,7 +196,7 @@ fn check(file: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(file: &str, bus: daemon::Bus, metrics: Option<std::net::SocketAddr>) -> ExitCode {
+fn run(file: &str, bus: daemon::Bus, metrics: Option<SocketAddr>) -> ExitCode {
     daemon::init_logging();
     let result = daemon::run(Path::new(file), bus, metrics);
     // libsrt's own teardown at exit must not find a listener thread in it.
@@ -206,80 +210,385 @@ fn run(file: &str, bus: daemon::Bus, metrics: Option<std::net::SocketAddr>) -> E
     }
 }
 
+/// nonstopd's arguments, as clap reads them; the same definitions render
+/// the completions and man pages in dist/ (`cli_files_are_current`). What
+/// nonstopd prints about them is its own: `--help` is `USAGE`, and a
+/// mistake is `nonstopd: MESSAGE` (exit 2) in the words it always used.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nonstopd",
+    version,
+    about = "The nonstop channel supervisor",
+    long_about = "The nonstop channel supervisor: runs the channels of a config file \
+                  (inputs, switch, encoders, outputs) and keeps them on air, controlled \
+                  over D-Bus (org.nonstop.Supervisor1). Logs go to stderr (journald under \
+                  systemd); RUST_LOG filters them (default info).",
+    override_usage = "nonstopd --config FILE [--session | --system | --address ADDR | --no-dbus] \
+                      [--metrics ADDR]\n       nonstopd check FILE\n       nonstopd --version",
+    disable_help_subcommand = true,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    args_override_self = true
+)]
+struct Cli {
+    /// The usage
+    #[arg(short, long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// nonstopd's version
+    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
+    /// Run the channels of FILE until SIGTERM/SIGINT
+    #[arg(short, long, value_name = "FILE", allow_hyphen_values = true)]
+    config: Option<String>,
+    /// The D-Bus API org.nonstop.Supervisor1 on the session bus (default)
+    #[arg(long, overrides_with_all = ["system", "address", "no_dbus"])]
+    session: bool,
+    /// The D-Bus API on the system bus
+    #[arg(long, overrides_with_all = ["session", "address", "no_dbus"])]
+    system: bool,
+    /// The D-Bus API on the bus at ADDR
+    #[arg(
+        long,
+        value_name = "ADDR",
+        allow_hyphen_values = true,
+        overrides_with_all = ["session", "system", "no_dbus"]
+    )]
+    address: Option<String>,
+    /// No D-Bus API
+    #[arg(long, overrides_with_all = ["session", "system", "address"])]
+    no_dbus: bool,
+    /// Prometheus /metrics and /api/status over HTTP at HOST:PORT (default 127.0.0.1:9464; "" for none)
+    #[arg(long, value_name = "ADDR", allow_hyphen_values = true, value_parser = metrics_addr)]
+    metrics: Option<Metrics>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Validate FILE and print what it would build
+    Check {
+        /// The config file
+        #[arg(value_name = "FILE", allow_hyphen_values = true)]
+        file: String,
+    },
+}
+
+/// `--metrics`: where the HTTP server listens; `None` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Metrics(Option<SocketAddr>);
+
+fn metrics_addr(a: &str) -> Result<Metrics, String> {
+    if a.is_empty() {
+        return Ok(Metrics(None));
+    }
+    a.parse().map(|addr| Metrics(Some(addr))).map_err(|_| {
+        format!("--metrics takes HOST:PORT (e.g. 127.0.0.1:9464) or \"\" for none, not \"{a}\"")
+    })
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Run {
+    Help,
+    Version,
+    Check(String),
+    Daemon {
+        config: String,
+        bus: daemon::Bus,
+        metrics: Option<SocketAddr>,
+    },
+}
+
+/// A usage mistake: its message, and whether the usage follows it.
+#[derive(Debug, PartialEq, Eq)]
+struct Mistake(String, bool);
+
+fn parse(args: &[String]) -> Result<Run, Mistake> {
+    let argv = std::iter::once("nonstopd".to_owned()).chain(args.iter().cloned());
+    let cli = match Cli::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => return mistake(&e, args),
+    };
+    if let Some(Sub::Check { file }) = cli.command {
+        return Ok(Run::Check(file));
+    }
+    let bus = match (cli.address, cli.system, cli.no_dbus) {
+        (Some(a), ..) => daemon::Bus::Address(a),
+        (None, true, _) => daemon::Bus::System,
+        (None, _, true) => daemon::Bus::Off,
+        _ => daemon::Bus::Session,
+    };
+    match cli.config {
+        Some(config) => Ok(Run::Daemon {
+            config,
+            bus,
+            metrics: cli
+                .metrics
+                .map_or(Some(([127, 0, 0, 1], 9464).into()), |m| m.0),
+        }),
+        None => Err(Mistake("expected --config FILE or check FILE".into(), true)),
+    }
+}
+
+/// A clap error as nonstopd words it.
+fn mistake(e: &clap::Error, args: &[String]) -> Result<Run, Mistake> {
+    let arg = match e
+        .get(ContextKind::InvalidArg)
+        .or_else(|| e.get(ContextKind::InvalidSubcommand))
+    {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let name = arg.split(' ').next().unwrap_or_default();
+    // `check` among the words (not an option's value): its own mistake;
+    // `--` before it is not an option nonstopd knows.
+    let mut words = args.iter().map(String::as_str);
+    let mut checking = false;
+    while let Some(w) = words.next() {
+        match w {
+            "-c" | "--config" | "--metrics" | "--address" => {
+                words.next();
+            }
+            "check" => checking = true,
+            "--" if !checking => {
+                return Err(Mistake("unknown argument \"--\"".into(), true));
+            }
+            _ => {}
+        }
+    }
+    let msg = match e.kind() {
+        ErrorKind::DisplayHelp => return Ok(Run::Help),
+        ErrorKind::DisplayVersion => return Ok(Run::Version),
+        _ if checking => "check takes one FILE".to_owned(),
+        ErrorKind::ValueValidation => {
+            let msg = std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string());
+            return Err(Mistake(msg, false));
+        }
+        // An option at the end without its value.
+        ErrorKind::InvalidValue => match name {
+            "--metrics" => "--metrics needs HOST:PORT or \"\"".to_owned(),
+            "--address" => "--address needs a D-Bus address".to_owned(),
+            _ => "expected --config FILE or check FILE".to_owned(),
+        },
+        _ => {
+            // The word as typed (`--system=1`, not `--system`).
+            let typed = args
+                .iter()
+                .find(|a| !arg.is_empty() && a.starts_with(&arg))
+                .map_or(arg.clone(), String::clone);
+            format!("unknown argument \"{typed}\"")
+        }
+    };
+    Err(Mistake(msg, true))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config = None;
-    let mut bus = daemon::Bus::Session;
-    let mut metrics: Option<std::net::SocketAddr> = Some(([127, 0, 0, 1], 9464).into());
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        let value = |i: usize| args.get(i + 1).cloned();
-        match arg {
-            "--version" | "-V" => {
-                println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "check" => {
-                return match value(i) {
-                    Some(file) if args.len() == i + 2 => check(&file),
-                    _ => {
-                        eprintln!("nonstopd: check takes one FILE\n{USAGE}");
-                        ExitCode::from(2)
-                    }
-                };
-            }
-            "--config" | "-c" => {
-                config = value(i);
-                i += 1;
-            }
-            a if a.starts_with("--config=") => config = Some(a["--config=".len()..].to_owned()),
-            "--metrics" => {
-                match value(i).as_deref() {
-                    Some("") => metrics = None,
-                    Some(a) => match a.parse() {
-                        Ok(addr) => metrics = Some(addr),
-                        Err(_) => {
-                            eprintln!("nonstopd: --metrics takes HOST:PORT (e.g. 127.0.0.1:9464) or \"\" for none, not \"{a}\"");
-                            return ExitCode::from(2);
-                        }
-                    },
-                    None => {
-                        eprintln!("nonstopd: --metrics needs HOST:PORT or \"\"\n{USAGE}");
-                        return ExitCode::from(2);
-                    }
-                }
-                i += 1;
-            }
-            "--system" => bus = daemon::Bus::System,
-            "--session" => bus = daemon::Bus::Session,
-            "--no-dbus" => bus = daemon::Bus::Off,
-            "--address" => {
-                match value(i) {
-                    Some(a) => bus = daemon::Bus::Address(a),
-                    None => {
-                        eprintln!("nonstopd: --address needs a D-Bus address\n{USAGE}");
-                        return ExitCode::from(2);
-                    }
-                }
-                i += 1;
-            }
-            other => {
-                eprintln!("nonstopd: unknown argument \"{other}\"\n{USAGE}");
-                return ExitCode::from(2);
-            }
+    match parse(&args) {
+        Ok(Run::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
         }
-        i += 1;
-    }
-    match config {
-        Some(file) => run(&file, bus, metrics),
-        None => {
-            eprintln!("nonstopd: expected --config FILE or check FILE\n{USAGE}");
+        Ok(Run::Version) => {
+            println!("nonstopd {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Run::Check(file)) => check(&file),
+        Ok(Run::Daemon {
+            config,
+            bus,
+            metrics,
+        }) => run(&config, bus, metrics),
+        Err(Mistake(msg, with_usage)) => {
+            if with_usage {
+                eprintln!("nonstopd: {msg}\n{USAGE}");
+            } else {
+                eprintln!("nonstopd: {msg}");
+            }
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Run, Mistake> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn daemon(config: &str, bus: daemon::Bus, metrics: Option<SocketAddr>) -> Result<Run, Mistake> {
+        Ok(Run::Daemon {
+            config: config.into(),
+            bus,
+            metrics,
+        })
+    }
+
+    #[test]
+    fn arguments() {
+        let default = Some(([127, 0, 0, 1], 9464).into());
+        assert_eq!(
+            p(&["--config", "a.toml"]),
+            daemon("a.toml", daemon::Bus::Session, default)
+        );
+        assert_eq!(p(&["-c", "a"]), daemon("a", daemon::Bus::Session, default));
+        assert_eq!(
+            p(&["--config=a"]),
+            daemon("a", daemon::Bus::Session, default)
+        );
+        assert_eq!(p(&["--config="]), daemon("", daemon::Bus::Session, default));
+        assert_eq!(
+            p(&["--config", "a", "--config", "b"]),
+            daemon("b", daemon::Bus::Session, default)
+        );
+        assert_eq!(
+            p(&["--no-dbus", "--metrics", "127.0.0.1:1", "-c", "a"]),
+            daemon("a", daemon::Bus::Off, Some(([127, 0, 0, 1], 1).into()))
+        );
+        assert_eq!(
+            p(&["--metrics", "", "-c", "a"]),
+            daemon("a", daemon::Bus::Session, None)
+        );
+        assert_eq!(
+            p(&["--system", "--address", "x", "-c", "a", "--session"]),
+            daemon("a", daemon::Bus::Session, default)
+        );
+        assert_eq!(
+            p(&["--no-dbus", "--address", "", "-c", "a"]),
+            daemon("a", daemon::Bus::Address(String::new()), default)
+        );
+        assert_eq!(
+            p(&["--config", "--system"]),
+            daemon("--system", daemon::Bus::Session, default)
+        );
+        assert_eq!(p(&["check", "a.toml"]), Ok(Run::Check("a.toml".into())));
+        assert_eq!(
+            p(&["-c", "x", "--system", "check", "a"]),
+            Ok(Run::Check("a".into()))
+        );
+        assert_eq!(p(&["check", "--config"]), Ok(Run::Check("--config".into())));
+        for help in [
+            &["--help"][..],
+            &["-h"],
+            &["--help", "check"],
+            &["check", "--help"],
+        ] {
+            assert_eq!(p(help), Ok(Run::Help), "{help:?}");
+        }
+        for version in [&["--version"][..], &["-V"], &["--version", "--bogus"]] {
+            assert_eq!(p(version), Ok(Run::Version), "{version:?}");
+        }
+    }
+
+    /// Every mistake in the words nonstopd used before clap.
+    #[test]
+    fn mistakes_as_before() {
+        let usage = |m: &str| Err(Mistake(m.into(), true));
+        let expected = "expected --config FILE or check FILE";
+        assert_eq!(p(&[]), usage(expected));
+        assert_eq!(p(&["--config"]), usage(expected));
+        assert_eq!(p(&["-c"]), usage(expected));
+        assert_eq!(p(&["--session"]), usage(expected));
+        for check in [
+            &["check"][..],
+            &["check", "a", "b"],
+            &["check", "a", "--session"],
+        ] {
+            assert_eq!(p(check), usage("check takes one FILE"), "{check:?}");
+        }
+        assert_eq!(p(&["--bogus"]), usage("unknown argument \"--bogus\""));
+        assert_eq!(
+            p(&["--bogus", "--version"]),
+            usage("unknown argument \"--bogus\"")
+        );
+        assert_eq!(
+            p(&["-c", "a", "--bogus"]),
+            usage("unknown argument \"--bogus\"")
+        );
+        assert_eq!(p(&["foo"]), usage("unknown argument \"foo\""));
+        assert_eq!(p(&["--system=1"]), usage("unknown argument \"--system=1\""));
+        assert_eq!(p(&["--", "check", "a"]), usage("unknown argument \"--\""));
+        assert_eq!(
+            p(&["--metrics"]),
+            usage("--metrics needs HOST:PORT or \"\"")
+        );
+        assert_eq!(p(&["--address"]), usage("--address needs a D-Bus address"));
+        assert_eq!(
+            p(&["--metrics", "bad", "-c", "a"]),
+            Err(Mistake(
+                "--metrics takes HOST:PORT (e.g. 127.0.0.1:9464) or \"\" for none, not \"bad\""
+                    .into(),
+                false
+            ))
+        );
+    }
+
+    /// dist/completions and dist/man, as nonstopctl's `cli_files` test
+    /// does for its own: rendered from `Cli`, compared with the files,
+    /// written with `NONSTOP_BLESS=1` (scripts/cli-files).
+    #[test]
+    fn cli_files_are_current() {
+        use clap_complete::Shell;
+        let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
+        let mut cmd = Cli::command();
+        let mut files = Vec::new();
+        for (shell, file) in [
+            (Shell::Bash, "nonstopd.bash"),
+            (Shell::Zsh, "_nonstopd"),
+            (Shell::Fish, "nonstopd.fish"),
+        ] {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd.clone(), "nonstopd", &mut buf);
+            files.push((Path::new("completions").join(file), buf));
+        }
+        cmd.build();
+        let source = format!("nonstopd {}", env!("CARGO_PKG_VERSION"));
+        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            let man = clap_mangen::Man::new(c.clone()).source(&source);
+            let mut buf = Vec::new();
+            man.render(&mut buf).expect("rendered into memory");
+            files.push((Path::new("man").join(man.get_filename()), buf));
+        }
+        let bless = std::env::var_os("NONSTOP_BLESS").is_some_and(|v| v == "1");
+        let mut stale = Vec::new();
+        for (path, text) in &files {
+            let at = dist.join(path);
+            if std::fs::read(&at).ok().as_ref() == Some(text) {
+                continue;
+            }
+            if bless {
+                std::fs::create_dir_all(at.parent().expect("in a folder")).expect("writable");
+                std::fs::write(&at, text).expect("dist/ is writable");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+        // A page of a command that is gone.
+        let ours = |f: &str| f.starts_with("nonstopd.") || f.starts_with("nonstopd-");
+        for entry in std::fs::read_dir(dist.join("man"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let f = entry.file_name().to_string_lossy().into_owned();
+            if ours(&f) && !files.iter().any(|(p, _)| p.ends_with(&f)) {
+                if bless {
+                    std::fs::remove_file(entry.path()).expect("dist/ is writable");
+                } else {
+                    stale.push(format!("man/{f} (no such command)"));
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "dist/ is not what nonstopd's command line renders: {} (run scripts/cli-files)",
+            stale.join(", ")
+        );
     }
 }

@@ -1,0 +1,95 @@
+//! What `nonstopctl --help` prints, and the usage after a usage error:
+//! written for people, kept as they are (scripts read the exit codes).
+
+pub const USAGE: &str = "\
+usage: nonstopctl [--session | --system | --address ADDR] COMMAND [ARGS]
+  status [CHANNEL] [--json]        the channels (or one): state, inputs, outputs, encoders
+  switch CHANNEL INPUT             put INPUT on air (the channel goes to manual mode)
+  mode CHANNEL auto|manual         let the switch choose again, or hold the input on air
+  restart CHANNEL input|output ID  rebuild an input or output now
+  start CHANNEL | stop CHANNEL     take a channel off air until started again
+  drill CHANNEL KIND [TARGET] [--for DURATION] [--json]
+                                   a failover drill; exit 0 only if it passed
+  watch [CHANNEL] [--json]         live events as lines, until SIGINT
+  reload                           re-read nonstopd's config (all or nothing)
+  --help                           everything, with the exit codes";
+
+pub const HELP: &str = "\
+nonstopctl: control and observe nonstopd through its D-Bus API
+(org.nonstop.Supervisor1; see docs/dbus.md).
+
+usage: nonstopctl [--session | --system | --address ADDR] COMMAND [ARGS]
+
+Commands:
+  status [CHANNEL]        Every channel (or CHANNEL): state, mode, the input on
+                          air, a table of inputs (state, alarms, last buffer,
+                          restarts), outputs (state, bytes sent, restarts) and
+                          encoders. --json: one JSON object with every property
+                          (Version, StartedAt, Channels: [...]), or the channel's
+                          object (Path, Id, State, Mode, ActiveInput, Switches,
+                          Inputs, Outputs, Encoders) when CHANNEL is given.
+  switch CHANNEL INPUT    Put INPUT on air; the channel goes to manual mode.
+  mode CHANNEL auto|manual
+                          auto: the switch chooses the input again.
+  restart CHANNEL input|output ID
+                          Rebuild an input or an output now (no backoff).
+  start CHANNEL           Build and start a stopped channel.
+  stop CHANNEL            Take the channel off air until `start`.
+  drill CHANNEL KIND [TARGET] [--for DURATION]
+                          Make a failure happen through the real code path for
+                          DURATION (default 10s; e.g. 500ms, 10s, 1m), remove it,
+                          wait for the recovery and print the report as
+                          `key: value` lines (--json: one object). KIND:
+                          input-stall, input-black, input-silence (TARGET: an
+                          input), encoder-fail (TARGET: a rendition; none: the
+                          first), output-fail (TARGET: an output).
+  watch [CHANNEL]         First the state of each channel, then every change and
+                          signal as it happens, one line each, prefixed with the
+                          local time, until SIGINT or SIGTERM (exit 0):
+                            TIME CHANNEL State=on-air        (also Mode=, ActiveInput=)
+                            TIME CHANNEL switched FROM -> TO (REASON)
+                            TIME CHANNEL alarm TARGET KIND raised|cleared
+                            TIME CHANNEL output ID STATE
+                            TIME CHANNEL added | removed
+                            TIME nonstopd started | stopped
+                          --json: one object per line with \"time\", \"event\"
+                          (Property: the state at start, PropertiesChanged,
+                          InputSwitched, Alarm, OutputStateChanged, ChannelAdded,
+                          ChannelRemoved, Daemon) and \"channel\" and the
+                          event's fields. An empty FROM/TO is printed as -.
+  reload                  Re-read nonstopd's config file: unchanged channels keep
+                          running; an invalid file changes nothing (exit 4).
+
+Options:
+  --session, --user       the session bus (default, as nonstopd)
+  --system                the system bus
+  --address ADDR          the bus at ADDR, e.g. unix:path=/run/nonstop/bus
+  --json                  machine-readable output (status, drill, watch)
+  --for DURATION          how long a drill's fault lasts
+  -h, --help              this text
+  -V, --version           nonstopctl's version
+
+Exit codes:
+  0  done (a drill: it passed)
+  1  the operation failed: the drill did not pass (the report is printed and
+     `nonstopctl: drill did not pass: REASON` goes to stderr), or an
+     unexpected answer
+  2  usage: unknown command or option, missing or extra arguments, a bad
+     duration or mode (the usage goes to stderr)
+  3  the bus cannot be reached, nonstopd is not running on it, or it did not
+     answer in time (watch: the connection was lost)
+  4  nonstopd (or the bus policy) refused the request with a named D-Bus
+     error; stderr has `nonstopctl: NAME: MESSAGE`, where NAME is the last
+     part of the error name: NoSuchChannel, NoSuchInput, NoSuchOutput,
+     InvalidArgument, Busy, AccessDenied, ...
+
+Every error message goes to stderr as one line starting with `nonstopctl: `.
+Successful commands that change something print nothing.";
+
+/// The exit codes and the shape of errors: the end of `HELP` (the man
+/// page's EXIT STATUS).
+pub fn exit_codes() -> &'static str {
+    const HEADING: &str = "Exit codes:\n";
+    HELP.find(HEADING)
+        .map_or("", |at| &HELP[at + HEADING.len()..])
+}
