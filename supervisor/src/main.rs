@@ -415,6 +415,9 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
+mod cli_files;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -529,66 +532,9 @@ mod tests {
         );
     }
 
-    /// dist/completions and dist/man, as nonstopctl's `cli_files` test
-    /// does for its own: rendered from `Cli`, compared with the files,
-    /// written with `NONSTOP_BLESS=1` (scripts/cli-files).
+    /// dist/completions and dist/man, rendered from `Cli` (scripts/cli-files).
     #[test]
     fn cli_files_are_current() {
-        use clap_complete::Shell;
-        let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
-        let mut cmd = Cli::command();
-        let mut files = Vec::new();
-        for (shell, file) in [
-            (Shell::Bash, "nonstopd.bash"),
-            (Shell::Zsh, "_nonstopd"),
-            (Shell::Fish, "nonstopd.fish"),
-        ] {
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd.clone(), "nonstopd", &mut buf);
-            files.push((Path::new("completions").join(file), buf));
-        }
-        cmd.build();
-        let source = format!("nonstopd {}", env!("CARGO_PKG_VERSION"));
-        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
-            let man = clap_mangen::Man::new(c.clone()).source(&source);
-            let mut buf = Vec::new();
-            man.render(&mut buf).expect("rendered into memory");
-            files.push((Path::new("man").join(man.get_filename()), buf));
-        }
-        let bless = std::env::var_os("NONSTOP_BLESS").is_some_and(|v| v == "1");
-        let mut stale = Vec::new();
-        for (path, text) in &files {
-            let at = dist.join(path);
-            if std::fs::read(&at).ok().as_ref() == Some(text) {
-                continue;
-            }
-            if bless {
-                std::fs::create_dir_all(at.parent().expect("in a folder")).expect("writable");
-                std::fs::write(&at, text).expect("dist/ is writable");
-            } else {
-                stale.push(path.display().to_string());
-            }
-        }
-        // A page of a command that is gone.
-        let ours = |f: &str| f.starts_with("nonstopd.") || f.starts_with("nonstopd-");
-        for entry in std::fs::read_dir(dist.join("man"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let f = entry.file_name().to_string_lossy().into_owned();
-            if ours(&f) && !files.iter().any(|(p, _)| p.ends_with(&f)) {
-                if bless {
-                    std::fs::remove_file(entry.path()).expect("dist/ is writable");
-                } else {
-                    stale.push(format!("man/{f} (no such command)"));
-                }
-            }
-        }
-        assert!(
-            stale.is_empty(),
-            "dist/ is not what nonstopd's command line renders: {} (run scripts/cli-files)",
-            stale.join(", ")
-        );
+        super::cli_files::check(Cli::command());
     }
 }

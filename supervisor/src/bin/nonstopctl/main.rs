@@ -12,6 +12,7 @@
 
 mod cli;
 #[cfg(test)]
+#[path = "../../cli_files.rs"]
 mod cli_files;
 mod client;
 mod fail;
@@ -127,4 +128,10 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+#[cfg(test)]
+#[test]
+fn cli_files_are_current() {
+    cli_files::check(cli::command());
 }

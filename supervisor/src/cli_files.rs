@@ -1,7 +1,8 @@
-//! dist/completions (bash, zsh, fish) and dist/man, rendered from the clap
-//! command: the test fails when the checked-in files differ from it, and
-//! `NONSTOP_BLESS=1` writes them (scripts/cli-files). nonstopd's own test
-//! does the same for its files.
+//! dist/completions (bash, zsh, fish) and dist/man, rendered from a clap
+//! command: each binary's `cli_files_are_current` test fails when the
+//! checked-in files differ from it, and `NONSTOP_BLESS=1` writes them
+//! (scripts/cli-files). Test code of both binaries, included by path:
+//! nonstopctl must not link the library (and with it GStreamer).
 
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,12 @@ fn rendered(mut cmd: clap::Command) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-#[test]
-fn cli_files_are_current() {
+/// Compares dist/ with what `cmd` renders (or writes it with
+/// `NONSTOP_BLESS=1`); panics naming the stale files.
+pub fn check(cmd: clap::Command) {
+    let name = cmd.get_name().to_owned();
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
-    let files = rendered(crate::cli::command());
+    let files = rendered(cmd);
     let bless = std::env::var_os("NONSTOP_BLESS").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
     for (path, text) in &files {
@@ -54,7 +57,7 @@ fn cli_files_are_current() {
         }
     }
     // A page of a command that is gone.
-    let ours = |f: &str| f.starts_with("nonstopctl.") || f.starts_with("nonstopctl-");
+    let ours = |f: &str| f.starts_with(&format!("{name}.")) || f.starts_with(&format!("{name}-"));
     for entry in std::fs::read_dir(dist.join("man"))
         .into_iter()
         .flatten()
@@ -71,7 +74,7 @@ fn cli_files_are_current() {
     }
     assert!(
         stale.is_empty(),
-        "dist/ is not what nonstopctl's command line renders: {} (run scripts/cli-files)",
+        "dist/ is not what {name}'s command line renders: {} (run scripts/cli-files)",
         stale.join(", ")
     );
 }
