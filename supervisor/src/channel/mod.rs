@@ -5,6 +5,15 @@
 //! Every pipeline's bus forwards its messages, tagged with who sent them
 //! and which incarnation, into one queue; all decisions are taken here, in
 //! the channel's task, never in a bus callback.
+//!
+//! One job per file, all of them `impl Channel` on the state held here:
+//! `pipeline` (the channel pipeline, starting and stopping pipelines),
+//! `inputs` and `outputs` (their lifecycles), `encoders` (the encoder
+//! instances), `bus` (what the pipelines say, turned into decisions),
+//! `state` (the channel state, the status line, alerts), `snapshot` (what
+//! the outside reads), `command` (what operators ask), `drill` (failover
+//! drills). The policies are pure and unit-tested: `failover` (output
+//! destinations), `state::running_state`, `drill::verdict`.
 
 mod bus;
 mod command;
@@ -49,6 +58,8 @@ pub type Thumbs = Arc<Mutex<std::collections::BTreeMap<String, gst::Sample>>>;
 /// A freshly (re)started input gets this long (at least `stall_timeout`)
 /// to deliver its first frame: connecting, probing and decoding take time.
 pub const START_GRACE: Duration = Duration::from_secs(5);
+/// An output whose destination accepts no data for this long is rebuilt;
+/// one delivering this long has its failures forgiven.
 pub use failover::{STABLE as OUTPUT_STABLE, STALL as OUTPUT_STALL};
 /// How long a stopping channel waits for its outputs to finalize.
 pub const STOP_GRACE: Duration = Duration::from_secs(4);
