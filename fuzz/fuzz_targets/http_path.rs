@@ -23,7 +23,7 @@ fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let (tx, rx) = tokio::sync::watch::channel(Snapshot {
-            state: "on-air".into(),
+            state: nonstop_supervisor::channel::ChannelState::OnAir,
             ..Default::default()
         });
         let views: Views = Arc::new(Mutex::new(vec![View {
