@@ -28,6 +28,7 @@ pub mod daemon;
 pub mod dbus;
 pub mod element;
 pub mod encode;
+pub mod fleet;
 pub mod glog;
 pub mod ingest;
 mod logline;
