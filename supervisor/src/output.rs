@@ -24,7 +24,71 @@ use crate::uri::{Container, OutputKind};
 /// that the oldest go (this output only; the others never wait for it).
 const QUEUE_BUFFERS: u64 = 250;
 
-/// The entry points of one running output pipeline.
+/// Fencing: the monotonic instant (`CLOCK_BOOTTIME`, which also runs
+/// while the host is suspended) until which this box may send a fleet
+/// channel's output. The fleet moves it on every confirmed lease renewal;
+/// every buffer an output lets out checks it, so a box that wakes from a
+/// freeze after its lease expired sends nothing, before any control code
+/// has run.
+#[derive(Debug, Default)]
+pub struct Fence {
+    /// ns on [`boottime_ns`]; 0: closed.
+    until: AtomicU64,
+    /// Buffers it stopped.
+    pub dropped: AtomicU64,
+}
+
+impl Fence {
+    pub fn open_until(&self, ns: u64) {
+        self.until.store(ns, Ordering::Release);
+    }
+
+    pub fn close(&self) {
+        self.until.store(0, Ordering::Release);
+    }
+
+    pub fn permits(&self) -> bool {
+        boottime_ns() < self.until.load(Ordering::Acquire)
+    }
+
+    /// How long it stays open (zero when closed).
+    pub fn remaining(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(
+            self.until
+                .load(Ordering::Acquire)
+                .saturating_sub(boottime_ns()),
+        )
+    }
+
+    /// Drops what `pad` sends unless the fence permits it.
+    fn guard(self: &Arc<Self>, pad: &gst::Pad) {
+        let fence = self.clone();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, _| {
+                if fence.permits() {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    fence.dropped.fetch_add(1, Ordering::Relaxed);
+                    gst::PadProbeReturn::Drop
+                }
+            },
+        );
+    }
+}
+
+/// `CLOCK_BOOTTIME` in ns: monotonic, and counting through a suspend.
+pub fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec; CLOCK_BOOTTIME exists on
+    // every Linux nonstop runs on.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// One rendition in an output: its video and the channel's audio.
 pub struct Track {
     /// Index of the encoder (rendition) whose video it carries.
@@ -348,7 +412,15 @@ fn sink_for(
     pipeline: &gst::Pipeline,
     kind: &OutputKind,
     target: &mut Option<PathBuf>,
+    fence: Option<&Arc<Fence>>,
 ) -> anyhow::Result<(gst::Element, gst::Element, bool)> {
+    // The last element before the network or the disk checks the fence
+    // too: what a muxer held back must not leave after it closed.
+    let guard = |sink: &gst::Element| {
+        if let (Some(f), Some(pad)) = (fence, sink.static_pad("sink")) {
+            f.guard(&pad);
+        }
+    };
     Ok(match kind {
         OutputKind::Srt { uri } => {
             let mux = muxer(Container::Ts)?;
@@ -361,6 +433,7 @@ fn sink_for(
             sink.set_property("sync", false);
             pipeline.add_many([&mux, &sink])?;
             mux.link(&sink)?;
+            guard(&sink);
             (mux.clone(), mux, false)
         }
         OutputKind::Udp { host, port } => {
@@ -371,6 +444,7 @@ fn sink_for(
             sink.set_property("sync", false);
             pipeline.add_many([&mux, &sink])?;
             mux.link(&sink)?;
+            guard(&sink);
             (mux.clone(), mux, false)
         }
         OutputKind::Rtmp { uri } => {
@@ -381,6 +455,7 @@ fn sink_for(
             sink.set_property("sync", false);
             pipeline.add_many([&mux, &sink])?;
             mux.link(&sink)?;
+            guard(&sink);
             (mux.clone(), mux, true)
         }
         OutputKind::Hls {
@@ -422,6 +497,7 @@ fn sink_for(
                     sink.set_property("sync", false);
                     pipeline.add_many([&mux, &sink])?;
                     mux.link(&sink)?;
+                    guard(&sink);
                     *target = Some(file);
                     (mux.clone(), mux, true)
                 }
@@ -449,7 +525,12 @@ fn sink_for(
 /// Builds the pipeline for one output carrying `renditions` (one, or
 /// several for HLS: a variant playlist each under `DIR/<encoder id>/` and
 /// `DIR/master.m3u8`). `name` names it in logs (`channel.output.id`).
-pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow::Result<Egress> {
+pub fn build(
+    name: &str,
+    kind: &OutputKind,
+    renditions: &[Rendition],
+    fence: Option<&Arc<Fence>>,
+) -> anyhow::Result<Egress> {
     if renditions.is_empty() {
         return Err(anyhow!("the output carries no encoder"));
     }
@@ -468,6 +549,15 @@ pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow:
         pipeline.add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &vparse, &aparse])?;
         vsrc.link(&vparse)?;
         asrc.link(&aparse)?;
+        // Before any muxer: HLS and segmented recordings are bins whose
+        // last element is out of reach.
+        if let Some(f) = fence {
+            for p in [&vparse, &aparse] {
+                if let Some(pad) = p.static_pad("src") {
+                    f.guard(&pad);
+                }
+            }
+        }
         count_bytes(&vsrc, &bytes);
         count_bytes(&asrc, &bytes);
         tracks.push(Track {
@@ -494,7 +584,7 @@ pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow:
                     segment: *segment,
                     playlist: *playlist,
                 };
-                let (v, a, _) = sink_for(&pipeline, &sub, &mut None)?;
+                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence)?;
                 link_request(vparse, &v, "video")?;
                 link_request(aparse, &a, "audio")?;
             }
@@ -504,7 +594,7 @@ pub fn build(name: &str, kind: &OutputKind, renditions: &[Rendition]) -> anyhow:
             target = Some(master);
         }
         _ => {
-            let (v, a, r) = sink_for(&pipeline, kind, &mut target)?;
+            let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence)?;
             rebase = r;
             link_request(&parsed[0].0, &v, "video")?;
             link_request(&parsed[0].1, &a, "audio")?;

@@ -69,6 +69,9 @@ pub struct Registry {
     beats: crate::watchdog::Beats,
     alerts: crate::alerts::Alerts,
     output_grace: Duration,
+    /// The fleet agent, with `[fleet]` (as the config had it at start: a
+    /// reload cannot change it).
+    fleet: Option<(crate::config::Fleet, Arc<crate::fleet::Fleet>)>,
 }
 
 /// The `[[channel]]` tables of a config file by id, as written.
@@ -132,6 +135,17 @@ impl Registry {
         }
         let (mut channel, handle) = Channel::new(ch.clone(), choices);
         channel.set_alerts(self.alerts.clone(), self.output_grace);
+        if let Some((_, fleet)) = &self.fleet {
+            let fence = Arc::new(crate::output::Fence::default());
+            channel.join_fleet(fence.clone());
+            fleet.add(crate::fleet::ChannelSeat {
+                id: ch.id.get_ref().clone(),
+                hash: crate::fleet::state::definition_hash(&table),
+                spec: ch.fleet.clone(),
+                fence,
+                commands: handle.commands.clone(),
+            });
+        }
         // A channel that cannot be built is reported; the others go on air.
         match channel.start() {
             Ok(()) => {
@@ -210,6 +224,12 @@ impl Registry {
     /// nothing. Returns the ids added and removed.
     pub async fn reload(&self) -> Result<(Vec<String>, Vec<String>), String> {
         let cfg = load(&self.config).map_err(|e| format!("{e:#}"))?;
+        if cfg.fleet.as_ref() != self.fleet.as_ref().map(|(f, _)| f) {
+            return Err(format!(
+                "{}: [fleet] differs from the running one; a reload cannot change it (restart nonstopd, one box at a time)",
+                self.config.display()
+            ));
+        }
         let new_tables = tables(&self.config)?;
         let mut channels = self.channels.lock().await;
         // Everything that must start is resolved before anything stops.
@@ -254,6 +274,9 @@ impl Registry {
             }
             self.unpublish(&mut run).await;
             info!(channel = %id, "reload: stopping");
+            if let Some((_, fleet)) = &self.fleet {
+                fleet.remove(&id);
+            }
             Registry::stop(run).await;
         }
         for (c, choices, table) in plan {
@@ -291,13 +314,28 @@ impl Registry {
 
     /// An empty registry for the config at `config`: alerts as it says.
     pub fn new(config: PathBuf, cfg: &Config) -> Registry {
+        let alerts = crate::alerts::Alerts::start(&cfg.alerts);
+        let fleet =
+            cfg.fleet
+                .as_ref()
+                .and_then(|f| match crate::fleet::Fleet::start(f, alerts.clone()) {
+                    Ok(fleet) => {
+                        info!(node = %fleet.node, endpoints = f.endpoints.len(), "fleet: joining");
+                        Some((f.clone(), Arc::new(fleet)))
+                    }
+                    Err(e) => {
+                        error!("{e:#}");
+                        None
+                    }
+                });
         Registry {
+            fleet,
             config,
             channels: tokio::sync::Mutex::new(Vec::new()),
             conn: tokio::sync::OnceCell::new(),
             views: Default::default(),
             beats: Default::default(),
-            alerts: crate::alerts::Alerts::start(&cfg.alerts),
+            alerts,
             output_grace: cfg
                 .alerts
                 .iter()
@@ -344,6 +382,11 @@ impl Registry {
         self.beats.clone()
     }
 
+    /// The fleet agent, with `[fleet]`.
+    pub fn fleet(&self) -> Option<Arc<crate::fleet::Fleet>> {
+        self.fleet.as_ref().map(|(_, f)| f.clone())
+    }
+
     /// The D-Bus connection, once there is one.
     pub fn conn(&self) -> Option<&zbus::Connection> {
         self.conn.get()
@@ -366,6 +409,11 @@ impl Registry {
 
     /// Stops every channel: outputs finalized, tasks awaited.
     pub async fn stop_all(&self) {
+        // The others take over at once: the lease is revoked, not left to
+        // expire.
+        if let Some((_, fleet)) = &self.fleet {
+            fleet.stop().await;
+        }
         let runs: Vec<Running> = self.channels.lock().await.drain(..).collect();
         for r in &runs {
             let _ = r.stop.send(true);

@@ -47,6 +47,8 @@ pub enum Command {
         duration: Duration,
         reply: Reply<DrillReport>,
     },
+    /// The fleet's decision: lead, stand by, or neither.
+    SetSeat(super::Seat),
 }
 
 // The checks of what D-Bus callers send, before the channel is touched:
@@ -174,6 +176,7 @@ impl Channel {
                 duration,
                 reply,
             } => self.start_drill(&kind, &target, duration, reply),
+            Command::SetSeat(seat) => self.set_seat(seat),
         }
         self.update_status();
         self.publish_snapshot();

@@ -556,7 +556,7 @@ impl Channel {
             for (i, inst) in ren.instances.iter().enumerate() {
                 let state = match inst.phase {
                     Phase::Waiting { .. } => "failed",
-                    Phase::Stopped => "stopped",
+                    Phase::Stopped | Phase::Held => "stopped",
                     _ if inst.fed.is_none() => "idle",
                     Phase::Starting { .. } => "starting",
                     Phase::Live { .. } if i == active => "on-air",

@@ -20,6 +20,7 @@ mod command;
 mod drill;
 mod encoders;
 mod failover;
+mod fleet;
 mod inputs;
 mod outputs;
 mod pipeline;
@@ -28,6 +29,7 @@ mod state;
 
 pub use command::{parse_mode, Command, CtlError, Reply};
 pub use drill::{check_drill_duration, parse_drill_kind, DrillKind, DrillReport};
+pub use fleet::{Role, Seat};
 pub use pipeline::TEST_HANG;
 pub use snapshot::{ChannelEvent, Counters, EncoderRow, InputRow, OutputRow, Snapshot};
 pub use state::{ChannelState, Status};
@@ -96,6 +98,9 @@ enum Phase {
         until: Instant,
     },
     Stopped,
+    /// Built and held in READY: a fleet standby's output, which sends
+    /// nothing until this box leads the channel.
+    Held,
 }
 
 /// What the daemon keeps of a running channel.
@@ -161,6 +166,8 @@ pub struct Channel {
     /// `program`; refreshed every 2 s.
     thumbs: Thumbs,
     thumbs_at: Option<Instant>,
+    /// Its seat in the fleet (`None`: runs alone, as without `[fleet]`).
+    fleet: Option<fleet::FleetPart>,
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
@@ -270,6 +277,7 @@ impl Channel {
                     start_grace,
                     down_since: None,
                     pipeline: None,
+                    errors: None,
                     feed: None,
                     gen: 0,
                     phase: Phase::Waiting { until: now },
@@ -354,6 +362,7 @@ impl Channel {
                 recent: Default::default(),
                 thumbs: thumbs.clone(),
                 thumbs_at: None,
+                fleet: None,
             },
             handle,
         )

@@ -10,7 +10,7 @@ use gst::prelude::*;
 use tracing::{info, warn};
 
 use super::failover::{AfterFailure, Destinations, Progress, WhileUp};
-use super::pipeline::{forward, start, teardown};
+use super::pipeline::{forward, start, teardown, Held};
 use super::{fmt_duration, Channel, ChannelEvent, Origin, Phase};
 use crate::backoff::Backoff;
 use crate::output::{self, Feed};
@@ -30,6 +30,8 @@ pub(super) struct Output {
     /// renditions' keyframe interval and delay line on top of the usual.
     pub(super) start_grace: Duration,
     pub(super) pipeline: Option<gst::Pipeline>,
+    /// A held output's error collector, for when it is let play.
+    pub(super) errors: Option<Held>,
     pub(super) feed: Option<Arc<Feed>>,
     pub(super) gen: u64,
     pub(super) phase: Phase,
@@ -77,11 +79,15 @@ impl Channel {
             state: "starting".into(),
         });
         let infos = self.rendition_infos(&self.outputs[o].renditions);
+        let fence = self.fence();
+        if self.holds_outputs() {
+            return self.hold_output(o, &infos, fence);
+        }
         let out = &mut self.outputs[o];
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, shown) = out.dests[out.policy.current()].clone();
-        let result = output::build(&name, &kind, &infos).and_then(|egress| {
+        let result = output::build(&name, &kind, &infos, fence.as_ref()).and_then(|egress| {
             let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
             let started = start(
                 &egress.pipeline,
@@ -106,6 +112,77 @@ impl Channel {
                 let dest = out.policy.current();
                 info!(channel = %self.id, output = %out.id, uri = %shown, destination = dest, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
                 // Start on a keyframe: ask the encoders for one now.
+                if let Some(now) = self
+                    .core
+                    .as_ref()
+                    .and_then(|c| c.pipeline.current_running_time())
+                {
+                    self.request_keyframes(now);
+                }
+            }
+            Err(e) => self.output_failed(o, &format!("{e:#}")),
+        }
+    }
+
+    /// A fleet standby's output: built, checked, and held in READY (no
+    /// connection made, nothing sent) until this box leads.
+    fn hold_output(
+        &mut self,
+        o: usize,
+        infos: &[output::Rendition],
+        fence: Option<Arc<output::Fence>>,
+    ) {
+        let out = &mut self.outputs[o];
+        out.gen += 1;
+        let name = format!("{}.output.{}", self.id, out.id);
+        let (kind, _) = out.dests[out.policy.current()].clone();
+        let result = output::build(&name, &kind, infos, fence.as_ref()).and_then(|egress| {
+            let errors = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+            out.pipeline = Some(egress.pipeline.clone());
+            egress
+                .pipeline
+                .set_state(gst::State::Ready)
+                .map_err(|_| anyhow::anyhow!("the output pipeline did not reach READY"))?;
+            out.errors = Some(errors);
+            out.feed = Some(egress.feed);
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                out.phase = Phase::Held;
+                self.emit(ChannelEvent::OutputStateChanged {
+                    id: self.outputs[o].id.clone(),
+                    state: "held".into(),
+                });
+            }
+            Err(e) => self.output_failed(o, &format!("{e:#}")),
+        }
+    }
+
+    /// This box leads now: a held output plays, from the next keyframe,
+    /// which is asked for at once.
+    pub(super) fn release_output(&mut self, o: usize) {
+        let out = &mut self.outputs[o];
+        if !out.phase.held() {
+            return;
+        }
+        let (Some(pipeline), Some(feed)) = (out.pipeline.clone(), out.feed.clone()) else {
+            return self.start_output(o);
+        };
+        let errors = out.errors.take().unwrap_or_default();
+        let started = start(&pipeline, &errors, &self.tx, Origin::Output(o), out.gen);
+        out.phase = Phase::Starting {
+            since: Instant::now(),
+        };
+        out.progress = (0, Instant::now());
+        match started {
+            Ok(()) => {
+                self.fanout.add(feed_key(o, out.gen), feed);
+                info!(channel = %self.id, output = %out.id, uri = %out.shown(), "output released: this box leads");
+                self.emit(ChannelEvent::OutputStateChanged {
+                    id: self.outputs[o].id.clone(),
+                    state: "starting".into(),
+                });
                 if let Some(now) = self
                     .core
                     .as_ref()
@@ -162,6 +239,7 @@ impl Channel {
         self.fanout.remove(feed_key(o, out.gen));
         out.gen += 1;
         out.feed = None;
+        out.errors = None;
         if let Some(p) = out.pipeline.take() {
             teardown(p);
         }

@@ -56,6 +56,8 @@ pub struct Snapshot {
     pub recent: Vec<(u64, String)>,
     /// The one-line status (systemd's STATUS=, logs).
     pub status: Status,
+    /// Its seat in the fleet (`None` without `[fleet]`, or pinned).
+    pub fleet: Option<super::Seat>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,7 @@ pub(super) fn phase_name(p: &Phase, live: &'static str) -> &'static str {
         Phase::Live { .. } => live,
         Phase::Waiting { .. } => "waiting",
         Phase::Stopped => "stopped",
+        Phase::Held => "held",
     }
 }
 
@@ -136,6 +139,7 @@ impl Channel {
             counters: self.counters.clone(),
             recent: self.recent.iter().cloned().collect(),
             status: self.status.clone(),
+            fleet: self.seat(),
         }
     }
 

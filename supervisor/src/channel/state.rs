@@ -134,7 +134,13 @@ impl Channel {
             outputs_up: self
                 .outputs
                 .iter()
-                .filter(|o| matches!(o.phase, Phase::Live { .. } | Phase::Starting { .. }))
+                .filter(|o| {
+                    // A standby's held output is up: built, ready to send.
+                    matches!(
+                        o.phase,
+                        Phase::Live { .. } | Phase::Starting { .. } | Phase::Held
+                    )
+                })
                 .count(),
             outputs: self.outputs.len(),
         }

@@ -11,6 +11,7 @@
 mod defaults;
 mod encoder;
 mod error;
+mod fleet;
 mod format;
 mod parse;
 mod schema;
@@ -22,6 +23,7 @@ pub use encoder::{
     Backend, Codec, Encoder, Fault, FaultKind, Instance, Preset, Profile, RateControl, Redundancy,
 };
 pub use error::ConfigError;
+pub use fleet::{ChannelFleet, Fleet, FleetMode};
 pub use format::{AudioFormat, VideoFormat};
 pub use schema::{
     Alarm, AlertKind, AlertSink, Backoff, Channel, Config, Input, Output, OutputMode, Watchdog,

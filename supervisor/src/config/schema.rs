@@ -25,6 +25,9 @@ pub struct Config {
     /// `[[alert]]`: where alerts go besides the log and D-Bus.
     #[serde(rename = "alert", default)]
     pub alerts: Vec<AlertSink>,
+    /// `[fleet]`: the boxes this one shares its channels with, on etcd.
+    #[serde(default)]
+    pub fleet: Option<super::fleet::Fleet>,
     /// Where it was read from, to place later errors (file, text).
     #[serde(skip)]
     pub(super) source: (String, String),
@@ -74,6 +77,9 @@ pub struct Channel {
     pub encoders: Vec<Encoder>,
     #[serde(rename = "output", default)]
     pub outputs: Vec<Output>,
+    /// `[channel.fleet]`: how it runs when the config has `[fleet]`.
+    #[serde(default)]
+    pub fleet: super::fleet::ChannelFleet,
 }
 
 /// Content checks on every input, and which of them cause a failover.

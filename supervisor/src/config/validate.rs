@@ -57,8 +57,13 @@ impl Config {
             );
         }
         let mut channel_ids = HashSet::new();
+        if let Some(fleet) = &self.fleet {
+            fleet.validate(errors);
+        }
         for (c, ch) in self.channels.iter().enumerate() {
             let at = format!("channel[{c}]");
+            ch.fleet
+                .validate(&at, ch.id.span(), self.fleet.as_ref(), errors);
             check_id(
                 errors,
                 &ch.id,

@@ -34,8 +34,17 @@ pub struct Want<'a> {
 /// FNV-1a, then splitmix64's finalizer: the same on every box and every
 /// build (std's hasher is seeded per process), and well spread.
 fn hash(node: &str, channel: &str) -> u64 {
+    mix(node.bytes().chain([0xff]).chain(channel.bytes()))
+}
+
+/// The same hash of one string (definition hashes).
+pub fn stable_hash(s: &str) -> u64 {
+    mix(s.bytes())
+}
+
+fn mix(bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in node.bytes().chain([0xff]).chain(channel.bytes()) {
+    for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -1,0 +1,118 @@
+//! The channel's seat in the fleet: its role on this box (active,
+//! standby, off), the leader, the fencing token, and the fence every one
+//! of its outputs checks on every buffer. The fleet decides (`crate::fleet`);
+//! the channel only obeys: a standby builds its outputs and holds them
+//! (READY, nothing sent), the leader lets them play.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::{Channel, Phase};
+use crate::output::Fence;
+
+/// What this box does with a channel of the fleet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Not run here (not one of its replicas, or a config that differs).
+    #[default]
+    Off,
+    /// Inputs, switch and encoders warm; outputs built and held.
+    Standby,
+    /// The outputs send.
+    Active,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Off, Role::Standby, Role::Active];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Off => "off",
+            Role::Standby => "standby",
+            Role::Active => "active",
+        }
+    }
+}
+
+/// The channel's place in the fleet, as D-Bus, metrics and the status
+/// page show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seat {
+    pub role: Role,
+    /// The node leading the channel ("" while nobody does).
+    pub leader: String,
+    /// The leader key's create revision in etcd (0: none).
+    pub token: i64,
+}
+
+pub(super) struct FleetPart {
+    pub(super) fence: Arc<Fence>,
+    pub(super) seat: Seat,
+}
+
+impl Channel {
+    /// Runs the channel under the fleet: its outputs are held until the
+    /// fleet makes this box the leader, and then send only while `fence`
+    /// allows.
+    pub fn join_fleet(&mut self, fence: Arc<Fence>) {
+        self.fleet = Some(FleetPart {
+            fence,
+            seat: Seat {
+                role: Role::Standby,
+                ..Seat::default()
+            },
+        });
+    }
+
+    /// Outputs are built but must not send.
+    pub(super) fn holds_outputs(&self) -> bool {
+        self.fleet
+            .as_ref()
+            .is_some_and(|f| f.seat.role != Role::Active)
+    }
+
+    pub(super) fn fence(&self) -> Option<Arc<Fence>> {
+        self.fleet.as_ref().map(|f| f.fence.clone())
+    }
+
+    pub(super) fn seat(&self) -> Option<Seat> {
+        self.fleet.as_ref().map(|f| f.seat.clone())
+    }
+
+    /// The fleet's decision for this channel.
+    pub(super) fn set_seat(&mut self, seat: Seat) {
+        let Some(part) = self.fleet.as_mut() else {
+            return;
+        };
+        let was = part.seat.role;
+        let now = seat.role;
+        if part.seat != seat {
+            info!(channel = %self.id, role = now.name(), leader = %seat.leader, token = seat.token, "fleet role");
+        }
+        part.seat = seat;
+        match (was == Role::Active, now == Role::Active) {
+            (false, true) => {
+                for o in 0..self.outputs.len() {
+                    self.release_output(o);
+                }
+            }
+            (true, false) => {
+                warn!(channel = %self.id, role = now.name(), "no longer the leader: outputs held");
+                for o in 0..self.outputs.len() {
+                    if self.outputs[o].pipeline.is_some() {
+                        self.take_down_output(o);
+                        self.start_output(o);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Phase {
+    pub(super) fn held(&self) -> bool {
+        matches!(self, Phase::Held)
+    }
+}
