@@ -657,6 +657,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fence_lets_out_only_what_its_deadline_allows() {
+        gst::init().unwrap();
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("signal-handoffs", true)
+            .build()
+            .unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let s = seen.clone();
+        sink.connect("handoff", false, move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+            None
+        });
+        let sinkpad = sink.static_pad("sink").unwrap();
+        let fence = Arc::new(Fence::default());
+        fence.guard(&sinkpad);
+        sink.set_state(gst::State::Playing).unwrap();
+        // Pushed by hand, so each push has passed the probe when it returns.
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.set_active(true).unwrap();
+        src.link(&sinkpad).unwrap();
+        src.push_event(gst::event::StreamStart::new("fence"));
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()));
+        let push = |n: u64| {
+            for _ in 0..n {
+                let _ = src.push(gst::Buffer::with_size(188).unwrap());
+            }
+        };
+        // Closed (a standby, or no lease yet): nothing.
+        push(3);
+        // Open for an hour: all of it.
+        fence.open_until(boottime_ns() + 3_600_000_000_000);
+        assert!(fence.permits());
+        push(4);
+        // The deadline passed (a box waking from a freeze): nothing more,
+        // with no one having closed it.
+        fence.open_until(boottime_ns().saturating_sub(1));
+        assert!(!fence.permits());
+        push(5);
+        sink.set_state(gst::State::Null).unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
+        assert_eq!(fence.dropped.load(Ordering::SeqCst), 8);
+        assert_eq!(fence.remaining(), std::time::Duration::ZERO);
+    }
+
+    #[test]
     fn recordings_never_overwrite() {
         let dir = std::env::temp_dir().join(format!("nonstop-rec-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -695,7 +743,7 @@ mod tests {
         let mut sd = rendition(1, "sd");
         sd.size = (640, 360);
         sd.bandwidth = 1_128_000;
-        let e = build("t", &kind, &[rendition(0, "hd"), sd]).unwrap();
+        let e = build("t", &kind, &[rendition(0, "hd"), sd], None).unwrap();
         assert_eq!(e.target, Some(dir.join("master.m3u8")));
         assert_eq!(
             std::fs::read_to_string(dir.join("master.m3u8")).unwrap(),
@@ -722,8 +770,8 @@ mod tests {
         ];
         for uri in kinds {
             let kind = crate::uri::output_kind(uri).unwrap();
-            let e =
-                build("t", &kind, &[rendition(0, "hd")]).unwrap_or_else(|e| panic!("{uri}: {e:#}"));
+            let e = build("t", &kind, &[rendition(0, "hd")], None)
+                .unwrap_or_else(|e| panic!("{uri}: {e:#}"));
             assert!(e.pipeline.children().len() >= 5, "{uri}");
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -288,3 +288,103 @@ impl ChannelFleet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::fixtures::{errors, GOOD};
+    use crate::config::{Config, FleetMode};
+
+    const FLEET: &str = r#"
+[fleet]
+endpoints = ["http://10.0.0.11:2379", "http://10.0.0.12:2379"]
+node = "enc-a"
+peer = "10.0.0.21:7580"
+"#;
+
+    #[test]
+    fn a_fleet_table_with_its_defaults() {
+        let cfg = Config::parse("ch.toml", &format!("{FLEET}{GOOD}")).unwrap();
+        let f = cfg.fleet.as_ref().unwrap();
+        assert_eq!(f.node_name(), "enc-a");
+        assert_eq!(f.key_prefix(), "/nonstop");
+        assert_eq!(f.ttl, std::time::Duration::from_secs(2));
+        assert_eq!(f.capacity, 1);
+        let ch = &cfg.channels[0].fleet;
+        assert_eq!((ch.mode, ch.replicas), (FleetMode::ActivePassive, 2));
+        assert!(Config::parse("ch.toml", GOOD).unwrap().fleet.is_none());
+    }
+
+    #[test]
+    fn fleet_mistakes_are_reported_where_they_are() {
+        let text = format!(
+            "{}{GOOD}",
+            r#"
+[fleet]
+endpoints = ["10.0.0.11:2379", "https://10.0.0.12:2379"]
+node = "enc a"
+ttl = "1500ms"
+peer = "somewhere"
+prefix = "nonstop"
+username = "u"
+"#
+        );
+        let got = errors(&text);
+        let want = [
+            "ch.toml:3:14: fleet.endpoints[0]: \"10.0.0.11:2379\" is not an etcd client URL",
+            "ch.toml:3:32: fleet.endpoints[1]: an https:// endpoint needs `ca`",
+            "ch.toml:4:8: fleet.node: \"enc a\" cannot name a node",
+            "fleet.prefix: \"nonstop\" must start with '/'",
+            "fleet.ttl: 1s 500ms is not a whole number of seconds",
+            "ch.toml:6:8: fleet.peer: \"somewhere\" is not an address",
+            "fleet: `username` and `password` go together",
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|g| g.contains(w)),
+                "missing {w:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn channel_fleet_mistakes_name_the_channel() {
+        let pinned = GOOD.replace(
+            "timeout = \"750ms\"",
+            "timeout = \"750ms\"\nfleet = { mode = \"pinned\", replicas = 0, preferred = \"x\" }",
+        );
+        let got = errors(&format!("{FLEET}{pinned}"));
+        assert!(
+            got.iter()
+                .any(|g| g.ends_with("channel[0].fleet.replicas: must be at least 1")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|g| g
+                .ends_with("channel[0].fleet.nodes: a pinned channel names the nodes it runs on")),
+            "{got:#?}"
+        );
+        let alone = GOOD.replace(
+            "timeout = \"750ms\"",
+            "timeout = \"750ms\"\nfleet = { nodes = [\"enc-a\"], preferred = \"enc-b\" }",
+        );
+        let got = errors(&alone);
+        assert!(
+            got.iter().any(|g| g.contains(
+                "channel[0].fleet.preferred: \"enc-b\" is not one of the channel's nodes"
+            )),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|g| g
+                .contains("channel[0].fleet: names nodes, but the config has no [fleet] table")),
+            "{got:#?}"
+        );
+        let bad_mode = GOOD.replace(
+            "timeout = \"750ms\"",
+            "timeout = \"750ms\"\nfleet = { mode = \"both\" }",
+        );
+        let got = errors(&bad_mode);
+        assert!(got[0].contains("unknown variant `both`, expected one of `active-passive`, `active-active`, `pinned`"), "{got:#?}");
+    }
+}

@@ -82,7 +82,7 @@ mod tests {
                 "ch.toml:5:1: channel[0].timeuot: unknown field `timeuot`, expected one of `id`, \
                   `video`, `audio`, `timeout`, `return_after`, `clean_gap`, `flap_window`, \
                   `max_return_after`, `startup_grace`, `watchdog`, `backoff`, `input`, `encoder`, \
-                  `output`"
+                  `output`, `fleet`"
             ]
         );
     }
@@ -91,7 +91,9 @@ mod tests {
     fn an_empty_key_at_the_top_has_a_place() {
         assert_eq!(
             errors("\"\" = \"=\""),
-            vec!["ch.toml:1:1: (top): unknown field ``, expected `channel` or `alert`"]
+            vec![
+                "ch.toml:1:1: (top): unknown field ``, expected one of `channel`, `alert`, `fleet`"
+            ]
         );
     }
 

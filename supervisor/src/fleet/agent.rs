@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::decide::{decide, replicas, Decision, Why};
+use super::failsafe::{self, Ask};
 use super::state::{self, Kv, LeaderRecord, MemberRecord, Observed};
 use super::{ChannelSeat, ChannelView, FleetView, MemberView, Request};
 use crate::channel::{Command, Role, Seat};
@@ -44,15 +45,16 @@ impl Session {
     /// Until when the lease certainly holds, less a margin for the rates
     /// of two clocks (boottime here, etcd's monotonic there).
     fn deadline_ns(&self) -> u64 {
-        let ttl = self.ttl.as_nanos() as u64;
-        let margin = (ttl / 10).min(200_000_000);
-        self.confirmed_ns + ttl - margin
+        self.confirmed_ns + self.ttl.as_nanos() as u64 - margin(self.ttl)
     }
 }
 
 struct Entry {
     seat: ChannelSeat,
     sent: Option<Seat>,
+    /// Until when the failsafe's last round lets it send (boottime ns;
+    /// 0: no round confirmed).
+    failsafe_ns: u64,
     /// Since when this box has been a replica in line to take the channel.
     waiting_since: Option<Instant>,
     /// The last leader seen, and whether its box was alive when it went.
@@ -78,6 +80,14 @@ pub(super) struct Agent {
     /// When etcd was last complained about (one warning a few seconds).
     warned: Option<Instant>,
     started_us: u64,
+    peers: failsafe::Shared,
+    http: reqwest::Client,
+    last_round: Option<Instant>,
+}
+
+/// The margin taken off a deadline for the rates of two clocks.
+fn margin(ttl: Duration) -> u64 {
+    (ttl.as_nanos() as u64 / 10).min(200_000_000)
 }
 
 impl Agent {
@@ -87,8 +97,9 @@ impl Agent {
         alerts: crate::alerts::Alerts,
         rx: mpsc::UnboundedReceiver<Request>,
     ) -> Agent {
+        let node = cfg.node_name();
         Agent {
-            node: cfg.node_name(),
+            node: node.clone(),
             prefix: cfg.key_prefix(),
             cfg,
             client: None,
@@ -105,6 +116,9 @@ impl Agent {
             etcd_ok: false,
             warned: None,
             started_us: nonstop_api::now_us(),
+            peers: failsafe::shared(&node),
+            http: reqwest::Client::new(),
+            last_round: None,
         }
     }
 
@@ -115,6 +129,14 @@ impl Agent {
     }
 
     pub(super) async fn run(mut self) {
+        if let Some(addr) = self
+            .cfg
+            .peer
+            .as_ref()
+            .and_then(|p| p.get_ref().parse().ok())
+        {
+            tokio::spawn(failsafe::serve(addr, self.peers.clone()));
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -137,6 +159,7 @@ impl Agent {
                     Entry {
                         seat,
                         sent: None,
+                        failsafe_ns: 0,
                         waiting_since: None,
                         last_leader: None,
                     },
@@ -380,11 +403,13 @@ impl Agent {
                 }
             }
         }
+        self.failsafe().await;
         // The lease may have run out unconfirmed: whatever etcd says later,
-        // nothing of this box may still be leading.
+        // nothing of this box may still be leading (but what the failsafe
+        // still covers).
         if let Some(s) = &self.session {
             if boottime_ns() >= s.deadline_ns() {
-                warn!(node = %self.node, "fleet: no lease renewal confirmed in time; every channel this box led is held");
+                warn!(node = %self.node, "fleet: no lease renewal confirmed in time; asking for a new lease");
                 self.session = None;
                 self.lose_all("lease deadline passed");
             }
@@ -393,12 +418,19 @@ impl Agent {
         self.publish_view();
     }
 
-    /// Every channel it leads: held at once.
+    /// Every channel it leads and the failsafe does not cover: held at
+    /// once.
     fn lose_all(&mut self, why: &str) {
+        let now = boottime_ns();
         for (id, e) in self.channels.iter_mut() {
             if e.sent.as_ref().is_some_and(|s| s.role == Role::Active)
                 && e.seat.spec.mode == crate::config::FleetMode::ActivePassive
+                && e.failsafe_ns <= now
             {
+                self.peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_busy(id, false);
                 e.seat.fence.close();
                 warn!(channel = %id, reason = why, "fleet: outputs held");
                 let seat = Seat {
@@ -418,7 +450,7 @@ impl Agent {
             match &e.sent {
                 Some(s) if s.role == Role::Active => {
                     if e.seat.spec.mode == crate::config::FleetMode::ActivePassive {
-                        e.seat.fence.open_until(until);
+                        e.seat.fence.open_until(until.max(e.failsafe_ns));
                     } else {
                         e.seat.fence.open_until(u64::MAX);
                     }
@@ -482,7 +514,12 @@ impl Agent {
         let Some(e) = self.channels.get_mut(id) else {
             return;
         };
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_busy(id, seat.role == Role::Active);
         if seat.role != Role::Active {
+            e.failsafe_ns = 0;
             // Closed before the channel hears of it: nothing leaves from now.
             e.seat.fence.close();
         }
@@ -511,6 +548,10 @@ impl Agent {
         let Some(e) = self.channels.get(id) else {
             return;
         };
+        // On air now (by the lease or the failsafe): after an etcd outage
+        // it takes its channel back at once, whatever the ranks say.
+        let on_air =
+            e.sent.as_ref().is_some_and(|s| s.role == Role::Active) && e.seat.fence.permits();
         let decision = decide(&self.node, lease, id, &e.seat.hash, &e.seat.spec, &self.obs);
         let leader_now = self.obs.leaders.get(id).map(|l| l.record.node.clone());
         let previous = e.last_leader.clone();
@@ -595,29 +636,36 @@ impl Agent {
                 self.resign(id, Some(token)).await;
             }
             Decision::ClearStale { token } => {
-                info!(channel = %id, token, "fleet: clearing this node's leadership from a previous run");
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Standby,
-                        leader: String::new(),
-                        token: 0,
-                    },
-                );
+                info!(channel = %id, token, "fleet: clearing this node's leadership from a previous lease");
+                if !on_air {
+                    self.set_seat(
+                        id,
+                        Seat {
+                            role: Role::Standby,
+                            leader: String::new(),
+                            token: 0,
+                        },
+                    );
+                }
                 self.resign(id, Some(token)).await;
+                if on_air {
+                    self.take(client, id, lease, previous.as_deref()).await;
+                }
             }
             Decision::Take { rank } => {
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Standby,
-                        leader: String::new(),
-                        token: 0,
-                    },
-                );
+                if !on_air {
+                    self.set_seat(
+                        id,
+                        Seat {
+                            role: Role::Standby,
+                            leader: String::new(),
+                            token: 0,
+                        },
+                    );
+                }
                 let e = self.channels.get_mut(id).expect("present");
                 let since = *e.waiting_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= STAGGER * rank as u32 {
+                if on_air || since.elapsed() >= STAGGER * rank as u32 {
                     self.take(client, id, lease, previous.as_deref()).await;
                 }
             }
@@ -640,6 +688,22 @@ impl Agent {
             hash: e.seat.hash.clone(),
         };
         let value = serde_json::to_vec(&record).unwrap_or_default();
+        let begun = self
+            .peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .begin_take(id, Instant::now());
+        if let Err(node) = begun {
+            // It confirmed to `node` that it would not: the failsafe.
+            if self
+                .warned
+                .is_none_or(|w| w.elapsed() >= Duration::from_secs(2))
+            {
+                self.warned = Some(Instant::now());
+                info!(channel = %id, leader = %node, "fleet: not taking the channel: {node} is on air by the failsafe");
+            }
+            return;
+        }
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(
@@ -648,13 +712,25 @@ impl Agent {
                 Some(PutOptions::new().with_lease(lease)),
             )]);
         let r = match tokio::time::timeout(self.budget(), client.txn(txn)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return self.complain("cannot take a channel", e),
-            Err(_) => return self.complain("cannot take a channel", "timed out"),
+            Ok(Ok(r)) if r.succeeded() => r,
+            other => {
+                let busy = self
+                    .channels
+                    .get(id)
+                    .and_then(|e| e.sent.as_ref())
+                    .is_some_and(|s| s.role == Role::Active);
+                self.peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_busy(id, busy);
+                match other {
+                    Ok(Err(e)) => self.complain("cannot take a channel", e),
+                    Err(_) => self.complain("cannot take a channel", "timed out"),
+                    _ => {}
+                }
+                return;
+            }
         };
-        if !r.succeeded() {
-            return;
-        }
         let token = r.header().map_or(0, |h| h.revision());
         let alive = |n: &str| self.obs.members.iter().any(|m| m.name == n);
         let reason = match previous {
@@ -672,8 +748,16 @@ impl Agent {
             None => format!("fleet: {} leads channel {id}, token {token}", self.node),
         };
         warn!(channel = %id, reason, token, "{summary}");
-        if previous.is_some() {
-            self.alert(id, "takeover", &self.node.clone(), true, summary);
+        if previous.is_some_and(|p| p != self.node) {
+            // An event, not a condition: sent every time, never cleared.
+            self.alerts.send(crate::alerts::Alert {
+                channel: id.to_owned(),
+                target: self.node.clone(),
+                kind: "takeover".into(),
+                raised: true,
+                time_us: nonstop_api::now_us(),
+                summary,
+            });
         }
         // The lease was confirmed this tick or the deadline guards it.
         self.set_seat(
@@ -690,6 +774,93 @@ impl Agent {
             e.waiting_since = None;
         }
         self.check_degraded(id);
+    }
+
+    /// While the lease cannot be renewed: one round of asks to the other
+    /// replicas of every channel this box leads (at most every TTL/3). A
+    /// channel all of whose other replicas confirm may send until the
+    /// round's send time plus the TTL.
+    async fn failsafe(&mut self) {
+        let ttl = self.session.as_ref().map_or(self.cfg.ttl, |s| s.ttl);
+        let overdue = self.session.as_ref().is_none_or(|s| {
+            boottime_ns().saturating_sub(s.confirmed_ns) > (ttl / 2).as_nanos() as u64
+        });
+        if !overdue || self.cfg.peer.is_none() {
+            return;
+        }
+        if self.last_round.is_some_and(|t| t.elapsed() < ttl / 3) {
+            return;
+        }
+        let leading: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, e)| {
+                e.sent.as_ref().is_some_and(|s| s.role == Role::Active)
+                    && e.seat.spec.mode == crate::config::FleetMode::ActivePassive
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if leading.is_empty() {
+            return;
+        }
+        self.last_round = Some(Instant::now());
+        let peer_of = |n: &str| {
+            self.obs
+                .members
+                .iter()
+                .find(|m| m.name == n)
+                .and_then(|m| m.record.peer.clone())
+        };
+        let mut asks: BTreeMap<String, Ask> = BTreeMap::new();
+        // Per channel, the peers that must confirm (None: one cannot be
+        // asked, or it has no other replica: no failsafe).
+        let mut need: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+        for id in &leading {
+            let Some(e) = self.channels.get(id) else {
+                continue;
+            };
+            let others: Vec<String> = replicas(id, &e.seat.spec, &self.obs)
+                .into_iter()
+                .filter(|n| *n != self.node)
+                .collect();
+            let addrs: Option<Vec<String>> = others.iter().map(|n| peer_of(n)).collect();
+            let addrs = addrs.filter(|a| !a.is_empty());
+            for a in addrs.iter().flatten() {
+                asks.entry(a.clone())
+                    .or_insert_with(|| Ask {
+                        node: self.node.clone(),
+                        channels: Vec::new(),
+                        ttl_ms: ttl.as_millis() as u64,
+                    })
+                    .channels
+                    .push(id.clone());
+            }
+            need.insert(id.clone(), addrs);
+        }
+        let sent = boottime_ns();
+        let answers = failsafe::round(&self.http, asks, self.budget()).await;
+        let until = sent + ttl.as_nanos() as u64 - margin(ttl);
+        for (id, addrs) in need {
+            let confirmed = addrs.is_some_and(|addrs| {
+                addrs.iter().all(|a| {
+                    answers
+                        .get(a)
+                        .is_some_and(|ans| ans.confirmed.contains(&id))
+                })
+            });
+            let Some(e) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            if confirmed {
+                if e.failsafe_ns == 0 {
+                    warn!(channel = %id, "fleet: etcd unreachable, but every other replica confirms it holds nothing: staying on air (failsafe)");
+                }
+                e.failsafe_ns = until;
+            } else if e.failsafe_ns != 0 && e.failsafe_ns <= boottime_ns() {
+                e.failsafe_ns = 0;
+            }
+        }
+        self.open_fences();
     }
 
     /// No standby left for a channel this box leads.

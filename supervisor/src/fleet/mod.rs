@@ -15,6 +15,7 @@
 
 mod agent;
 pub mod decide;
+pub mod failsafe;
 pub mod placement;
 pub mod state;
 
