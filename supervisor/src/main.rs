@@ -30,6 +30,20 @@ use nonstop_supervisor::config::fmt_duration;
 fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
+    if let Some(f) = &c.fleet {
+        let _ = writeln!(
+            s,
+            "fleet: node {} (capacity {}), {} etcd endpoint(s), keys under {}, lease {}, {}",
+            f.node_name(),
+            f.capacity,
+            f.endpoints.len(),
+            f.key_prefix(),
+            fmt_duration(f.ttl),
+            f.peer.as_ref().map_or("no peer address: an etcd outage fences this box's leaders".to_owned(), |p| {
+                format!("peers ask it at {} (the failsafe)", p.get_ref())
+            })
+        );
+    }
     for (n, ch) in c.channels.iter().enumerate() {
         let choices: &[Vec<Choice>] = choices.get(n).map_or(&[], |v| v.as_slice());
         let v = ch.video;
@@ -44,6 +58,20 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
             ch.audio.rate,
             ch.audio.channels
         );
+        if c.fleet.is_some() {
+            let nodes: Vec<&str> = ch.fleet.nodes.iter().map(|n| n.get_ref().as_str()).collect();
+            let _ = writeln!(
+                s,
+                "  fleet: {}, {} replica(s), on {}{}",
+                ch.fleet.mode.name(),
+                ch.fleet.replicas,
+                if nodes.is_empty() { "any node".to_owned() } else { nodes.join(", ") },
+                ch.fleet
+                    .preferred
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(", preferring {}", p.get_ref()))
+            );
+        }
         let fail_on: Vec<&str> = ch.watchdog.fail_on.iter().map(|a| a.name()).collect();
         let _ = writeln!(
             s,
