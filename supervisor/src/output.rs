@@ -240,6 +240,10 @@ pub struct Fanout {
     feeds: Mutex<Vec<(u64, Arc<Feed>)>>,
     /// The pace of the encoded video (drills measure the output here).
     pub cadence: Cadence,
+    /// On a UTC timeline (a fleet channel): when the last keyframe of the
+    /// first rendition left the encoders, less its running time, ns. The
+    /// boxes of a fleet compare theirs (the epoch offset).
+    pub epoch_delay: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Fanout {
@@ -254,6 +258,13 @@ impl Fanout {
     pub fn video(&self, rendition: usize, buffer: &gst::Buffer, caps: Option<&gst::Caps>) {
         if rendition == 0 {
             self.cadence.frame(crate::monotonic_ns());
+            if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                if let Some(pts) = buffer.pts() {
+                    let utc = nonstop_api::now_us() as i64 * 1000;
+                    self.epoch_delay
+                        .store(utc - pts.nseconds() as i64, Ordering::Relaxed);
+                }
+            }
         }
         self.each(|f| {
             for t in f.tracks.iter().filter(|t| t.rendition == rendition) {

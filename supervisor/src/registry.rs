@@ -144,6 +144,7 @@ impl Registry {
                 spec: ch.fleet.clone(),
                 fence,
                 commands: handle.commands.clone(),
+                epoch_delay: channel.epoch_delay(),
             });
         }
         // A channel that cannot be built is reported; the others go on air.

@@ -210,6 +210,9 @@ struct Member {
 struct GroupState {
     members: BTreeMap<usize, Member>,
     origin: Option<ClockTime>,
+    /// When the first member started (the start grace counts from it; the
+    /// origin is 0 on an epoch grid).
+    first_start: Option<ClockTime>,
     last_point: Option<ClockTime>,
     active: Option<u32>,
     started: Option<ClockTime>,
@@ -273,15 +276,22 @@ impl Group {
     /// A member starts producing at `now` with period `den / num` seconds.
     /// Returns its grid (aligned on the group's origin), its first slot index,
     /// the log position it starts from and the input currently on air.
+    /// On an `epoch` grid the origin is running time 0: processes whose
+    /// pipelines run on the same clock and base time (UTC) get the same
+    /// slot times.
     pub fn start(
         &self,
         id: usize,
         now: ClockTime,
         num: u64,
         den: u64,
+        epoch: bool,
     ) -> (Grid, u64, u64, Option<u32>) {
         let mut st = self.lock();
-        let origin = *st.origin.get_or_insert(now);
+        st.first_start.get_or_insert(now);
+        let origin = *st
+            .origin
+            .get_or_insert(if epoch { ClockTime::ZERO } else { now });
         let grid = Grid { origin, num, den };
         let k = grid.first_at_or_after(now);
         st.members.entry(id).or_default().grid = Some(grid);
@@ -468,7 +478,9 @@ fn decide_and_log(
         never_started: st.started.is_none(),
         startup: st.started.is_some_and(|s| now < s + timeout),
         awaiting_best: st.started.is_none()
-            && st.origin.is_some_and(|o| now < o + policy.startup_grace),
+            && st
+                .first_start
+                .is_some_and(|o| now < o + policy.startup_grace),
         control: st.control,
         candidates,
     };
@@ -681,8 +693,8 @@ mod tests {
         let timeout = 500 * MS;
         g.join(1);
         g.join(2);
-        let (video, kv, _, _) = g.start(1, ClockTime::ZERO, 50, 1);
-        let (audio, ka, _, _) = g.start(2, 5 * MS, 100, 1);
+        let (video, kv, _, _) = g.start(1, ClockTime::ZERO, 50, 1, false);
+        let (audio, ka, _, _) = g.start(2, 5 * MS, 100, 1, false);
         assert_eq!((kv, ka), (0, 1), "audio aligns on the group origin");
         assert_eq!(audio.slot(ka), 10 * MS);
 
@@ -797,5 +809,23 @@ mod tests {
             3,
         );
         assert_eq!(e[0].at, 1100 * MS, "video cuts at the same running time");
+    }
+
+    #[test]
+    fn an_epoch_grid_gives_two_groups_the_same_slots_whenever_they_start() {
+        // Two processes (two groups) on the same UTC-based running time,
+        // started 1.234 s apart: the same slot times.
+        let a = Group::private();
+        let b = Group::private();
+        let t0 = ClockTime::from_seconds(1_796_568_000);
+        let (ga, ka, _, _) = a.start(1, t0 + 7 * MS, 25, 1, true);
+        let (gb, kb, _, _) = b.start(1, t0 + 1241 * MS, 25, 1, true);
+        assert_eq!(ga.slot(ka), t0 + 40 * MS);
+        assert_eq!(gb.slot(kb), t0 + 1280 * MS);
+        assert_eq!(ga.slot(ka + 31), gb.slot(kb));
+        // Without it, each grid starts where its group did.
+        let c = Group::private();
+        let (gc, kc, _, _) = c.start(1, t0 + 7 * MS, 25, 1, false);
+        assert_eq!(gc.slot(kc), t0 + 7 * MS);
     }
 }

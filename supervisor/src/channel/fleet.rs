@@ -65,6 +65,12 @@ impl Channel {
         });
     }
 
+    /// Where the channel's output stands against UTC (see
+    /// `Fanout::epoch_delay`).
+    pub fn epoch_delay(&self) -> Arc<std::sync::atomic::AtomicI64> {
+        self.fanout.epoch_delay.clone()
+    }
+
     /// Outputs are built but must not send.
     pub(super) fn holds_outputs(&self) -> bool {
         self.fleet

@@ -210,7 +210,22 @@ impl Channel {
     pub(super) fn build_core(&self) -> anyhow::Result<Core> {
         let cfg = &self.cfg;
         let pipeline = gst::Pipeline::with_name(&format!("{}.channel", self.id));
-        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        // In a fleet every box runs the channel on UTC: running time is the
+        // time since the Unix epoch (NTP- or PTP-disciplined), so the frame
+        // slots, the keyframe schedule (multiples of the keyframe interval)
+        // and the MPEG-TS timestamps are the same on every box, and a
+        // handover or a CDN switching boxes sees one timeline.
+        let epoch = self.fleet.is_some();
+        if epoch {
+            let utc: gst::SystemClock = glib::Object::builder()
+                .property("clock-type", gst::ClockType::Realtime)
+                .build();
+            pipeline.use_clock(Some(&utc));
+            pipeline.set_start_time(gst::ClockTime::NONE);
+            pipeline.set_base_time(gst::ClockTime::ZERO);
+        } else {
+            pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        }
         // Unique per incarnation: switch groups are process-wide by name.
         let group = format!("nonstopd/{}/{}", self.id, self.core_gen);
         let vswitch = make("nonstopswitch", "vswitch")?;
@@ -227,6 +242,7 @@ impl Channel {
             // would only add a wakeup per frame and make bursts wait.
             s.set_property("sync-inputs", false);
             s.set_property("group", &group);
+            s.set_property("epoch-grid", epoch);
         }
         pipeline.add_many([&vswitch, &aswitch])?;
         let vcaps = ingest::video_caps(&cfg.video);

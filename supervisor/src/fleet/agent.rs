@@ -83,6 +83,8 @@ pub(super) struct Agent {
     peers: failsafe::Shared,
     http: reqwest::Client,
     last_round: Option<Instant>,
+    /// When the channels' epoch delays were last published.
+    epoch_at: Option<Instant>,
 }
 
 /// The margin taken off a deadline for the rates of two clocks.
@@ -119,6 +121,7 @@ impl Agent {
             peers: failsafe::shared(&node),
             http: reqwest::Client::new(),
             last_round: None,
+            epoch_at: None,
         }
     }
 
@@ -401,6 +404,7 @@ impl Agent {
                 for id in ids {
                     self.act(&mut client, &id).await;
                 }
+                self.publish_epochs(&mut client).await;
             }
         }
         self.failsafe().await;
@@ -863,6 +867,43 @@ impl Agent {
         self.open_fences();
     }
 
+    /// Once a second: each channel's output delay against UTC, for the
+    /// other boxes to compare theirs with (µs, under the lease).
+    async fn publish_epochs(&mut self, client: &mut Client) {
+        if self
+            .epoch_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.epoch_at = Some(Instant::now());
+        let Some(lease) = self.session.as_ref().map(|s| s.lease) else {
+            return;
+        };
+        let mut ops = Vec::new();
+        for (id, e) in &self.channels {
+            let delay = e
+                .seat
+                .epoch_delay
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if delay != 0 && e.sent.as_ref().is_some_and(|s| s.role != Role::Off) {
+                let key = state::epoch_key(&self.prefix, id, &self.node);
+                ops.push(TxnOp::put(
+                    key,
+                    (delay / 1000).to_string(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ));
+            }
+        }
+        if ops.is_empty() {
+            return;
+        }
+        let txn = Txn::new().and_then(ops);
+        if let Ok(Err(e)) = tokio::time::timeout(self.budget(), client.txn(txn)).await {
+            self.complain("cannot publish the epoch delays", e);
+        }
+    }
+
     /// No standby left for a channel this box leads.
     fn check_degraded(&mut self, id: &str) {
         let Some(e) = self.channels.get(id) else {
@@ -925,6 +966,24 @@ impl Agent {
         }
     }
 
+    /// This box's output delay against each other box's, for `id`, s.
+    fn epoch_offsets(&self, id: &str, e: &Entry) -> BTreeMap<String, f64> {
+        let mine = e
+            .seat
+            .epoch_delay
+            .load(std::sync::atomic::Ordering::Relaxed)
+            / 1000;
+        if mine == 0 {
+            return BTreeMap::new();
+        }
+        self.obs
+            .epochs
+            .iter()
+            .filter(|((ch, node), _)| ch == id && *node != self.node)
+            .map(|((_, node), us)| (node.clone(), (mine - *us as i64) as f64 / 1e6))
+            .collect()
+    }
+
     fn publish_view(&self) {
         let members = self
             .obs
@@ -968,6 +1027,7 @@ impl Agent {
                         leader: seat.leader,
                         token: seat.token,
                         replicas: replicas(id, &e.seat.spec, &self.obs),
+                        epoch_offsets: self.epoch_offsets(id, e),
                         dropped: e
                             .seat
                             .fence

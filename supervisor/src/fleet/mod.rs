@@ -38,6 +38,8 @@ pub struct ChannelSeat {
     pub spec: ChannelFleet,
     pub fence: Arc<Fence>,
     pub commands: mpsc::UnboundedSender<Command>,
+    /// The channel's output delay against UTC, ns (`Fanout::epoch_delay`).
+    pub epoch_delay: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// A member as `fleet status` shows it.
@@ -52,7 +54,7 @@ pub struct MemberView {
     pub leads: u32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChannelView {
     pub role: Role,
     pub leader: String,
@@ -61,10 +63,13 @@ pub struct ChannelView {
     pub replicas: Vec<String>,
     /// Buffers its fence stopped.
     pub dropped: u64,
+    /// Per other box running it: how much later this box emits the same
+    /// frame, seconds (negative: earlier). Both run the channel on UTC.
+    pub epoch_offsets: BTreeMap<String, f64>,
 }
 
 /// The fleet as this box sees it (D-Bus, metrics, the status page).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetView {
     pub node: String,
     /// The last etcd call succeeded.

@@ -7,7 +7,8 @@
 //! PREFIX/members/NODE   (leased)  {"capacity":1,"peer":"…","channels":{"ch":"hash"}}
 //! PREFIX/drain/NODE               "1" while an operator has drained NODE
 //! PREFIX/leaders/CH     (leased)  {"node":"a","hash":"…"}
-//! PREFIX/epoch/CH/NODE  (leased)  the last segment boundary, µs of UTC
+//! PREFIX/epoch/CH/NODE  (leased)  when it emits a frame, less the frame's
+//!                                 UTC time, µs (its last keyframe's)
 //! ```
 
 use std::collections::BTreeMap;
@@ -59,8 +60,8 @@ pub struct Observed {
     pub leaders: BTreeMap<String, Leader>,
     /// Drained node names (a drained node that is down is still drained).
     pub drained: Vec<String>,
-    /// `PREFIX/epoch/CH/NODE` → µs.
-    pub epochs: BTreeMap<(String, String), u64>,
+    /// `PREFIX/epoch/CH/NODE` → that box's output delay against UTC, µs.
+    pub epochs: BTreeMap<(String, String), i64>,
 }
 
 /// One key-value as etcd returned it.

@@ -26,6 +26,7 @@ const PROP_CLEAN_GAP: &str = "clean-gap";
 const PROP_FLAP_WINDOW: &str = "flap-window";
 const PROP_MAX_RETURN_AFTER: &str = "max-return-after";
 const PROP_STARTUP_GRACE: &str = "startup-grace";
+const PROP_EPOCH_GRID: &str = "epoch-grid";
 const PROP_SYNC_INPUTS: &str = "sync-inputs";
 const PROP_GROUP: &str = "group";
 const PROP_SWITCHES: &str = "switches";
@@ -55,6 +56,7 @@ pub(super) struct Settings {
     pub(super) max_return_after: ClockTime,
     pub(super) startup_grace: ClockTime,
     pub(super) sync_inputs: bool,
+    pub(super) epoch_grid: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             max_return_after: DEFAULT_MAX_RETURN_AFTER,
             startup_grace: DEFAULT_STARTUP_GRACE,
             sync_inputs: true,
+            epoch_grid: false,
         }
     }
 }
@@ -163,6 +166,12 @@ impl NonstopSwitch {
                     .default_value(DEFAULT_STARTUP_GRACE.nseconds())
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder(PROP_EPOCH_GRID)
+                    .nick("Epoch grid")
+                    .blurb("Anchor the output's slot grid at running time 0 instead of at its first start: switches in different processes whose pipelines share clock and base time (a UTC clock) give their slots the same times")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder(PROP_SYNC_INPUTS)
                     .nick("Sync inputs")
                     .blurb("Hold each buffer of an input off air until the output has sent its next slot (at most a slot and a grace), as input-selector's sync-streams: a live source off air then does not sleep on the clock for every frame. On the system clock, for inputs no faster than the output; their health is judged on arrival, as without")
@@ -218,6 +227,7 @@ impl NonstopSwitch {
                 PROP_FLAP_WINDOW => s.flap_window = get_time(),
                 PROP_MAX_RETURN_AFTER => s.max_return_after = get_time(),
                 PROP_STARTUP_GRACE => s.startup_grace = get_time(),
+                PROP_EPOCH_GRID => s.epoch_grid = value.get().expect("type checked upstream"),
                 PROP_SYNC_INPUTS => s.sync_inputs = value.get().expect("type checked"),
                 PROP_GROUP => {
                     drop(s);
@@ -280,6 +290,7 @@ impl NonstopSwitch {
             PROP_FLAP_WINDOW => s.flap_window.nseconds().to_value(),
             PROP_MAX_RETURN_AFTER => s.max_return_after.nseconds().to_value(),
             PROP_STARTUP_GRACE => s.startup_grace.nseconds().to_value(),
+            PROP_EPOCH_GRID => s.epoch_grid.to_value(),
             PROP_SYNC_INPUTS => s.sync_inputs.to_value(),
             PROP_GROUP => {
                 let name = self.group_name.lock().unwrap_or_else(|e| e.into_inner());

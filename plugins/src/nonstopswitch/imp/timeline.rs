@@ -34,7 +34,9 @@ impl NonstopSwitch {
             return false;
         }
         let (num, den) = format.grid_rate();
-        let (grid, k, seq, active) = self.group().start(self.member, now, num, den);
+        let (grid, k, seq, active) =
+            self.group()
+                .start(self.member, now, num, den, settings.epoch_grid);
         gst::info!(CAT, imp = self, "output starts at {}", grid.slot(k));
         st.timeline = Some(Timeline { grid, next: k });
         st.pushed_at = ClockTime::ZERO;
@@ -49,7 +51,8 @@ impl NonstopSwitch {
         if let Some(tl) = st.timeline.as_ref() {
             let next = tl.grid.slot(tl.next);
             let (num, den) = format.grid_rate();
-            let (grid, k, _, _) = self.group().start(self.member, next, num, den);
+            // The group's origin is set by now: the epoch flag is moot.
+            let (grid, k, _, _) = self.group().start(self.member, next, num, den, false);
             st.timeline = Some(Timeline { grid, next: k });
         }
     }
