@@ -28,13 +28,32 @@ pub fn now_us() -> u64 {
 }
 
 /// The named errors of the API, by their last element.
-pub const ERRORS: [&str; 5] = [
+pub const ERRORS: [&str; 7] = [
     "NoSuchChannel",
     "NoSuchInput",
     "NoSuchOutput",
     "InvalidArgument",
     "Busy",
+    NO_FLEET,
+    "Failed",
 ];
+
+/// The error of a fleet call to a nonstopd that runs no fleet (its
+/// config has no `[fleet]`).
+pub const NO_FLEET: &str = "NoFleet";
+
+/// What nonstopd says with [`NO_FLEET`], and what nonstopctl prints.
+pub const NO_FLEET_MESSAGE: &str = "this nonstopd runs no fleet";
+
+/// A node name as the fleet writes it into etcd keys (as `[fleet] node`
+/// must be): 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+pub fn valid_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
 
 #[cfg(test)]
 mod tests {
@@ -46,5 +65,16 @@ mod tests {
         assert!(CHANNEL_IFACE.starts_with(MANAGER_IFACE));
         assert!(ERROR_PREFIX.starts_with(SERVICE));
         assert!(objpath::CHANNEL_PREFIX.starts_with(PATH));
+        assert!(ERRORS.contains(&NO_FLEET));
+    }
+
+    #[test]
+    fn node_names() {
+        for ok in ["box-a", "enc_1.dc2", "A", &"x".repeat(64)] {
+            assert!(valid_node_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!valid_node_name(bad), "{bad}");
+        }
     }
 }

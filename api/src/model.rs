@@ -1,9 +1,10 @@
 //! The read model of a channel object, typed: the rows of its `Inputs`,
 //! `Outputs` and `Encoders` properties (D-Bus structures, field for field
 //! the signatures docs/dbus.md lists) and everything a channel object
-//! shows, as `nonstopctl status --json` prints it. nonstopd builds the
-//! rows, nonstopctl reads them; serde serializes them in field order, both
-//! to D-Bus and to JSON.
+//! shows, as `nonstopctl status --json` prints it; the manager's
+//! `FleetMembers` rows and the fleet as `nonstopctl fleet status --json`
+//! prints it. nonstopd builds the rows, nonstopctl reads them; serde
+//! serializes them in field order, both to D-Bus and to JSON.
 
 use serde::{Deserialize, Serialize};
 use zvariant::{OwnedValue, Type, Value};
@@ -49,6 +50,47 @@ pub struct EncoderRow {
     pub state: String,
 }
 
+/// One member of the fleet, in the manager's `FleetMembers` (`(sbbuu)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct MemberRow {
+    /// Its node name.
+    pub name: String,
+    /// Its lease is alive (a drained box that is down is listed, not alive).
+    pub alive: bool,
+    /// Drained: its channels move to the other boxes.
+    pub drained: bool,
+    /// Its share of the fleet's channels, relative to the others'.
+    pub capacity: u32,
+    /// The channels it leads.
+    pub leads: u32,
+}
+
+/// A channel's seat in the fleet, as its object shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FleetChannel {
+    pub path: String,
+    pub id: String,
+    /// `active`, `standby` or `off` on this box.
+    pub role: String,
+    /// The node leading it; empty while nobody does.
+    pub leader: String,
+    /// The fencing token this box leads it under (0: it does not).
+    pub fencing_token: i64,
+}
+
+/// The fleet as one nonstopd sees it: the manager's fleet properties and
+/// every channel's seat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FleetStatus {
+    pub node_name: String,
+    /// Its last etcd call succeeded.
+    pub etcd_reachable: bool,
+    pub members: Vec<MemberRow>,
+    pub channels: Vec<FleetChannel>,
+}
+
 /// Every property of one channel object, and its path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -84,6 +126,7 @@ mod tests {
         assert_eq!(OutputRow::SIGNATURE.to_string(), "(ssstt)");
         assert_eq!(EncoderRow::SIGNATURE.to_string(), "(sss)");
         assert_eq!(<Vec<InputRow>>::SIGNATURE.to_string(), "a(sssasttt)");
+        assert_eq!(<Vec<MemberRow>>::SIGNATURE.to_string(), "a(sbbuu)");
     }
 
     #[test]
@@ -144,6 +187,38 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&st).expect("serializes"),
             r#"{"Version":"v","StartedAt":1,"Channels":[]}"#
+        );
+    }
+
+    #[test]
+    fn the_fleet_as_json() {
+        let f = FleetStatus {
+            node_name: "a".into(),
+            etcd_reachable: true,
+            members: vec![MemberRow {
+                name: "a".into(),
+                alive: true,
+                drained: false,
+                capacity: 2,
+                leads: 1,
+            }],
+            channels: vec![FleetChannel {
+                path: "/p".into(),
+                id: "news".into(),
+                role: "active".into(),
+                leader: "a".into(),
+                fencing_token: 7,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&f).expect("serializes"),
+            r#"{"NodeName":"a","EtcdReachable":true,"Members":[{"name":"a","alive":true,"drained":false,"capacity":2,"leads":1}],"Channels":[{"Path":"/p","Id":"news","Role":"active","Leader":"a","FencingToken":7}]}"#
+        );
+        let row = MemberRow::try_from(Value::from(("b".to_owned(), false, true, 1u32, 0u32)))
+            .expect("a tuple is a structure");
+        assert_eq!(
+            (row.name.as_str(), row.alive, row.drained),
+            ("b", false, true)
         );
     }
 }

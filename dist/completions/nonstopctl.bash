@@ -19,6 +19,9 @@ _nonstopctl() {
             nonstopctl,drill)
                 cmd="nonstopctl__subcmd__drill"
                 ;;
+            nonstopctl,fleet)
+                cmd="nonstopctl__subcmd__fleet"
+                ;;
             nonstopctl,mode)
                 cmd="nonstopctl__subcmd__mode"
                 ;;
@@ -43,6 +46,15 @@ _nonstopctl() {
             nonstopctl,watch)
                 cmd="nonstopctl__subcmd__watch"
                 ;;
+            nonstopctl__subcmd__fleet,drain)
+                cmd="nonstopctl__subcmd__fleet__subcmd__drain"
+                ;;
+            nonstopctl__subcmd__fleet,status)
+                cmd="nonstopctl__subcmd__fleet__subcmd__status"
+                ;;
+            nonstopctl__subcmd__fleet,undrain)
+                cmd="nonstopctl__subcmd__fleet__subcmd__undrain"
+                ;;
             *)
                 ;;
         esac
@@ -50,7 +62,7 @@ _nonstopctl() {
 
     case "${cmd}" in
         nonstopctl)
-            opts="-h -V --help --version --user --session --system --address --json --for status switch mode restart start stop drill watch reload"
+            opts="-h -V --help --version --user --session --system --address --json --for status switch mode restart start stop drill watch reload fleet"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +86,94 @@ _nonstopctl() {
         nonstopctl__subcmd__drill)
             opts="-h -V --help --version --user --session --system --address --json --for"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nonstopctl__subcmd__fleet)
+            opts="-h -V --help --version --user --session --system --address --json --for status drain undrain"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nonstopctl__subcmd__fleet__subcmd__drain)
+            opts="-h -V --help --version --user --session --system --address --json --for"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nonstopctl__subcmd__fleet__subcmd__status)
+            opts="-h -V --help --version --user --session --system --address --json --for"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nonstopctl__subcmd__fleet__subcmd__undrain)
+            opts="-h -V --help --version --user --session --system --address --json --for"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

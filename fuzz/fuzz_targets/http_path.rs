@@ -35,7 +35,7 @@ fn server() -> &'static Server {
             rt: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime"),
-            app: nonstop_supervisor::web::router(views),
+            app: nonstop_supervisor::web::router(views, None),
             _tx: tx,
         }
     })

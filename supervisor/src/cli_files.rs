@@ -21,11 +21,17 @@ fn rendered(mut cmd: clap::Command) -> Vec<(PathBuf, Vec<u8>)> {
         clap_complete::generate(shell, &mut cmd.clone(), &name, &mut buf);
         files.push((Path::new("completions").join(file), buf));
     }
-    // A page for the command and one for each subcommand; the text after
-    // the options (clap's "after help") is the exit status.
+    // A page for the command and one for each subcommand, nested ones too
+    // (`nonstopctl-fleet-status.1`: the parent's page lists them); the
+    // text after the options (clap's "after help") is the exit status.
     cmd.build();
     let source = format!("{name} {}", cmd.get_version().unwrap_or_default());
-    for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+    fn all(c: &clap::Command) -> Vec<&clap::Command> {
+        std::iter::once(c)
+            .chain(c.get_subcommands().flat_map(all))
+            .collect()
+    }
+    for c in all(&cmd) {
         let man = clap_mangen::Man::new(c.clone()).source(&source);
         let mut buf = Vec::new();
         man.render(&mut buf).expect("rendered into memory");

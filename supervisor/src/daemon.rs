@@ -116,6 +116,7 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
     let manager = crate::dbus::Manager {
         started_at: nonstop_api::now_us(),
         registry: requests,
+        fleet: registry.fleet(),
     };
     let conn = match builder.and_then(|b| b.name(crate::dbus::SERVICE)) {
         Ok(b) => b.serve_at(crate::dbus::PATH, manager),
@@ -174,9 +175,13 @@ async fn serve(
         return Err(anyhow!("no channel could be started"));
     }
     if let Some(addr) = metrics {
-        tokio::spawn(crate::web::serve(addr, registry.views()));
+        let fleet = registry.fleet().map(|f| f.view.clone());
+        tokio::spawn(crate::web::serve(addr, registry.views(), fleet));
     }
     if let Some(conn) = connect(&bus, &registry).await {
+        if let Some(fleet) = registry.fleet() {
+            tokio::spawn(crate::dbus::watch_fleet(conn.clone(), fleet));
+        }
         registry.publish_all(conn).await;
         info!(service = crate::dbus::SERVICE, bus = ?bus, "D-Bus control published");
     }

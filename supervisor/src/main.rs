@@ -39,9 +39,10 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
             f.endpoints.len(),
             f.key_prefix(),
             fmt_duration(f.ttl),
-            f.peer.as_ref().map_or("no peer address: an etcd outage fences this box's leaders".to_owned(), |p| {
-                format!("peers ask it at {} (the failsafe)", p.get_ref())
-            })
+            f.peer.as_ref().map_or(
+                "no peer address: an etcd outage fences this box's leaders".to_owned(),
+                |p| { format!("peers ask it at {} (the failsafe)", p.get_ref()) }
+            )
         );
     }
     for (n, ch) in c.channels.iter().enumerate() {
@@ -59,13 +60,22 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
             ch.audio.channels
         );
         if c.fleet.is_some() {
-            let nodes: Vec<&str> = ch.fleet.nodes.iter().map(|n| n.get_ref().as_str()).collect();
+            let nodes: Vec<&str> = ch
+                .fleet
+                .nodes
+                .iter()
+                .map(|n| n.get_ref().as_str())
+                .collect();
             let _ = writeln!(
                 s,
                 "  fleet: {}, {} replica(s), on {}{}",
                 ch.fleet.mode.name(),
                 ch.fleet.replicas,
-                if nodes.is_empty() { "any node".to_owned() } else { nodes.join(", ") },
+                if nodes.is_empty() {
+                    "any node".to_owned()
+                } else {
+                    nodes.join(", ")
+                },
                 ch.fleet
                     .preferred
                     .as_ref()

@@ -1,7 +1,8 @@
 //! Prometheus metrics (prometheus-client; no hand-written exposition).
 //! Everything but the encode latency comes from the channels' published
-//! snapshots, read at scrape time by a collector: nothing is taken on the
-//! media path for it. Names and labels: docs/monitoring.md.
+//! snapshots (and, with `[fleet]`, the fleet agent's view), read at scrape
+//! time by a collector: nothing is taken on the media path for it. Names
+//! and labels: docs/monitoring.md.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,8 +15,9 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
-use crate::channel::{Snapshot, Thumbs};
+use crate::channel::{Role, Snapshot, Thumbs};
 use crate::encode::latency::encode_latency;
+use crate::fleet::FleetView;
 
 /// What the collector and the status page read of one channel.
 #[derive(Debug, Clone)]
@@ -29,10 +31,27 @@ pub struct View {
 /// keeps it in step with its registry.
 pub type Views = Arc<Mutex<Vec<View>>>;
 
+/// The members of the fleet as the control API's rows: the manager's
+/// `FleetMembers`, the status page's `fleet.members`.
+pub fn member_rows(view: &FleetView) -> Vec<nonstop_api::model::MemberRow> {
+    view.members
+        .iter()
+        .map(|m| nonstop_api::model::MemberRow {
+            name: m.name.clone(),
+            alive: m.alive,
+            drained: m.drained,
+            capacity: m.capacity,
+            leads: m.leads,
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 struct Channels {
     views: Views,
     started: Instant,
+    /// The fleet agent's view, with `[fleet]`.
+    fleet: Option<crate::fleet::View>,
 }
 
 /// One metric family from `rows` (labels, value); a single row without
@@ -84,6 +103,88 @@ fn counter(
 }
 
 const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];
+
+/// Why this box took a channel's leadership (the agent's reasons).
+const TAKEOVER_REASONS: [&str; 4] = ["start", "leader-lost", "handover", "rejoin"];
+
+/// The `nonstop_fleet_*` families, from the agent's view.
+fn fleet(e: &mut DescriptorEncoder, v: &FleetView) -> Result<(), std::fmt::Error> {
+    let ch = |c: &str| ("channel", c.to_owned());
+    let rows: Vec<_> = v
+        .channels
+        .iter()
+        .flat_map(|(c, cv)| {
+            Role::ALL.map(|r| {
+                (
+                    vec![ch(c), ("role", r.name().to_owned())],
+                    f64::from(cv.role == r),
+                )
+            })
+        })
+        .collect();
+    gauge(
+        e,
+        "nonstop_fleet_role",
+        "1 for the channel's role on this box",
+        &rows,
+    )?;
+    // Every reason from the start, at 0: increase() sees the first one.
+    let mut reasons: Vec<&str> = TAKEOVER_REASONS.to_vec();
+    reasons.extend(
+        v.takeovers
+            .keys()
+            .map(String::as_str)
+            .filter(|r| !TAKEOVER_REASONS.contains(r)),
+    );
+    let rows: Vec<_> = reasons
+        .iter()
+        .map(|r| {
+            let n = v.takeovers.get(*r).copied().unwrap_or(0);
+            (vec![("reason", (*r).to_owned())], n)
+        })
+        .collect();
+    counter(
+        e,
+        "nonstop_fleet_takeovers",
+        "Leaderships this box took, by reason",
+        &rows,
+    )?;
+    gauge(
+        e,
+        "nonstop_fleet_lease_remaining_seconds",
+        "Until this box's lease deadline (0 without a lease)",
+        &[(vec![], v.lease_left.as_secs_f64())],
+    )?;
+    let count = |f: &dyn Fn(&crate::fleet::MemberView) -> bool| {
+        v.members.iter().filter(|m| f(m)).count() as f64
+    };
+    gauge(
+        e,
+        "nonstop_fleet_members",
+        "Members of the fleet: alive, drained",
+        &[
+            (vec![("state", "alive".to_owned())], count(&|m| m.alive)),
+            (vec![("state", "drained".to_owned())], count(&|m| m.drained)),
+        ],
+    )?;
+    gauge(
+        e,
+        "nonstop_fleet_etcd_up",
+        "1 while the fleet agent's etcd calls succeed",
+        &[(vec![], f64::from(v.etcd))],
+    )?;
+    let rows: Vec<_> = v
+        .channels
+        .iter()
+        .map(|(c, cv)| (vec![ch(c)], cv.dropped))
+        .collect();
+    counter(
+        e,
+        "nonstop_fleet_fenced_buffers",
+        "Buffers the fence stopped at the channel's outputs",
+        &rows,
+    )
+}
 
 impl Collector for Channels {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -392,16 +493,22 @@ impl Collector for Channels {
                 s.counters.output_connected_ms.get(n).copied().unwrap_or(0) as f64 / 1000.0
             }),
         )?;
+        if let Some(view) = &self.fleet {
+            let v = view.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            fleet(e, &v)?;
+        }
         Ok(())
     }
 }
 
-/// The registry served at /metrics.
-pub fn registry(views: Views) -> Registry {
+/// The registry served at /metrics; the `nonstop_fleet_*` families only
+/// with a fleet.
+pub fn registry(views: Views, fleet: Option<crate::fleet::View>) -> Registry {
     let mut r = Registry::default();
     r.register_collector(Box::new(Channels {
         views,
         started: Instant::now(),
+        fleet,
     }));
     r.register(
         "nonstop_encoder_latency_seconds",
@@ -557,7 +664,7 @@ mod tests {
             snapshot: rx,
             thumbs: Default::default(),
         }]));
-        let text = render(&registry(views));
+        let text = render(&registry(views, None));
         for line in [
             "nonstop_channel_state{channel=\"news\",state=\"degraded\"} 1.0",
             "nonstop_channel_state{channel=\"news\",state=\"on-air\"} 0.0",
@@ -589,6 +696,82 @@ mod tests {
                 .collect()
         };
         assert_eq!(samples(&plain), samples(&text), "the samples are the same");
+        assert!(
+            !text.contains("nonstop_fleet"),
+            "fleet series without a fleet"
+        );
+    }
+
+    #[test]
+    fn the_fleet_families_render_the_agents_view() {
+        use crate::fleet::{ChannelView, MemberView};
+        let member = |name: &str, alive, drained| MemberView {
+            name: name.into(),
+            capacity: 1,
+            drained,
+            alive,
+            leads: 0,
+        };
+        let view = FleetView {
+            node: "box-a".into(),
+            etcd: true,
+            lease_left: std::time::Duration::from_millis(1500),
+            members: vec![
+                member("box-a", true, false),
+                member("box-b", true, true),
+                member("box-c", false, true),
+            ],
+            channels: [
+                (
+                    "news".to_owned(),
+                    ChannelView {
+                        role: Role::Active,
+                        leader: "box-a".into(),
+                        token: 42,
+                        replicas: vec!["box-a".into(), "box-b".into()],
+                        dropped: 12,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "sport".to_owned(),
+                    ChannelView {
+                        role: Role::Standby,
+                        leader: "box-b".into(),
+                        ..Default::default()
+                    },
+                ),
+            ]
+            .into(),
+            takeovers: [("leader-lost".to_owned(), 2)].into(),
+            // The lease id is not shown (and later fields keep their defaults).
+            ..FleetView::default()
+        };
+        let views: Views = Default::default();
+        let r = registry(views, Some(Arc::new(Mutex::new(view))));
+        let text = render(&r);
+        for line in [
+            "nonstop_fleet_role{channel=\"news\",role=\"active\"} 1.0",
+            "nonstop_fleet_role{channel=\"news\",role=\"standby\"} 0.0",
+            "nonstop_fleet_role{channel=\"news\",role=\"off\"} 0.0",
+            "nonstop_fleet_role{channel=\"sport\",role=\"standby\"} 1.0",
+            "nonstop_fleet_takeovers_total{reason=\"leader-lost\"} 2",
+            "nonstop_fleet_takeovers_total{reason=\"start\"} 0",
+            "nonstop_fleet_takeovers_total{reason=\"handover\"} 0",
+            "nonstop_fleet_takeovers_total{reason=\"rejoin\"} 0",
+            "nonstop_fleet_lease_remaining_seconds 1.5",
+            "nonstop_fleet_members{state=\"alive\"} 2.0",
+            "nonstop_fleet_members{state=\"drained\"} 2.0",
+            "nonstop_fleet_etcd_up 1.0",
+            "nonstop_fleet_fenced_buffers_total{channel=\"news\"} 12",
+            "nonstop_fleet_fenced_buffers_total{channel=\"sport\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        let plain = to_text(&text);
+        assert!(plain.contains("# TYPE nonstop_fleet_takeovers_total counter\n"));
+        assert!(plain.contains("# TYPE nonstop_fleet_fenced_buffers_total counter\n"));
+        assert!(plain.contains("# TYPE nonstop_fleet_members gauge\n"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP side: `/metrics` (Prometheus) and `/api/status` (JSON), on
-//! `--metrics ADDR`. Served from the channels' published snapshots: a
-//! request never waits for a channel.
+//! `--metrics ADDR`. Served from the channels' published snapshots (and
+//! the fleet agent's view, with `[fleet]`): a request never waits for a
+//! channel, nor for etcd.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+use crate::fleet::FleetView;
 use crate::metrics::Views;
 
 /// (channel, name) → the frame's PTS and its JPEG.
@@ -23,6 +25,7 @@ type JpegCache =
 struct Shared {
     registry: Registry,
     views: Views,
+    fleet: Option<crate::fleet::View>,
     started_us: u64,
     /// Encoded thumbnails by (channel, name): the frame's PTS and the JPEG,
     /// so a frame is encoded once however many viewers ask.
@@ -154,8 +157,27 @@ fn row_json(row: &impl serde::Serialize) -> serde_json::Map<String, Value> {
     }
 }
 
-/// Every channel's state, as `/api/status` returns it.
-pub fn status_json(views: &Views, started_us: u64) -> Value {
+/// The fleet as this box sees it, the `fleet` object of `/api/status`.
+fn fleet_json(v: &FleetView) -> Value {
+    json!({
+        "node": v.node,
+        "etcd": v.etcd,
+        "lease_left_ms": v.lease_left.as_millis() as u64,
+        // The rows of the manager's FleetMembers.
+        "members": crate::metrics::member_rows(v).iter().map(|m| Value::Object(row_json(m))).collect::<Vec<_>>(),
+        "channels": v.channels.iter().map(|(id, c)| json!({
+            "id": id,
+            "role": c.role.name(),
+            "leader": c.leader,
+            "token": c.token,
+            "replicas": c.replicas,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Every channel's state, as `/api/status` returns it; with a fleet, the
+/// fleet too.
+pub fn status_json(views: &Views, started_us: u64, fleet: Option<&FleetView>) -> Value {
     let channels: Vec<Value> = views
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -191,27 +213,36 @@ pub fn status_json(views: &Views, started_us: u64) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut status = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_us": started_us,
         "now_us": nonstop_api::now_us(),
         "channels": channels,
-    })
+    });
+    if let (Some(f), Value::Object(m)) = (fleet, &mut status) {
+        m.insert("fleet".into(), fleet_json(f));
+    }
+    status
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    let fleet = s
+        .fleet
+        .as_ref()
+        .map(|f| f.lock().unwrap_or_else(|e| e.into_inner()).clone());
     (
         [(header::CONTENT_TYPE, "application/json")],
-        status_json(&s.views, s.started_us).to_string(),
+        status_json(&s.views, s.started_us, fleet.as_ref()).to_string(),
     )
 }
 
-/// The routes, on `views` (public for fuzz/, which sends it arbitrary
-/// request paths).
-pub fn router(views: Views) -> Router {
+/// The routes, on `views` and the fleet's view (public for fuzz/, which
+/// sends it arbitrary request paths).
+pub fn router(views: Views, fleet: Option<crate::fleet::View>) -> Router {
     let shared = Arc::new(Shared {
-        registry: crate::metrics::registry(views.clone()),
+        registry: crate::metrics::registry(views.clone(), fleet.clone()),
         views,
+        fleet,
         started_us: nonstop_api::now_us(),
         jpegs: Default::default(),
     });
@@ -225,8 +256,8 @@ pub fn router(views: Views) -> Router {
 
 /// Serves until the process ends. A port that cannot be bound costs the
 /// metrics, never the channels.
-pub async fn serve(addr: SocketAddr, views: Views) {
-    let app = router(views);
+pub async fn serve(addr: SocketAddr, views: Views, fleet: Option<crate::fleet::View>) {
+    let app = router(views, fleet);
     match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => {
             info!(%addr, "metrics and status served over HTTP");
@@ -282,7 +313,7 @@ mod tests {
             snapshot,
             thumbs: Default::default(),
         }]));
-        let mut v = status_json(&views, 1);
+        let mut v = status_json(&views, 1, None);
         v["now_us"] = json!(0);
         // Byte for byte what the page and its users read.
         assert_eq!(
@@ -299,5 +330,63 @@ mod tests {
                 r#""}"#
             )
         );
+    }
+
+    #[test]
+    fn the_status_api_shows_the_fleet_with_one() {
+        use crate::channel::Role;
+        use crate::fleet::{ChannelView, MemberView};
+        let views: Views = Default::default();
+        let fleet = FleetView {
+            node: "box-a".into(),
+            etcd: true,
+            lease_left: std::time::Duration::from_micros(1_234_567),
+            members: vec![
+                MemberView {
+                    name: "box-a".into(),
+                    capacity: 2,
+                    drained: false,
+                    alive: true,
+                    leads: 1,
+                },
+                MemberView {
+                    name: "box-b".into(),
+                    capacity: 0,
+                    drained: true,
+                    alive: false,
+                    leads: 0,
+                },
+            ],
+            channels: [(
+                "news".to_owned(),
+                ChannelView {
+                    role: Role::Active,
+                    leader: "box-a".into(),
+                    token: 42,
+                    replicas: vec!["box-a".into(), "box-b".into()],
+                    dropped: 3,
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            takeovers: Default::default(),
+            // The lease id is not shown (and later fields keep their defaults).
+            ..FleetView::default()
+        };
+        let mut v = status_json(&views, 1, Some(&fleet));
+        v["now_us"] = json!(0);
+        assert_eq!(
+            v.to_string(),
+            concat!(
+                r#"{"channels":[],"fleet":{"channels":[{"id":"news","leader":"box-a","replicas":["box-a","box-b"],"role":"active","token":42}],"#,
+                r#""etcd":true,"lease_left_ms":1234,"members":[{"alive":true,"capacity":2,"drained":false,"leads":1,"name":"box-a"},"#,
+                r#"{"alive":false,"capacity":0,"drained":true,"leads":0,"name":"box-b"}],"node":"box-a"},"#,
+                r#""now_us":0,"started_us":1,"version":""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""}"#
+            )
+        );
+        // Without a fleet, no fleet object.
+        assert!(status_json(&views, 1, None).get("fleet").is_none());
     }
 }

@@ -121,12 +121,10 @@ fn default_replicas() -> usize {
     2
 }
 
-/// A node or channel name as it goes into an etcd key.
+/// A node name as it goes into an etcd key (the rule D-Bus callers'
+/// names are checked against too).
 fn key_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    nonstop_api::valid_node_name(s)
 }
 
 /// The host name, the default node name.

@@ -10,7 +10,7 @@ use zbus::object_server::{InterfaceRef, SignalEmitter};
 use zbus::zvariant::{OwnedValue, Value};
 
 use super::Error;
-use crate::channel::{ChannelEvent, Command, DrillReport, Reply, Snapshot};
+use crate::channel::{ChannelEvent, Command, DrillReport, Reply, Seat, Snapshot};
 
 /// How long a command may take before the caller gets `Busy` (a channel
 /// task that does not answer must not hang the caller).
@@ -131,6 +131,29 @@ impl ChannelObject {
         self.snap().switches
     }
 
+    /// `active`, `standby` or `off` on this box; empty without `[fleet]`.
+    #[zbus(property)]
+    fn role(&self) -> String {
+        self.snap()
+            .fleet
+            .map(|s| s.role.name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The node leading the channel; empty while nobody does, or without
+    /// `[fleet]`.
+    #[zbus(property)]
+    fn leader(&self) -> String {
+        self.snap().fleet.map(|s| s.leader).unwrap_or_default()
+    }
+
+    /// The fencing token this box leads the channel under (the leader
+    /// key's revision in etcd); 0 when it does not lead it.
+    #[zbus(property)]
+    fn fencing_token(&self) -> i64 {
+        self.snap().fleet.map_or(0, |s| s.token)
+    }
+
     /// Puts `input` on air and the channel in manual mode.
     async fn switch_to(&self, input: String) -> Result<(), Error> {
         self.ask(|r| Command::SwitchTo(input, r), COMMAND_TIMEOUT)
@@ -209,6 +232,17 @@ impl ChannelObject {
         id: &str,
         state: &str,
     ) -> zbus::Result<()>;
+
+    /// The channel's seat in the fleet changed: role, leader, token.
+    /// (`RoleChanged` on the bus; `role_changed` is the `Role` property's
+    /// `PropertiesChanged`.)
+    #[zbus(signal, name = "RoleChanged")]
+    async fn seat_changed(
+        emitter: &SignalEmitter<'_>,
+        role: &str,
+        leader: &str,
+        token: i64,
+    ) -> zbus::Result<()>;
 }
 
 /// Counters (last seen, bytes) change all the time: their properties are
@@ -224,6 +258,9 @@ enum Prop {
     State,
     Mode,
     ActiveInput,
+    Role,
+    Leader,
+    FencingToken,
     Switches,
     Encoders,
     Inputs,
@@ -232,10 +269,13 @@ enum Prop {
 
 impl Prop {
     /// In the order their signals go out.
-    const ALL: [Prop; 7] = [
+    const ALL: [Prop; 10] = [
         Prop::State,
         Prop::Mode,
         Prop::ActiveInput,
+        Prop::Role,
+        Prop::Leader,
+        Prop::FencingToken,
         Prop::Switches,
         Prop::Encoders,
         Prop::Inputs,
@@ -248,6 +288,9 @@ impl Prop {
             Prop::State => "State",
             Prop::Mode => "Mode",
             Prop::ActiveInput => "ActiveInput",
+            Prop::Role => "Role",
+            Prop::Leader => "Leader",
+            Prop::FencingToken => "FencingToken",
             Prop::Switches => "Switches",
             Prop::Encoders => "Encoders",
             Prop::Inputs => "Inputs",
@@ -261,6 +304,10 @@ impl Prop {
             Prop::State => a.state != b.state,
             Prop::Mode => a.mode != b.mode,
             Prop::ActiveInput => a.active_input != b.active_input,
+            // As the properties show them ("" and 0 without a seat).
+            Prop::Role => seat(a).map(|s| s.role) != seat(b).map(|s| s.role),
+            Prop::Leader => leader(a) != leader(b),
+            Prop::FencingToken => token(a) != token(b),
             Prop::Switches => a.switches != b.switches,
             Prop::Encoders => a.encoders != b.encoders,
             Prop::Inputs => a.inputs != b.inputs,
@@ -280,12 +327,27 @@ impl Prop {
             Prop::State => obj.state_changed(em).await,
             Prop::Mode => obj.mode_changed(em).await,
             Prop::ActiveInput => obj.active_input_changed(em).await,
+            Prop::Role => obj.role_changed(em).await,
+            Prop::Leader => obj.leader_changed(em).await,
+            Prop::FencingToken => obj.fencing_token_changed(em).await,
             Prop::Switches => obj.switches_changed(em).await,
             Prop::Encoders => obj.encoders_changed(em).await,
             Prop::Inputs => obj.inputs_changed(em).await,
             Prop::Outputs => obj.outputs_changed(em).await,
         }
     }
+}
+
+fn seat(s: &Snapshot) -> Option<&Seat> {
+    s.fleet.as_ref()
+}
+
+fn leader(s: &Snapshot) -> &str {
+    seat(s).map_or("", |s| s.leader.as_str())
+}
+
+fn token(s: &Snapshot) -> i64 {
+    seat(s).map_or(0, |s| s.token)
 }
 
 fn without_counters(s: &Snapshot) -> Snapshot {
@@ -343,6 +405,7 @@ pub async fn forward(
                 let obj = iface.get().await;
                 let em = iface.signal_emitter();
                 let mut sent = false;
+                let seat_changed = now.fleet.is_some() && now.fleet != last.fleet;
                 for p in Prop::ALL {
                     if !p.differs(&last, &now) {
                         continue;
@@ -355,6 +418,12 @@ pub async fn forward(
                         sent = true;
                     }
                     let _ = p.announce(&obj, em).await;
+                }
+                if let (true, Some(s)) = (seat_changed, &now.fleet) {
+                    let r = ChannelObject::seat_changed(em, s.role.name(), &s.leader, s.token).await;
+                    if let Err(e) = r {
+                        tracing::debug!("D-Bus signal not sent: {e}");
+                    }
                 }
                 if sent && !shape_changed {
                     counters_sent = tokio::time::Instant::now();
@@ -421,6 +490,28 @@ mod tests {
         let mut s = base.clone();
         s.switches = 1;
         changed.push((Prop::Switches, s));
+        let fleet = Snapshot {
+            fleet: Some(Seat::default()),
+            ..base.clone()
+        };
+        let mut s = fleet.clone();
+        s.fleet = Some(Seat {
+            role: crate::channel::Role::Active,
+            ..Seat::default()
+        });
+        changed.push((Prop::Role, s));
+        let mut s = fleet.clone();
+        s.fleet = Some(Seat {
+            leader: "box-b".into(),
+            ..Seat::default()
+        });
+        changed.push((Prop::Leader, s));
+        let mut s = fleet.clone();
+        s.fleet = Some(Seat {
+            token: 7,
+            ..Seat::default()
+        });
+        changed.push((Prop::FencingToken, s));
         let mut s = base.clone();
         s.encoders = vec![Default::default()];
         changed.push((Prop::Encoders, s));
@@ -432,10 +523,46 @@ mod tests {
         changed.push((Prop::Outputs, s));
         assert_eq!(changed.len(), Prop::ALL.len());
         for (p, s) in &changed {
+            // A seat's field changes against a seat, not against none.
+            let from = if s.fleet.is_some() { &fleet } else { &base };
             for q in Prop::ALL {
-                assert_eq!(q.differs(&base, s), q == *p, "{q:?} on a change of {p:?}");
+                assert_eq!(q.differs(from, s), q == *p, "{q:?} on a change of {p:?}");
             }
         }
+        // Joining the fleet (no seat → the default one) changes the
+        // role, from "" to "off", and nothing else ("" and 0 stay).
+        let joined: Vec<Prop> = Prop::ALL
+            .into_iter()
+            .filter(|p| p.differs(&base, &fleet))
+            .collect();
+        assert_eq!(joined, [Prop::Role]);
+    }
+
+    #[test]
+    fn the_seat_as_properties() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (keep, snapshot) = watch::channel(Snapshot::default());
+        let obj = ChannelObject::new("news".into(), tx, snapshot);
+        // Without a fleet.
+        assert_eq!(
+            (obj.role(), obj.leader(), obj.fencing_token()),
+            ("".into(), "".into(), 0)
+        );
+        keep.send_modify(|s| {
+            s.fleet = Some(Seat {
+                role: crate::channel::Role::Standby,
+                leader: "box-b".into(),
+                token: 42,
+            })
+        });
+        assert_eq!(
+            (obj.role(), obj.leader(), obj.fencing_token()),
+            ("standby".into(), "box-b".into(), 42)
+        );
+        let mut xml = String::new();
+        obj.introspect_to_writer(&mut xml, 0);
+        assert!(xml.contains(r#"name="FencingToken" type="x""#), "{xml}");
+        assert!(xml.contains(r#"<signal name="RoleChanged">"#), "{xml}");
     }
 
     #[test]

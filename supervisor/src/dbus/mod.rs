@@ -3,7 +3,8 @@
 //! channel (`channel`); properties read the channel's published snapshot
 //! (no round trip to the channel for a read), methods become commands to
 //! the channel's task, changes go out as `PropertiesChanged` and typed
-//! signals.
+//! signals. With `[fleet]` the manager shows the fleet (members, drains)
+//! and each channel its seat in it (role, leader, fencing token).
 
 use zbus::zvariant::OwnedObjectPath;
 use zbus::DBusError;
@@ -14,7 +15,7 @@ mod channel;
 mod manager;
 
 pub use channel::{forward, ChannelObject};
-pub use manager::{announce_reload, Manager, ManagerRequest, Reloaded};
+pub use manager::{announce_reload, watch_fleet, Manager, ManagerRequest, Reloaded};
 pub use nonstop_api::{CHANNEL_IFACE, PATH, SERVICE};
 
 /// The named errors of the API.
@@ -28,6 +29,11 @@ pub enum Error {
     NoSuchOutput(String),
     InvalidArgument(String),
     Busy(String),
+    /// A fleet call to a nonstopd whose config has no `[fleet]`.
+    NoFleet(String),
+    /// The operation could not be carried out (etcd refused it or did not
+    /// answer); the message says why.
+    Failed(String),
 }
 
 impl From<CtlError> for Error {
@@ -77,7 +83,10 @@ mod tests {
             Error::NoSuchOutput(String::new()),
             Error::InvalidArgument(String::new()),
             Error::Busy(String::new()),
+            Error::NoFleet(String::new()),
+            Error::Failed(String::new()),
         ];
+        assert_eq!(errors.len(), nonstop_api::ERRORS.len());
         for (e, short) in errors.iter().zip(nonstop_api::ERRORS) {
             assert_eq!(
                 e.name().as_str(),

@@ -980,7 +980,7 @@ impl Agent {
             .epochs
             .iter()
             .filter(|((ch, node), _)| ch == id && *node != self.node)
-            .map(|((_, node), us)| (node.clone(), (mine - *us as i64) as f64 / 1e6))
+            .map(|((_, node), us)| (node.clone(), (mine - *us) as f64 / 1e6))
             .collect()
     }
 

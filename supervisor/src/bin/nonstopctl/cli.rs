@@ -56,7 +56,7 @@ pub struct Cli {
         overrides_with_all = ["session", "system"]
     )]
     address: Option<String>,
-    /// Machine-readable output (status, drill, watch)
+    /// Machine-readable output (status, drill, watch, fleet status)
     #[arg(long, global = true)]
     json: bool,
     /// How long a drill's fault lasts (default 10s; e.g. 500ms, 10s, 1m)
@@ -145,6 +145,43 @@ enum Cmd {
     },
     /// Re-read nonstopd's config file (all or nothing)
     Reload,
+    /// The fleet: its members and each channel's role; drain or undrain a box
+    #[command(
+        disable_help_subcommand = true,
+        subcommand_value_name = "ACTION",
+        long_about = "The fleet (several boxes with leadership on etcd; the config's \
+        [fleet]): `fleet status` shows it, `fleet drain NODE` moves the channels a box \
+        leads to the other boxes, `fleet undrain NODE` lets it take channels again. \
+        A nonstopd without [fleet] refuses with NoFleet (exit 4)."
+    )]
+    Fleet {
+        #[command(subcommand)]
+        action: FleetCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FleetCmd {
+    /// This box's node, etcd, every member and every channel's role, leader and token
+    #[command(
+        long_about = "The fleet as this nonstopd sees it: its node name, whether \
+        etcd answers, every member (alive or down, drained, capacity, the channels it \
+        leads; * marks this box) and every channel's role on this box (active, standby, \
+        off), its leader and the fencing token this box leads it under. --json: one \
+        object (NodeName, EtcdReachable, \
+        Members, Channels)."
+    )]
+    Status,
+    /// Drain NODE: the channels it leads move to other boxes, none is placed on it
+    Drain {
+        /// A node of the fleet (this one or another)
+        node: String,
+    },
+    /// Undrain NODE: it takes channels again
+    Undrain {
+        /// A node of the fleet (this one or another)
+        node: String,
+    },
 }
 
 /// `--address`: not empty.
@@ -190,6 +227,9 @@ pub enum Command {
     },
     Watch(Option<String>),
     Reload,
+    FleetStatus,
+    Drain(String),
+    Undrain(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +311,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         },
         Cmd::Watch { channel } => Command::Watch(channel),
         Cmd::Reload => Command::Reload,
+        Cmd::Fleet { action } => match action {
+            FleetCmd::Status => Command::FleetStatus,
+            FleetCmd::Drain { node } => Command::Drain(node),
+            FleetCmd::Undrain { node } => Command::Undrain(node),
+        },
     };
     if cli.duration.is_some() && !matches!(command, Command::Drill { .. }) {
         return Err("--for belongs to drill".into());
@@ -278,10 +323,10 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     if cli.json
         && !matches!(
             command,
-            Command::Status(_) | Command::Drill { .. } | Command::Watch(_)
+            Command::Status(_) | Command::Drill { .. } | Command::Watch(_) | Command::FleetStatus
         )
     {
-        return Err("--json belongs to status, drill and watch".into());
+        return Err("--json belongs to status, drill, watch and fleet status".into());
     }
     Ok(Parsed::Run(Invocation {
         bus,
@@ -374,8 +419,9 @@ fn option_words(args: &[String]) -> impl Iterator<Item = Word<'_>> {
     })
 }
 
-/// What each command takes, for "CMD takes WHAT".
-const ARITY: [(&str, &str); 9] = [
+/// What each command takes, for "CMD takes WHAT" (a fleet action by its
+/// two words).
+const ARITY: [(&str, &str); 13] = [
     ("status", "at most one CHANNEL"),
     ("switch", "CHANNEL INPUT"),
     ("mode", "CHANNEL auto|manual"),
@@ -385,15 +431,37 @@ const ARITY: [(&str, &str); 9] = [
     ("drill", "CHANNEL KIND [TARGET]"),
     ("watch", "at most one CHANNEL"),
     ("reload", "no arguments"),
+    ("fleet", "status, drain NODE or undrain NODE"),
+    ("fleet status", "no arguments"),
+    ("fleet drain", "NODE"),
+    ("fleet undrain", "NODE"),
 ];
 
-/// The first word of the command line that is not an option or an
-/// option's value: the command.
-fn command_word(args: &[String]) -> Option<&str> {
-    option_words(args).find_map(|w| match w {
+/// The words of the command line that are not options or options'
+/// values: the command and its arguments.
+fn plain_words(args: &[String]) -> impl Iterator<Item = &str> {
+    option_words(args).filter_map(|w| match w {
         Word::Plain(a) => Some(a),
         _ => None,
     })
+}
+
+/// The first of them: the command.
+fn command_word(args: &[String]) -> Option<&str> {
+    plain_words(args).next()
+}
+
+/// What the command (`fleet drain`: its two words) takes.
+fn arity(args: &[String]) -> Option<String> {
+    let mut words = plain_words(args);
+    let cmd = words.next().unwrap_or_default();
+    let two = words.next().map(|w| format!("{cmd} {w}"));
+    let (c, what) = two
+        .iter()
+        .map(String::as_str)
+        .chain([cmd])
+        .find_map(|c| ARITY.iter().find(|(name, _)| *name == c))?;
+    Some(format!("{c} takes {what}"))
 }
 
 /// A clap error in nonstopctl's words (one line).
@@ -405,18 +473,21 @@ fn usage_message(e: &clap::Error, args: &[String]) -> String {
     };
     let arg = context(ContextKind::InvalidArg);
     let value = context(ContextKind::InvalidValue);
-    let takes = || {
-        let cmd = command_word(args).unwrap_or_default();
-        ARITY
-            .iter()
-            .find(|(c, _)| *c == cmd)
-            .map(|(c, what)| format!("{c} takes {what}"))
-    };
+    let takes = || arity(args);
     let said = match e.kind() {
+        // A word after `fleet` that is not one of its actions.
+        ErrorKind::InvalidSubcommand if command_word(args) == Some("fleet") => Some(format!(
+            "unknown fleet action \"{}\"; fleet takes status, drain NODE or undrain NODE",
+            context(ContextKind::InvalidSubcommand)
+        )),
         ErrorKind::InvalidSubcommand => Some(format!(
             "unknown command \"{}\"",
             context(ContextKind::InvalidSubcommand)
         )),
+        // `fleet` alone.
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            takes()
+        }
         // An option, or one word too many.
         ErrorKind::UnknownArgument if arg.starts_with('-') && arg != "-" => {
             // The whole word as typed (clap names `-o` of `-odd`).
@@ -530,9 +601,30 @@ mod tests {
             &["status", "--for", "1s"],
             &["status", "--address"],
             &["status", "--bogus"],
+            &["fleet"],
+            &["fleet", "drain"],
+            &["fleet", "status", "x"],
+            &["fleet", "drain", "a", "--json"],
         ] {
             assert!(p(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn fleet_actions() {
+        assert_eq!(run_of(&["fleet", "status"]).command, Command::FleetStatus);
+        let i = run_of(&["--json", "fleet", "status"]);
+        assert!(i.json);
+        assert_eq!(
+            run_of(&["fleet", "drain", "box-b", "--system"]).command,
+            Command::Drain("box-b".into())
+        );
+        assert_eq!(
+            run_of(&["fleet", "undrain", "box-b"]).command,
+            Command::Undrain("box-b".into())
+        );
+        assert_eq!(p(&["fleet", "--help"]), Ok(Parsed::Help));
+        assert_eq!(p(&["fleet", "drain", "-h"]), Ok(Parsed::Help));
     }
 
     /// Every usage mistake in the words nonstopctl used before clap.
@@ -576,6 +668,18 @@ mod tests {
             (&["drill", "a"], "drill takes CHANNEL KIND [TARGET]"),
             (&["watch", "a", "b"], "watch takes at most one CHANNEL"),
             (&["reload", "now"], "reload takes no arguments"),
+            (&["fleet"], "fleet takes status, drain NODE or undrain NODE"),
+            (
+                &["fleet", "frob"],
+                "unknown fleet action \"frob\"; fleet takes status, drain NODE or undrain NODE",
+            ),
+            (&["fleet", "status", "x"], "fleet status takes no arguments"),
+            (&["fleet", "drain"], "fleet drain takes NODE"),
+            (&["fleet", "undrain", "a", "b"], "fleet undrain takes NODE"),
+            (
+                &["fleet", "drain", "a", "--json"],
+                "--json belongs to status, drill, watch and fleet status",
+            ),
             (&["--address"], "--address needs a value"),
             (&["status", "--address"], "--address needs a value"),
             (&["drill", "a", "k", "--for"], "--for needs a value"),
@@ -595,11 +699,11 @@ mod tests {
             (&["status", "--for", "1s"], "--for belongs to drill"),
             (
                 &["switch", "a", "b", "--json"],
-                "--json belongs to status, drill and watch",
+                "--json belongs to status, drill, watch and fleet status",
             ),
             (
                 &["--json", "reload"],
-                "--json belongs to status, drill and watch",
+                "--json belongs to status, drill, watch and fleet status",
             ),
         ] {
             assert_eq!(p(args), Err(want.to_owned()), "{args:?}");

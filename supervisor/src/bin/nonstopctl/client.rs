@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nonstop_api::model::{ChannelStatus, Status};
+use nonstop_api::model::{ChannelStatus, FleetChannel, FleetStatus, Status};
 use nonstop_api::{now_us, SERVICE};
 use zbus::proxy::CacheProperties;
 use zbus::zvariant::{OwnedObjectPath, Value};
@@ -12,8 +12,10 @@ use crate::cli::Bus;
 use crate::fail::{bounded, not_running, Fail};
 use crate::json::{pretty, DbusJson, Ordered};
 use crate::proxies::{ChannelProxy, ManagerProxy};
-use crate::text::{channel_text, local_time, out, value_text};
-use crate::{CALL_TIMEOUT, CONNECT_TIMEOUT, DRILL_SLACK, EXIT_FAILED, EXIT_UNREACHABLE};
+use crate::text::{channel_text, fleet_text, local_time, out, value_text};
+use crate::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, DRILL_SLACK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE,
+};
 
 pub struct Client {
     pub conn: Connection,
@@ -150,6 +152,56 @@ impl Client {
             s.push_str(&channel_text(c));
         }
         out(&s);
+        Ok(())
+    }
+
+    /// `fleet status`: the manager's fleet properties and every channel's
+    /// seat (`Role`, `Leader`, `FencingToken`).
+    pub async fn fleet_status(&self, json: bool) -> Result<(), Fail> {
+        let m = self.manager(CacheProperties::Yes).await?;
+        let (node_name, etcd_reachable, members, paths) = bounded(&self.bus, CALL_TIMEOUT, async {
+            Ok((
+                m.node_name().await?,
+                m.etcd_reachable().await?,
+                m.fleet_members().await?,
+                m.channels().await?,
+            ))
+        })
+        .await?;
+        if node_name.is_empty() {
+            // As nonstopd answers Drain without a fleet.
+            return Err(Fail::new(
+                EXIT_REFUSED,
+                format!(
+                    "{}: {}",
+                    nonstop_api::NO_FLEET,
+                    nonstop_api::NO_FLEET_MESSAGE
+                ),
+            ));
+        }
+        let mut channels = Vec::new();
+        for path in paths {
+            let p = self.channel_at(path.clone(), CacheProperties::Yes).await?;
+            channels.push(
+                bounded(&self.bus, CALL_TIMEOUT, async {
+                    Ok(FleetChannel {
+                        path: path.as_str().to_owned(),
+                        id: p.id().await?,
+                        role: p.role().await?,
+                        leader: p.leader().await?,
+                        fencing_token: p.fencing_token().await?,
+                    })
+                })
+                .await?,
+            );
+        }
+        let st = FleetStatus {
+            node_name,
+            etcd_reachable,
+            members,
+            channels,
+        };
+        out(&if json { pretty(&st) } else { fleet_text(&st) });
         Ok(())
     }
 

@@ -12,6 +12,8 @@ usage: nonstopctl [--session | --system | --address ADDR] COMMAND [ARGS]
                                    a failover drill; exit 0 only if it passed
   watch [CHANNEL] [--json]         live events as lines, until SIGINT
   reload                           re-read nonstopd's config (all or nothing)
+  fleet status [--json]            the fleet: members, each channel's role and leader
+  fleet drain|undrain NODE         move a box's channels away, or let it take them again
   --help                           everything, with the exit codes";
 
 pub const HELP: &str = "\
@@ -50,21 +52,37 @@ Commands:
                             TIME CHANNEL switched FROM -> TO (REASON)
                             TIME CHANNEL alarm TARGET KIND raised|cleared
                             TIME CHANNEL output ID STATE
+                            TIME CHANNEL role ROLE (leader LEADER, token N)
                             TIME CHANNEL added | removed
                             TIME nonstopd started | stopped
                           --json: one object per line with \"time\", \"event\"
                           (Property: the state at start, PropertiesChanged,
-                          InputSwitched, Alarm, OutputStateChanged, ChannelAdded,
-                          ChannelRemoved, Daemon) and \"channel\" and the
-                          event's fields. An empty FROM/TO is printed as -.
+                          InputSwitched, Alarm, OutputStateChanged, RoleChanged,
+                          ChannelAdded, ChannelRemoved, Daemon) and \"channel\"
+                          and the event's fields. An empty FROM/TO/LEADER is
+                          printed as -.
   reload                  Re-read nonstopd's config file: unchanged channels keep
                           running; an invalid file changes nothing (exit 4).
+  fleet status            The fleet as this nonstopd sees it: its node, whether
+                          etcd answers, every member (alive or down, drained,
+                          capacity, the channels it leads; * marks this box) and
+                          every channel's role here (active, standby, off), its
+                          leader and the fencing token this box leads it under
+                          (- when it does not). --json: one object
+                          (NodeName, EtcdReachable, Members, Channels).
+  fleet drain NODE        Drain NODE (this box or another): the channels it
+                          leads move to other boxes and none is placed on it.
+  fleet undrain NODE      NODE takes channels again.
+                          The fleet commands need a nonstopd with [fleet]
+                          (otherwise NoFleet, exit 4); a drain etcd refuses or
+                          does not answer is Failed (exit 4).
 
 Options:
   --session, --user       the session bus (default, as nonstopd)
   --system                the system bus
   --address ADDR          the bus at ADDR, e.g. unix:path=/run/nonstop/bus
-  --json                  machine-readable output (status, drill, watch)
+  --json                  machine-readable output (status, drill, watch,
+                          fleet status)
   --for DURATION          how long a drill's fault lasts
   -h, --help              this text
   -V, --version           nonstopctl's version
@@ -81,7 +99,7 @@ Exit codes:
   4  nonstopd (or the bus policy) refused the request with a named D-Bus
      error; stderr has `nonstopctl: NAME: MESSAGE`, where NAME is the last
      part of the error name: NoSuchChannel, NoSuchInput, NoSuchOutput,
-     InvalidArgument, Busy, AccessDenied, ...
+     InvalidArgument, Busy, NoFleet, Failed, AccessDenied, ...
 
 Every error message goes to stderr as one line starting with `nonstopctl: `.
 Successful commands that change something print nothing.";

@@ -1,7 +1,7 @@
 //! nonstopctl: the command-line client of nonstopd's D-Bus API
 //! (`org.nonstop.Supervisor1`, docs/dbus.md). It uses nothing but that
 //! public API, like busctl or any other client would: status, manual
-//! switching, mode, restarts, drills, live events and reload.
+//! switching, mode, restarts, drills, live events, reload and the fleet.
 //!
 //! Exit codes and message shapes are an interface for scripts; they are
 //! listed in `help::HELP` (`nonstopctl --help`).
@@ -90,6 +90,15 @@ async fn run(inv: Invocation) -> Result<(), Fail> {
             let m = client.manager(CacheProperties::No).await?;
             // A reload may rebuild channels: give it the drill's slack.
             bounded(&bus, DRILL_SLACK, m.reload()).await
+        }
+        Command::FleetStatus => client.fleet_status(inv.json).await,
+        Command::Drain(node) => {
+            let m = client.manager(CacheProperties::No).await?;
+            bounded(&bus, CALL_TIMEOUT, m.drain(&node)).await
+        }
+        Command::Undrain(node) => {
+            let m = client.manager(CacheProperties::No).await?;
+            bounded(&bus, CALL_TIMEOUT, m.undrain(&node)).await
         }
     }
 }

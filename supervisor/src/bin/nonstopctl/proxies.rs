@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
+use nonstop_api::model::{EncoderRow, InputRow, MemberRow, OutputRow};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 #[zbus::proxy(
@@ -18,8 +18,16 @@ pub trait Manager {
     fn started_at(&self) -> zbus::Result<u64>;
     #[zbus(property)]
     fn channels(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
+    #[zbus(property)]
+    fn node_name(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn etcd_reachable(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn fleet_members(&self) -> zbus::Result<Vec<MemberRow>>;
     fn get_channel(&self, id: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload(&self) -> zbus::Result<()>;
+    fn drain(&self, node: &str) -> zbus::Result<()>;
+    fn undrain(&self, node: &str) -> zbus::Result<()>;
 }
 
 #[zbus::proxy(
@@ -43,6 +51,12 @@ pub trait Channel {
     fn encoders(&self) -> zbus::Result<Vec<EncoderRow>>;
     #[zbus(property)]
     fn switches(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn role(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn leader(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn fencing_token(&self) -> zbus::Result<i64>;
     fn switch_to(&self, input: &str) -> zbus::Result<()>;
     fn set_mode(&self, mode: &str) -> zbus::Result<()>;
     fn restart_input(&self, id: &str) -> zbus::Result<()>;

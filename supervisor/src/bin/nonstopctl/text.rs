@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use nonstop_api::model::ChannelStatus;
+use nonstop_api::model::{ChannelStatus, FleetStatus};
 use nonstop_api::now_us;
 use zbus::zvariant::Value;
 
@@ -212,6 +212,72 @@ pub fn channel_text(c: &ChannelStatus) -> String {
     s
 }
 
+/// The fleet for people: a summary line, the members (`*`: this box)
+/// and every channel's seat.
+pub fn fleet_text(f: &FleetStatus) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut s = format!(
+        "fleet: node {}, etcd {}, {}, {}\n",
+        f.node_name,
+        if f.etcd_reachable {
+            "reachable"
+        } else {
+            "NOT reachable"
+        },
+        plural(f.members.len(), "member", "members"),
+        plural(f.channels.len(), "channel", "channels"),
+    );
+    let dash = |v: &str| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    if f.members.is_empty() {
+        s.push_str("     no members seen\n");
+    } else {
+        let mut rows = vec![["", "MEMBER", "STATE", "CAPACITY", "LEADS"]
+            .map(String::from)
+            .to_vec()];
+        for m in &f.members {
+            let mut state = String::from(if m.alive { "alive" } else { "down" });
+            if m.drained {
+                state.push_str(",drained");
+            }
+            rows.push(vec![
+                if m.name == f.node_name { "*" } else { " " }.into(),
+                m.name.clone(),
+                state,
+                m.capacity.to_string(),
+                m.leads.to_string(),
+            ]);
+        }
+        s.push_str(&table(&rows, "  "));
+    }
+    if !f.channels.is_empty() {
+        let mut rows = vec![["", "CHANNEL", "ROLE", "LEADER", "TOKEN"]
+            .map(String::from)
+            .to_vec()];
+        for c in &f.channels {
+            rows.push(vec![
+                " ".into(),
+                c.id.clone(),
+                dash(&c.role),
+                dash(&c.leader),
+                if c.fencing_token == 0 {
+                    "-".into()
+                } else {
+                    c.fencing_token.to_string()
+                },
+            ]);
+        }
+        s.push_str(&table(&rows, "  "));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +303,55 @@ mod tests {
             "  ",
         );
         assert_eq!(t, "     INPUT    URI\n  *  primary  test://ball\n");
+    }
+
+    #[test]
+    fn the_fleet_for_people() {
+        use nonstop_api::model::{FleetChannel, MemberRow};
+        let member = |name: &str, alive, drained, leads| MemberRow {
+            name: name.into(),
+            alive,
+            drained,
+            capacity: 1,
+            leads,
+        };
+        let f = FleetStatus {
+            node_name: "box-a".into(),
+            etcd_reachable: true,
+            members: vec![
+                member("box-a", true, false, 1),
+                member("box-b", true, true, 0),
+                member("box-c", false, true, 0),
+            ],
+            channels: vec![
+                FleetChannel {
+                    path: "/p".into(),
+                    id: "news".into(),
+                    role: "active".into(),
+                    leader: "box-a".into(),
+                    fencing_token: 42,
+                },
+                FleetChannel {
+                    path: "/q".into(),
+                    id: "sport".into(),
+                    role: "standby".into(),
+                    leader: String::new(),
+                    fencing_token: 0,
+                },
+            ],
+        };
+        assert_eq!(
+            fleet_text(&f),
+            concat!(
+                "fleet: node box-a, etcd reachable, 3 members, 2 channels\n",
+                "     MEMBER  STATE          CAPACITY  LEADS\n",
+                "  *  box-a   alive          1         1\n",
+                "     box-b   alive,drained  1         0\n",
+                "     box-c   down,drained   1         0\n",
+                "     CHANNEL  ROLE     LEADER  TOKEN\n",
+                "     news     active   box-a   42\n",
+                "     sport    standby  -       -\n",
+            )
+        );
     }
 }

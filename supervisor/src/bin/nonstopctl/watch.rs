@@ -146,6 +146,14 @@ struct OutputFields<'a> {
     state: &'a str,
 }
 
+/// `RoleChanged`: the channel's seat in the fleet.
+#[derive(Serialize)]
+struct RoleFields<'a> {
+    role: &'a str,
+    leader: &'a str,
+    token: i64,
+}
+
 /// `ChannelAdded`, `ChannelRemoved`.
 #[derive(Serialize)]
 struct PathFields<'a> {
@@ -288,6 +296,24 @@ impl Watcher {
                     },
                 );
             }
+            (CHANNEL_IFACE, "RoleChanged") => {
+                let (Some(ch), Ok((role, leader, token))) = (
+                    channel_id(path),
+                    body.deserialize::<(String, String, i64)>(),
+                ) else {
+                    return;
+                };
+                self.line(
+                    Some(&ch),
+                    "RoleChanged",
+                    format!("role {role} (leader {}, token {token})", dash(&leader)),
+                    RoleFields {
+                        role: &role,
+                        leader: &leader,
+                        token,
+                    },
+                );
+            }
             (MANAGER_IFACE, m @ ("ChannelAdded" | "ChannelRemoved")) => {
                 let Ok(p) = body.deserialize::<OwnedObjectPath>() else {
                     return;
@@ -352,6 +378,20 @@ mod tests {
         assert_eq!(
             compact(&daemon),
             r#"{"time":"T","event":"Daemon","running":false}"#
+        );
+        let role = Line {
+            time: "T",
+            event: "RoleChanged",
+            channel: Some("news"),
+            fields: RoleFields {
+                role: "active",
+                leader: "box-a",
+                token: 42,
+            },
+        };
+        assert_eq!(
+            compact(&role),
+            r#"{"time":"T","event":"RoleChanged","channel":"news","role":"active","leader":"box-a","token":42}"#
         );
     }
 
