@@ -176,6 +176,21 @@ fn fleet(e: &mut DescriptorEncoder, v: &FleetView) -> Result<(), std::fmt::Error
     let rows: Vec<_> = v
         .channels
         .iter()
+        .flat_map(|(c, cv)| {
+            cv.epoch_offsets
+                .iter()
+                .map(|(peer, s)| (vec![ch(c), ("peer", peer.clone())], *s))
+        })
+        .collect();
+    gauge(
+        e,
+        "nonstop_fleet_epoch_offset_seconds",
+        "How much later this box emits a frame of the channel than the peer does (both on UTC)",
+        &rows,
+    )?;
+    let rows: Vec<_> = v
+        .channels
+        .iter()
         .map(|(c, cv)| (vec![ch(c)], cv.dropped))
         .collect();
     counter(
@@ -730,7 +745,7 @@ mod tests {
                         token: 42,
                         replicas: vec!["box-a".into(), "box-b".into()],
                         dropped: 12,
-                        ..Default::default()
+                        epoch_offsets: [("box-b".to_owned(), -0.0012)].into(),
                     },
                 ),
                 (
@@ -765,6 +780,7 @@ mod tests {
             "nonstop_fleet_etcd_up 1.0",
             "nonstop_fleet_fenced_buffers_total{channel=\"news\"} 12",
             "nonstop_fleet_fenced_buffers_total{channel=\"sport\"} 0",
+            "nonstop_fleet_epoch_offset_seconds{channel=\"news\",peer=\"box-b\"} -0.0012",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -9,15 +9,23 @@
 //!   the same on every box);
 //! - `state`: the keys in etcd, read into plain values;
 //! - `decide`: what this box does with a channel, from one read (pure);
-//! - `agent`: the thread that holds the lease and carries decisions out.
+//! - `agent`: the thread that holds the lease and carries decisions out:
+//!   `etcd` (its calls: connection, lease, member key, reads), `seats`
+//!   (each channel's decision carried out: take, hand over, resign),
+//!   `asks` (the leader's side of the failsafe), `view` (what it shows);
+//! - `failsafe`: the peers' side of the failsafe, and its reasoning.
 //!
 //! docs/fleet.md has the design, the guarantees and the remaining risks.
 
 mod agent;
+mod asks;
 pub mod decide;
+mod etcd;
 pub mod failsafe;
 pub mod placement;
+mod seats;
 pub mod state;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
