@@ -216,12 +216,26 @@ impl Agent {
             self.keep_lease(&mut client).await;
             self.publish_member(&mut client).await;
             if self.session.is_some() && self.read(&mut client).await {
-                self.members_changed();
-                let ids: Vec<String> = self.channels.keys().cloned().collect();
-                for id in ids {
-                    self.act(&mut client, &id).await;
+                // Decisions are taken only on a read that shows this box
+                // under its current lease: one without (its member key's
+                // put failed, or raced the read) would have it judge itself
+                // gone, and stop its channels.
+                let lease = self.session.as_ref().map_or(0, |s| s.lease);
+                let here = self
+                    .obs
+                    .members
+                    .iter()
+                    .any(|m| m.name == self.node && m.lease == lease);
+                if here {
+                    self.members_changed();
+                    let ids: Vec<String> = self.channels.keys().cloned().collect();
+                    for id in ids {
+                        self.act(&mut client, &id).await;
+                    }
+                    self.publish_epochs(&mut client).await;
+                } else {
+                    self.member_dirty = true;
                 }
-                self.publish_epochs(&mut client).await;
             }
         }
         self.failsafe().await;
@@ -289,7 +303,10 @@ impl Agent {
             .cloned()
             .collect::<Vec<_>>()
         {
-            let summary = format!("fleet: node {gone} lost (its lease expired)");
+            if gone == self.node {
+                continue;
+            }
+            let summary = format!("fleet: node {gone} left the fleet (its lease ended: expired, or revoked as it stopped)");
             warn!(node = %self.node, lost = %gone, "{summary}");
             self.alert("", "node-lost", &gone, true, summary);
         }

@@ -159,6 +159,7 @@ mod tests {
                 ..MemberRecord::default()
             },
             drained,
+            lease: 0,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct Member {
     pub name: String,
     pub record: MemberRecord,
     pub drained: bool,
+    /// The lease its key hangs on.
+    pub lease: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +107,7 @@ pub fn observe<'a>(prefix: &str, kvs: impl IntoIterator<Item = Kv<'a>>) -> Obser
         match (parts.next(), parts.next(), parts.next()) {
             (Some("members"), Some(node), None) => {
                 if let Ok(record) = serde_json::from_slice::<MemberRecord>(kv.value) {
-                    members.push((node.to_owned(), record));
+                    members.push((node.to_owned(), record, kv.lease));
                 }
             }
             (Some("drain"), Some(node), None) => obs.drained.push(node.to_owned()),
@@ -135,10 +137,11 @@ pub fn observe<'a>(prefix: &str, kvs: impl IntoIterator<Item = Kv<'a>>) -> Obser
     obs.drained.sort();
     obs.members = members
         .into_iter()
-        .map(|(name, record)| Member {
+        .map(|(name, record, lease)| Member {
             drained: obs.drained.binary_search(&name).is_ok(),
             name,
             record,
+            lease,
         })
         .collect();
     obs
@@ -192,6 +195,7 @@ mod tests {
             .collect();
         assert_eq!(names, [("a", false), ("b", true)]);
         assert_eq!(obs.members[0].record.capacity, 2);
+        assert_eq!((obs.members[0].lease, obs.members[1].lease), (7, 8));
         assert_eq!(obs.members[0].record.channels["c"], "h1");
         assert_eq!(obs.drained, ["b", "gone"]);
         let l = &obs.leaders["c"];
