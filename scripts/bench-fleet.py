@@ -17,7 +17,7 @@ receiver; the receiver tells the boxes apart by their source ports.
 Run at a lease TTL of 2 s (etcd's default timing) and of 1 s (etcd with
 --heartbeat-interval 100 --election-timeout 500, docs/fleet.md).
 Prints markdown; `--json FILE` also writes the raw figures.
-usage: bench-fleet.py --nonstopd BIN [--quick] [--kills N] [--drains N] [--ttl 2,1] [--json FILE]
+usage: bench-fleet.py [run] --nonstopd BIN [--quick] [--kills N] [--drains N] [--ttl 2,1] [--json FILE]
 """
 
 import argparse
@@ -250,7 +250,18 @@ def run_ttl(nonstopd, ttl, kills, drains, cpu_secs):
         other = "box-b" if lead == "box-a" else "box-a"
         c0 = {n: cpu_seconds(fleet.boxes[n].pid) for n in (lead, other)}
         w0 = time.monotonic()
-        time.sleep(cpu_secs)
+        # Meanwhile, once a second, the boxes' output delays against UTC as
+        # they publish them (the epoch offset is their difference).
+        offsets = []
+        while time.monotonic() - w0 < cpu_secs:
+            r = fleet.etcdctl("get", "--prefix", f"{fleet.prefix}/epoch/bench/", check=False)
+            vals = r.stdout.split()
+            delays = {vals[i].rsplit("/", 1)[1]: int(vals[i + 1]) for i in range(0, len(vals) - 1, 2)}
+            if len(delays) == 2:
+                a, b = delays.values()
+                offsets.append(abs(a - b) / 1000.0)
+            time.sleep(1)
+        res["epoch_ms"] = offsets
         wall = time.monotonic() - w0
         res["cpu"] = {
             "active": (cpu_seconds(fleet.boxes[lead].pid) - c0[lead]) / wall,
@@ -296,8 +307,8 @@ def run_ttl(nonstopd, ttl, kills, drains, cpu_secs):
 
 
 def table(results):
-    out = ["| lease TTL | takeovers | takeover p50 | p99 | max | target (TTL + 0.5 s) | overlap (datagrams, all runs) | on a keyframe | drains | drain gap p50 / max | drain overlap | CPU active | CPU warm standby |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = ["| lease TTL | takeovers | takeover p50 | p99 | max | target (TTL + 0.5 s) | overlap (datagrams, all runs) | on a keyframe | drains | drain gap p50 / max | drain overlap | CPU active | CPU warm standby | epoch offset p50 / max |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         t = [k["takeover_s"] * 1000 for k in r["kills"]]
         g = [d["gap_s"] * 1000 for d in r["drains"]]
@@ -308,15 +319,19 @@ def table(results):
         target = (r["ttl"] + 0.5) * 1000
         p99 = pct(t, 99) if t else 0
         verdict = "met" if t and p99 <= target else "missed"
+        e = r.get("epoch_ms") or []
+        epoch = f"{pct(e, 50):.1f} / {max(e):.1f} ms ({len(e)} samples)" if e else "no sample"
         out.append(
             f"| {r['ttl']} s | {len(t)} | {pct(t, 50):.0f} ms | {p99:.0f} ms | {max(t):.0f} ms | {target:.0f} ms: {verdict} | {ov} |"
             f" {keys}/{n} | {len(g)} | {pct(g, 50) if g else 0:.0f} / {max(g) if g else 0:.0f} ms | {dov} |"
-            f" {r['cpu']['active'] * 100:.0f} % | {r['cpu']['standby'] * 100:.0f} % |")
+            f" {r['cpu']['active'] * 100:.0f} % | {r['cpu']['standby'] * 100:.0f} % |"
+            f" {epoch} |")
     return "\n".join(out)
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("command", nargs="?", choices=["run"], default="run")
     ap.add_argument("--nonstopd", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--kills", type=int, default=20)
@@ -334,7 +349,7 @@ def main():
     print("Two nonstopd boxes and a 3-member etcd on 127.0.0.1, one active-passive 640x360 25 fps channel (x264 ultrafast, keyframe every 1 s) to one UDP receiver. "
           "Takeover: the old leader's last video frame → the new leader's first, at the receiver, after kill -9 at a random phase of the renewal. "
           "Drain: the drain key put for the leader. CPU: utime+stime per wall second of each box, same window. "
-          "Epoch offset: not measured (the active-active epoch lock is not built yet).\n")
+          "Epoch offset: the difference of the two boxes' output delays against UTC (what each publishes to etcd), sampled once a second during the CPU window; one frame is 40 ms.\n")
     print(table(results))
     if a.json:
         with open(a.json, "w") as f:

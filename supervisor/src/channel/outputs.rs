@@ -65,6 +65,8 @@ impl Channel {
                         ren.size,
                         self.cfg.video.framerate,
                     ),
+                    frame: 1_000_000_000 * u64::from(self.cfg.video.framerate.1.max(1))
+                        / u64::from(self.cfg.video.framerate.0.max(1)),
                 })
             })
             .collect()
@@ -87,21 +89,22 @@ impl Channel {
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, shown) = out.dests[out.policy.current()].clone();
-        let result = output::build(&name, &kind, &infos, fence.as_ref()).and_then(|egress| {
-            let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
-            let started = start(
-                &egress.pipeline,
-                &held,
-                &self.tx,
-                Origin::Output(o),
-                out.gen,
-            );
-            out.pipeline = Some(egress.pipeline);
-            started?;
-            self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
-            out.feed = Some(egress.feed);
-            Ok(egress.target)
-        });
+        let result = output::build(&name, &kind, &infos, fence.as_ref(), self.fleet.is_some())
+            .and_then(|egress| {
+                let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+                let started = start(
+                    &egress.pipeline,
+                    &held,
+                    &self.tx,
+                    Origin::Output(o),
+                    out.gen,
+                );
+                out.pipeline = Some(egress.pipeline);
+                started?;
+                self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
+                out.feed = Some(egress.feed);
+                Ok(egress.target)
+            });
         out.phase = Phase::Starting {
             since: Instant::now(),
         };
@@ -132,11 +135,12 @@ impl Channel {
         infos: &[output::Rendition],
         fence: Option<Arc<output::Fence>>,
     ) {
+        let epoch = self.fleet.is_some();
         let out = &mut self.outputs[o];
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, _) = out.dests[out.policy.current()].clone();
-        let result = output::build(&name, &kind, infos, fence.as_ref()).and_then(|egress| {
+        let result = output::build(&name, &kind, infos, fence.as_ref(), epoch).and_then(|egress| {
             let errors = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
             out.pipeline = Some(egress.pipeline.clone());
             egress

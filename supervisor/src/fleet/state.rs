@@ -149,9 +149,23 @@ pub fn observe<'a>(prefix: &str, kvs: impl IntoIterator<Item = Kv<'a>>) -> Obser
 
 /// A channel definition's hash, the same on every box for the same
 /// `[[channel]]` table (TOML tables are sorted maps, so key order in the
-/// file does not matter).
+/// file does not matter). An active-active channel's outputs are left
+/// out: each box sends to its own destinations by design.
 pub fn definition_hash(table: &toml::Value) -> String {
-    format!("{:016x}", super::placement::stable_hash(&table.to_string()))
+    let active_active = table
+        .get("fleet")
+        .and_then(|f| f.get("mode"))
+        .and_then(|m| m.as_str())
+        == Some("active-active");
+    let text = match table.as_table() {
+        Some(t) if active_active => {
+            let mut t = t.clone();
+            t.remove("output");
+            t.to_string()
+        }
+        _ => table.to_string(),
+    };
+    format!("{:016x}", super::placement::stable_hash(&text))
 }
 
 #[cfg(test)]
@@ -211,5 +225,26 @@ mod tests {
         assert_eq!(definition_hash(&a), definition_hash(&b));
         assert_ne!(definition_hash(&a), definition_hash(&c));
         assert_eq!(definition_hash(&a).len(), 16);
+        // Active-active: each box's own destinations do not count.
+        let aa = |dest: &str| -> toml::Value {
+            toml::from_str(&format!(
+                "id = \"c\"\nfleet = {{ mode = \"active-active\" }}\n[[output]]\nid = \"o\"\nuri = \"{dest}\""
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            definition_hash(&aa("hls:///a")),
+            definition_hash(&aa("hls:///b"))
+        );
+        let ap = |dest: &str| -> toml::Value {
+            toml::from_str(&format!(
+                "id = \"c\"\n[[output]]\nid = \"o\"\nuri = \"{dest}\""
+            ))
+            .unwrap()
+        };
+        assert_ne!(
+            definition_hash(&ap("hls:///a")),
+            definition_hash(&ap("hls:///b"))
+        );
     }
 }

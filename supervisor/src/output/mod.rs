@@ -20,74 +20,14 @@ use gst_app::AppSrc;
 
 use crate::uri::{Container, OutputKind};
 
+mod fence;
+mod playlist;
+
+pub use fence::{boottime_ns, Fence};
+
 /// Encoded frames an output may hold while its destination is slow; beyond
 /// that the oldest go (this output only; the others never wait for it).
 const QUEUE_BUFFERS: u64 = 250;
-
-/// Fencing: the monotonic instant (`CLOCK_BOOTTIME`, which also runs
-/// while the host is suspended) until which this box may send a fleet
-/// channel's output. The fleet moves it on every confirmed lease renewal;
-/// every buffer an output lets out checks it, so a box that wakes from a
-/// freeze after its lease expired sends nothing, before any control code
-/// has run.
-#[derive(Debug, Default)]
-pub struct Fence {
-    /// ns on [`boottime_ns`]; 0: closed.
-    until: AtomicU64,
-    /// Buffers it stopped.
-    pub dropped: AtomicU64,
-}
-
-impl Fence {
-    pub fn open_until(&self, ns: u64) {
-        self.until.store(ns, Ordering::Release);
-    }
-
-    pub fn close(&self) {
-        self.until.store(0, Ordering::Release);
-    }
-
-    pub fn permits(&self) -> bool {
-        boottime_ns() < self.until.load(Ordering::Acquire)
-    }
-
-    /// How long it stays open (zero when closed).
-    pub fn remaining(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(
-            self.until
-                .load(Ordering::Acquire)
-                .saturating_sub(boottime_ns()),
-        )
-    }
-
-    /// Drops what `pad` sends unless the fence permits it.
-    fn guard(self: &Arc<Self>, pad: &gst::Pad) {
-        let fence = self.clone();
-        pad.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_, _| {
-                if fence.permits() {
-                    gst::PadProbeReturn::Ok
-                } else {
-                    fence.dropped.fetch_add(1, Ordering::Relaxed);
-                    gst::PadProbeReturn::Drop
-                }
-            },
-        );
-    }
-}
-
-/// `CLOCK_BOOTTIME` in ns: monotonic, and counting through a suspend.
-pub fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec; CLOCK_BOOTTIME exists on
-    // every Linux nonstop runs on.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// One rendition in an output: its video and the channel's audio.
 pub struct Track {
@@ -100,6 +40,10 @@ pub struct Track {
     /// Subtracted from timestamps (containers that start at zero); set by
     /// the first keyframe.
     base: AtomicU64,
+    /// A fleet channel's HLS track: it starts on a keyframe at a multiple
+    /// of the segment duration of UTC (segment, frame, ns), and numbers
+    /// its playlist from there.
+    align: Option<(u64, u64, playlist::SequenceBase)>,
     /// Audio that came before the first keyframe: the part at or after it
     /// goes out once video starts (video may be delayed, e.g. by an
     /// active-active encoder's delay line, while audio is not).
@@ -135,6 +79,13 @@ impl Track {
                 }
                 if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                     return;
+                }
+                if let Some((segment, frame, seq)) = &self.align {
+                    let pts = buffer.pts().map_or(0, |t| t.nseconds());
+                    if pts % segment >= *frame {
+                        return;
+                    }
+                    seq.store(pts / segment, Ordering::Release);
                 }
                 let first = buffer.dts().or(buffer.pts()).map_or(0, |t| t.nseconds());
                 self.base.store(first, Ordering::Relaxed);
@@ -332,6 +283,8 @@ pub struct Rendition {
     pub bandwidth: u64,
     /// RFC 6381 codecs string (HLS CODECS).
     pub codecs: String,
+    /// One frame, ns.
+    pub frame: u64,
 }
 
 /// A built (not yet started) output pipeline.
@@ -424,6 +377,7 @@ fn sink_for(
     kind: &OutputKind,
     target: &mut Option<PathBuf>,
     fence: Option<&Arc<Fence>>,
+    seq: Option<&playlist::SequenceBase>,
 ) -> anyhow::Result<(gst::Element, gst::Element, bool)> {
     // The last element before the network or the disk checks the fence
     // too: what a muxer held back must not leave after it closed.
@@ -485,6 +439,9 @@ fn sink_for(
             sink.set_property("target-duration", segment.as_secs().max(1) as u32);
             sink.set_property("playlist-length", *playlist);
             sink.set_property("max-files", *playlist + 4);
+            if let Some(seq) = seq {
+                playlist::attach(&sink, seq.clone());
+            }
             pipeline.add(&sink)?;
             *target = Some(PathBuf::from(dir));
             (sink.clone(), sink, false)
@@ -541,6 +498,7 @@ pub fn build(
     kind: &OutputKind,
     renditions: &[Rendition],
     fence: Option<&Arc<Fence>>,
+    epoch: bool,
 ) -> anyhow::Result<Egress> {
     if renditions.is_empty() {
         return Err(anyhow!("the output carries no encoder"));
@@ -577,6 +535,14 @@ pub fn build(
             audio: asrc,
             started: AtomicBool::new(false),
             base: AtomicU64::new(0),
+            align: match kind {
+                OutputKind::Hls { segment, .. } if epoch => Some((
+                    (segment.as_nanos() as u64).max(1),
+                    r.frame.max(1),
+                    Arc::new(AtomicU64::new(u64::MAX)),
+                )),
+                _ => None,
+            },
             pending: Mutex::new(std::collections::VecDeque::new()),
         });
         parsed.push((vparse, aparse));
@@ -589,13 +555,14 @@ pub fn build(
             segment,
             playlist,
         } if renditions.len() > 1 => {
-            for (r, (vparse, aparse)) in renditions.iter().zip(&parsed) {
+            for (k, (r, (vparse, aparse))) in renditions.iter().zip(&parsed).enumerate() {
                 let sub = OutputKind::Hls {
                     dir: format!("{dir}/{}", r.id),
                     segment: *segment,
                     playlist: *playlist,
                 };
-                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence)?;
+                let seq = tracks[k].align.as_ref().map(|a| &a.2);
+                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence, seq)?;
                 link_request(vparse, &v, "video")?;
                 link_request(aparse, &a, "audio")?;
             }
@@ -605,7 +572,8 @@ pub fn build(
             target = Some(master);
         }
         _ => {
-            let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence)?;
+            let seq = tracks[0].align.as_ref().map(|a| &a.2);
+            let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence, seq)?;
             rebase = r;
             link_request(&parsed[0].0, &v, "video")?;
             link_request(&parsed[0].1, &a, "audio")?;
@@ -743,6 +711,7 @@ mod tests {
             size: (1280, 720),
             bandwidth: 3_128_000,
             codecs: "avc1.64001f,mp4a.40.2".into(),
+            frame: 40_000_000,
         }
     }
 
@@ -754,7 +723,7 @@ mod tests {
         let mut sd = rendition(1, "sd");
         sd.size = (640, 360);
         sd.bandwidth = 1_128_000;
-        let e = build("t", &kind, &[rendition(0, "hd"), sd], None).unwrap();
+        let e = build("t", &kind, &[rendition(0, "hd"), sd], None, false).unwrap();
         assert_eq!(e.target, Some(dir.join("master.m3u8")));
         assert_eq!(
             std::fs::read_to_string(dir.join("master.m3u8")).unwrap(),
@@ -781,7 +750,7 @@ mod tests {
         ];
         for uri in kinds {
             let kind = crate::uri::output_kind(uri).unwrap();
-            let e = build("t", &kind, &[rendition(0, "hd")], None)
+            let e = build("t", &kind, &[rendition(0, "hd")], None, false)
                 .unwrap_or_else(|e| panic!("{uri}: {e:#}"));
             assert!(e.pipeline.children().len() >= 5, "{uri}");
         }
