@@ -6,7 +6,9 @@
 # for the same segments (floor(UTC / segment)), segments that start on the
 # same keyframe (the same PTS, read by ffprobe), and the epoch offset each
 # box exports within one frame. Also: the different destinations do not
-# count as a config mismatch in active-active.
+# count as a config mismatch in active-active; and the fleet seen through
+# D-Bus by nonstopctl (box-a on a private bus): `fleet status --json`,
+# `fleet drain` / `undrain` of box-b.
 source "$(dirname "$0")/common.bash"
 command -v etcd >/dev/null || { skipped "fleet_active_active: no etcd (apt-get install etcd-server)"; exit 0; }
 cargo build --release --quiet -p nonstop-supervisor
@@ -23,7 +25,8 @@ for _ in $(seq 100); do
 done
 
 segment=2
-box() { # NAME METRICS-PORT
+private_bus
+box() { # NAME METRICS-PORT BUS-OPTION...
   cat >"$WORK/$1.toml" <<TOML
 [fleet]
 endpoints = ["http://127.0.0.1:$client"]
@@ -48,12 +51,12 @@ keyframe_interval = "1s"
 id = "hls"
 uri = "hls://$WORK/hls-$1?segment=${segment}s&playlist=5"
 TOML
-  RUST_LOG=info spawn "pid_${1#box-}" "$NONSTOPD" --config "$WORK/$1.toml" --no-dbus --metrics "127.0.0.1:$2" 2>"$WORK/$1.log"
+  RUST_LOG=info spawn "pid_${1#box-}" "$NONSTOPD" --config "$WORK/$1.toml" "${@:3}" --metrics "127.0.0.1:$2" 2>"$WORK/$1.log"
 }
 ma=$(free_port) mb=$(free_port)
-box box-a "$ma"
+box box-a "$ma" --address "$addr"
 sleep 3.3
-box box-b "$mb"
+box box-b "$mb" --no-dbus
 wait_log "$WORK/box-a.log" 'fleet role channel=news role="active"' 20 >/dev/null
 wait_log "$WORK/box-b.log" 'fleet role channel=news role="active"' 20 >/dev/null
 
@@ -107,5 +110,27 @@ for port in "$ma" "$mb"; do
   "$PY" -c 'import sys; v = float(sys.argv[1]); sys.exit(0 if abs(v) <= 0.040 else 1)' "${line##* }" ||
     fail "epoch offset ${line##* } s is more than one frame (0.040 s)"
 done
+echo "-- nonstopctl fleet, through box-a's D-Bus API"
+ctl() { "$ROOT/target/release/nonstopctl" --address "$addr" "$@"; }
+ctl fleet status --json >"$WORK/fleet.json" || fail "nonstopctl fleet status --json failed"
+"$PY" - "$WORK/fleet.json" <<'PY' || fail "fleet status: $(cat "$WORK/fleet.json")"
+import json, sys
+f = json.load(open(sys.argv[1]))
+assert f["NodeName"] == "box-a" and f["EtcdReachable"], f
+members = {m["name"]: m for m in f["Members"]}
+assert set(members) == {"box-a", "box-b"} and all(m["alive"] for m in members.values()), members
+ch = {c["Id"]: c for c in f["Channels"]}
+assert ch["news"]["Role"] == "active", ch
+print("   fleet status: node box-a, members box-a and box-b alive, news active")
+PY
+ctl fleet drain box-b >/dev/null || fail "nonstopctl fleet drain box-b failed"
+for _ in $(seq 50); do ctl fleet status --json | grep -q '"drained": *true' && break; sleep 0.1; done
+ctl fleet status --json | grep -q '"drained": *true' || fail "box-b not shown drained"
+ctl fleet undrain box-b >/dev/null || fail "nonstopctl fleet undrain box-b failed"
+for _ in $(seq 50); do ctl fleet status --json | grep -q '"drained": *true' || break; sleep 0.1; done
+! ctl fleet status --json | grep -q '"drained": *true' || fail "box-b still drained after undrain"
+out=$(ctl fleet drain 'bad name' 2>&1) && fail "an invalid node name was accepted"
+grep -q InvalidArgument <<<"$out" || fail "an invalid node name: $out"
+echo "   drain, undrain and a bad name through nonstopctl: ok"
 grep -q config-mismatch "$WORK/box-a.log" "$WORK/box-b.log" && fail "active-active destinations were taken for a config mismatch"
 echo "PASS fleet_active_active"

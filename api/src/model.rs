@@ -75,7 +75,7 @@ pub struct FleetChannel {
     pub role: String,
     /// The node leading it; empty while nobody does.
     pub leader: String,
-    /// The fencing token this box leads it under (0: it does not).
+    /// The leader's fencing token as this box last read it (0: none).
     pub fencing_token: i64,
 }
 
