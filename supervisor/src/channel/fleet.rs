@@ -46,6 +46,17 @@ pub struct Seat {
     pub token: i64,
 }
 
+impl Seat {
+    /// Standing by while nobody leads.
+    pub fn leaderless() -> Seat {
+        Seat {
+            role: Role::Standby,
+            leader: String::new(),
+            token: 0,
+        }
+    }
+}
+
 pub(super) struct FleetPart {
     pub(super) fence: Arc<Fence>,
     pub(super) seat: Seat,

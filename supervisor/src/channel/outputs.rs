@@ -115,15 +115,20 @@ impl Channel {
                 let dest = out.policy.current();
                 info!(channel = %self.id, output = %out.id, uri = %shown, destination = dest, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
                 // Start on a keyframe: ask the encoders for one now.
-                if let Some(now) = self
-                    .core
-                    .as_ref()
-                    .and_then(|c| c.pipeline.current_running_time())
-                {
-                    self.request_keyframes(now);
-                }
+                self.keyframe_now();
             }
             Err(e) => self.output_failed(o, &format!("{e:#}")),
+        }
+    }
+
+    /// Asks the encoders for a keyframe now: an output starts on one.
+    fn keyframe_now(&self) {
+        if let Some(now) = self
+            .core
+            .as_ref()
+            .and_then(|c| c.pipeline.current_running_time())
+        {
+            self.request_keyframes(now);
         }
     }
 
@@ -187,13 +192,7 @@ impl Channel {
                     id: self.outputs[o].id.clone(),
                     state: "starting".into(),
                 });
-                if let Some(now) = self
-                    .core
-                    .as_ref()
-                    .and_then(|c| c.pipeline.current_running_time())
-                {
-                    self.request_keyframes(now);
-                }
+                self.keyframe_now();
             }
             Err(e) => self.output_failed(o, &format!("{e:#}")),
         }

@@ -268,11 +268,7 @@ impl Agent {
                     .set_busy(id, false);
                 e.seat.fence.close();
                 warn!(channel = %id, reason = why, "fleet: outputs held");
-                let seat = Seat {
-                    role: Role::Standby,
-                    leader: String::new(),
-                    token: 0,
-                };
+                let seat = Seat::leaderless();
                 let _ = e.seat.commands.send(Command::SetSeat(seat.clone()));
                 e.sent = Some(seat);
             }

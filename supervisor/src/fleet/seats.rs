@@ -143,14 +143,7 @@ impl Agent {
             Decision::ClearStale { token } => {
                 info!(channel = %id, token, "fleet: clearing this node's leadership from a previous lease");
                 if !on_air {
-                    self.set_seat(
-                        id,
-                        Seat {
-                            role: Role::Standby,
-                            leader: String::new(),
-                            token: 0,
-                        },
-                    );
+                    self.set_seat(id, Seat::leaderless());
                 }
                 self.resign(id, Some(token)).await;
                 if on_air {
@@ -159,14 +152,7 @@ impl Agent {
             }
             Decision::Take { rank } => {
                 if !on_air {
-                    self.set_seat(
-                        id,
-                        Seat {
-                            role: Role::Standby,
-                            leader: String::new(),
-                            token: 0,
-                        },
-                    );
+                    self.set_seat(id, Seat::leaderless());
                 }
                 let e = self.channels.get_mut(id).expect("present");
                 let since = *e.waiting_since.get_or_insert_with(Instant::now);
