@@ -394,8 +394,9 @@ impl Channel {
     pub(super) async fn finish(&mut self) {
         self.abort_drill("the channel stopped during the drill");
         info!(channel = %self.id, "stopping: ending the streams");
+        // A fleet standby's held outputs never started: nothing to end.
         let mut pending: Vec<usize> = (0..self.outputs.len())
-            .filter(|o| self.outputs[*o].pipeline.is_some())
+            .filter(|o| self.outputs[*o].pipeline.is_some() && !self.outputs[*o].phase.held())
             .collect();
         if let Some(core) = &self.core {
             core.pipeline.send_event(gst::event::Eos::new());
