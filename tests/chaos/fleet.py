@@ -368,7 +368,7 @@ def cmd_report(a):
         if not rs:
             continue
         gaps = [g for g in (measure(r) for r in rs) if g is not None]
-        firsts = [v["to_first_new"] for r in rs for v in r["verdicts"][:1] if "to_first_new" in v]
+        firsts = [v["to_first_new"] for r in rs for v in r["verdicts"] if "to_first_new" in v]
         ov = sum(v.get("overlap", 0) for r in rs for v in r["verdicts"])
         tot_overlap += ov
         judged = {"leader-kill": f"switch ≤ {TAKEOVER} s", "leader-stop": f"switch ≤ {TAKEOVER} s",

@@ -107,7 +107,10 @@ OUT=$(cd "$OUT" && pwd)
 # restarted box runs.
 cp -p "$NONSTOPD" "$OUT/nonstopd"
 NONSTOPD="$OUT/nonstopd"
-rm -f "$OUT/faults.jsonl" "$OUT/run-fails.txt" "$OUT/report.md"
+rm -f "$OUT/faults.jsonl" "$OUT/run-fails.txt" "$OUT/report.md" "$OUT/run.log"
+# Everything this run prints also goes to DIR/run.log.
+echo "fleet chaos: seed $SEED ($MODE${SOAK_TEXT:+ $SOAK_TEXT}); replay with: $REPLAY${ONLY:+ --only $ONLY}" >"$OUT/run.log"
+exec > >(tee -a "$OUT/run.log") 2>&1
 echo "$SCHED_JSON" >"$OUT/schedule.json"
 NSF_DIR="$OUT/world"
 source "$ROOT/tests/tools/fleet/netns.bash"
