@@ -117,7 +117,7 @@ verdict() {
   local out rc=0 ids=()
   [[ -n ${6:-} ]] && ids=(--old "${NSF_IP[$6]}" --new "${NSF_IP[${7:-$6}]}")
   out=$(judge check "$CAP" --name "$1" --from "$2" --to "$3" --expect "$4" --max-gap "$5" \
-    --on-air-gap "$SWITCHED_GAP" "${ids[@]}") || rc=$?
+    --on-air-gap "$SWITCHED_GAP" "${ids[@]}" "${@:8}") || rc=$?
   echo "$out" | grep -v '^FAIL' | sed 's/^/   /'
   RESULTS+=("$(echo "$out" | grep -v '^FAIL')")
   ((rc == 0)) || fail "$(echo "$out" | grep '^FAIL' | sed 's/^FAIL: //')"
@@ -183,8 +183,8 @@ old=$LEADER new=$STANDBY from=$(log_lines "$new")
 t0=$(mark)
 ctl put "/nonstop/drain/box-$old" 1 >/dev/null
 how=$(takeover "$new" "$from")
-sleep 3
-verdict "3 drain leader" "$t0" "$(mark)" switch "$HANDOVER" "$old" "$new"
+sleep 4 # the cut is up to 0.8 s + one GOP after the drain
+verdict "3 drain leader" "$t0" "$(mark)" switch "$HANDOVER" "$old" "$new" --seamless
 t0=$(mark)
 ctl del "/nonstop/drain/box-$old" >/dev/null
 sleep 5

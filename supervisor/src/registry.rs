@@ -145,6 +145,7 @@ impl Registry {
                 fence,
                 commands: handle.commands.clone(),
                 epoch_delay: channel.epoch_delay(),
+                grid: channel.handover_grid(),
             });
         }
         // A channel that cannot be built is reported; the others go on air.

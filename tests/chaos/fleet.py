@@ -75,7 +75,7 @@ def _params(rng, kind, soak):
     if kind == "leader-cut-off":
         return {"phase": u(0, PERIOD), "dur": u(4.5, 20 if soak else 8)}
     if kind == "drain":
-        return {"hold": u(2, 10 if soak else 5)}
+        return {"hold": u(3, 10 if soak else 5)}
     if kind == "etcd-member-kill":
         return {"member": rng.choice(["raft-leader", "follower"]), "follower": rng.randrange(2),
                 "dur": u(1, 20 if soak else 8)}
@@ -236,7 +236,7 @@ def cmd_check(a):
     start = J.to_mono(a.t_from)
     end = min(J.to_mono(a.t_to), time.monotonic()) if a.t_to else time.monotonic()
     recs = [r for r in J.load(a.file) if start - a.lead <= r[0] <= end]
-    fig, broken = J.judge(recs, a.expect, a.max_gap, a.old, a.new, a.on_air_gap, end, start)
+    fig, broken = J.judge(recs, a.expect, a.max_gap, a.old, a.new, a.on_air_gap, end, start, a.seamless)
     line = J.describe(fig, a.expect)
     if "first_new" in fig:
         line += (f" [fault → last old {(fig['last_old'] - start) * 1000:.0f} ms, "
@@ -491,6 +491,7 @@ def main():
     c.add_argument("--new")
     c.add_argument("--lead", type=float, default=1.0)
     c.add_argument("--on-air-gap", type=float, default=0.5)
+    c.add_argument("--seamless", action="store_true")
     e = sub.add_parser("end")
     e.add_argument("--schedule", required=True)
     e.add_argument("--dir", required=True)

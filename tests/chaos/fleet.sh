@@ -232,7 +232,7 @@ verdict() {
   local ids=() rc=0
   [[ -n ${6:-} ]] && ids=(--old "${NSF_IP[$6]}" --new "${NSF_IP[${7:-$6}]}")
   fpy check "$CAP" --record "$FAULT_DIR/verdicts.jsonl" --name "$1" --from "$2" --to "$3" --expect "$4" \
-    --max-gap "$5" --on-air-gap "$SWITCHED_GAP" "${ids[@]}" | sed 's/^/   /' || rc=$?
+    --max-gap "$5" --on-air-gap "$SWITCHED_GAP" "${ids[@]}" "${@:8}" | sed 's/^/   /' || rc=$?
   return 0
 }
 
@@ -365,7 +365,7 @@ fault_drain() {
   ctl put "/nonstop/drain/box-$old" 1 >/dev/null || fail "etcdctl put drain failed"
   how=$(takeover "$new" "$from") || { ctl del "/nonstop/drain/box-$old" >/dev/null; exit 1; }
   sleep "$p_hold"
-  verdict "drain leader box-$old" "$t0" "$(mark)" switch "$HANDOVER" "$old" "$new"
+  verdict "drain leader box-$old" "$t0" "$(mark)" switch "$HANDOVER" "$old" "$new" --seamless
   t0=$(mark)
   ctl del "/nonstop/drain/box-$old" >/dev/null || fail "etcdctl del drain failed"
   sleep 5

@@ -44,16 +44,26 @@ pub struct Seat {
     pub leader: String,
     /// The leader key's create revision in etcd (0: none).
     pub token: i64,
+    /// A scheduled handover's cut, running time (= UTC) ns, 0: none. The
+    /// new leader sends the frames from `from` on, the old one those
+    /// before `until`; the cut is a GOP boundary.
+    pub from: u64,
+    pub until: u64,
 }
 
 impl Seat {
+    pub fn new(role: Role, leader: String, token: i64) -> Seat {
+        Seat {
+            role,
+            leader,
+            token,
+            ..Seat::default()
+        }
+    }
+
     /// Standing by while nobody leads.
     pub fn leaderless() -> Seat {
-        Seat {
-            role: Role::Standby,
-            leader: String::new(),
-            token: 0,
-        }
+        Seat::new(Role::Standby, String::new(), 0)
     }
 }
 
@@ -69,10 +79,7 @@ impl Channel {
     pub fn join_fleet(&mut self, fence: Arc<Fence>) {
         self.fleet = Some(FleetPart {
             fence,
-            seat: Seat {
-                role: Role::Standby,
-                ..Seat::default()
-            },
+            seat: Seat::new(Role::Standby, String::new(), 0),
         });
     }
 
@@ -80,6 +87,36 @@ impl Channel {
     /// `Fanout::epoch_delay`).
     pub fn epoch_delay(&self) -> Arc<std::sync::atomic::AtomicI64> {
         self.fanout.epoch_delay.clone()
+    }
+
+    /// Where a scheduled handover may cut the channel: a GOP boundary of
+    /// every rendition that is also a segment boundary of every HLS output
+    /// (when the durations allow), so that the new leader's outputs start
+    /// whole.
+    pub fn handover_grid(&self) -> std::time::Duration {
+        let ms = |d: std::time::Duration| (d.as_millis() as u64).max(1);
+        let mut grid = self
+            .cfg
+            .encoders
+            .iter()
+            .map(|e| ms(e.keyframe_interval))
+            .fold(1, lcm);
+        for (kind, _) in self.outputs.iter().flat_map(|o| o.dests.iter()) {
+            if let crate::uri::OutputKind::Hls { segment, .. } = kind {
+                grid = lcm(grid, ms(*segment));
+            }
+        }
+        // Durations with no small common multiple: GOPs only.
+        if grid > 60_000 {
+            grid = self
+                .cfg
+                .encoders
+                .iter()
+                .map(|e| ms(e.keyframe_interval))
+                .max()
+                .unwrap_or(1000);
+        }
+        std::time::Duration::from_millis(grid)
     }
 
     /// Outputs are built but must not send.
@@ -104,12 +141,14 @@ impl Channel {
         };
         let was = part.seat.role;
         let now = seat.role;
+        let (from, until) = (seat.from, seat.until);
         if part.seat != seat {
-            info!(channel = %self.id, role = now.name(), leader = %seat.leader, token = seat.token, "fleet role");
+            info!(channel = %self.id, role = now.name(), leader = %seat.leader, token = seat.token, from_ns = from, until_ns = until, "fleet role");
         }
         part.seat = seat;
         match (was == Role::Active, now == Role::Active) {
             (false, true) => {
+                self.fanout.set_window(from, until);
                 for o in 0..self.outputs.len() {
                     self.release_output(o);
                 }
@@ -122,10 +161,23 @@ impl Channel {
                         self.start_output(o);
                     }
                 }
+                self.fanout.set_window(0, 0);
             }
+            (true, true) => self.fanout.set_window(from, until),
             _ => {}
         }
     }
+}
+
+fn lcm(a: u64, b: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    (a / gcd(a, b)).saturating_mul(b)
 }
 
 impl Phase {

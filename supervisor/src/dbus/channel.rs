@@ -549,11 +549,7 @@ mod tests {
             ("".into(), "".into(), 0)
         );
         keep.send_modify(|s| {
-            s.fleet = Some(Seat {
-                role: crate::channel::Role::Standby,
-                leader: "box-b".into(),
-                token: 42,
-            })
+            s.fleet = Some(Seat::new(crate::channel::Role::Standby, "box-b".into(), 42))
         });
         assert_eq!(
             (obj.role(), obj.leader(), obj.fencing_token()),

@@ -53,6 +53,8 @@ pub(super) struct Entry {
     pub(super) failsafe_ns: u64,
     /// Since when this box has been a replica in line to take the channel.
     pub(super) waiting_since: Option<Instant>,
+    /// A scheduled handover this box is carrying out as the old leader.
+    pub(super) handing: Option<super::handover::Handing>,
     /// The last leader seen, and whether its box was alive when it went.
     pub(super) last_leader: Option<String>,
 }
@@ -160,6 +162,7 @@ impl Agent {
                         sent: None,
                         failsafe_ns: 0,
                         waiting_since: None,
+                        handing: None,
                         last_leader: None,
                     },
                 );
@@ -237,6 +240,11 @@ impl Agent {
                     self.member_dirty = true;
                 }
             }
+        }
+        let ids: Vec<String> = self.channels.keys().cloned().collect();
+        for id in ids {
+            // A handover whose end passed while etcd was away ends too.
+            self.handing_over(&id);
         }
         self.failsafe().await;
         // The lease may have run out unconfirmed: whatever etcd says later,

@@ -139,7 +139,15 @@ pub fn decide(
         (Some(l), Some(_)) => Decision::Standby {
             leader: l.record.node.clone(),
         },
-        (None, Some(rank)) => Decision::Take { rank },
+        // A scheduled handover names the box that takes the channel; the
+        // others stand by for it.
+        (None, Some(rank)) => match obs.handovers.get(channel) {
+            Some(h) if h.to == me => Decision::Take { rank: 0 },
+            Some(h) if h.from != me && order.contains(&h.to) => Decision::Standby {
+                leader: h.to.clone(),
+            },
+            _ => Decision::Take { rank },
+        },
         (_, None) => Decision::Off(Why::NotAReplica),
     }
 }
@@ -197,6 +205,53 @@ mod tests {
         let second = decide(&order[1], 2, "news", "h", &spec(), &o);
         assert_eq!(first, Decision::Take { rank: 0 });
         assert_eq!(second, Decision::Take { rank: 1 });
+    }
+
+    #[test]
+    fn a_scheduled_handover_names_the_taker_and_the_others_stand_by_for_it() {
+        let mut three = spec();
+        three.replicas = 3;
+        let mut o = obs(
+            vec![
+                member("a", "h", true),
+                member("b", "h", false),
+                member("c", "h", false),
+            ],
+            None,
+        );
+        let order = replicas("news", &three, &o);
+        // The one handed to need not be the first by rank.
+        let (first, second) = (order[0].clone(), order[1].clone());
+        o.handovers.insert(
+            "news".into(),
+            crate::fleet::state::Handover {
+                from: "a".into(),
+                to: second.clone(),
+                at: 1,
+            },
+        );
+        assert_eq!(
+            decide(&second, 1, "news", "h", &three, &o),
+            Decision::Take { rank: 0 }
+        );
+        assert_eq!(
+            decide(&first, 2, "news", "h", &three, &o),
+            Decision::Standby {
+                leader: second.clone()
+            }
+        );
+        // The old leader itself goes by its rank (its handover is under way).
+        let rank_a = order.iter().position(|n| n == "a").unwrap();
+        assert_eq!(
+            decide("a", 3, "news", "h", &three, &o),
+            Decision::Take { rank: rank_a }
+        );
+        // A handover to a box that is no replica (gone): ranks as usual.
+        o.handovers.get_mut("news").unwrap().to = "gone".into();
+        assert_eq!(
+            decide(&first, 2, "news", "h", &three, &o),
+            Decision::Take { rank: 0 }
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - `decide`: what this box does with a channel, from one read (pure);
 //! - `agent`: the thread that holds the lease and carries decisions out:
 //!   `etcd` (its calls: connection, lease, member key, reads), `seats`
-//!   (each channel's decision carried out: take, hand over, resign),
+//!   (each channel's decision carried out: take, resign), `handover`
+//!   (the scheduled handover at a GOP boundary),
 //!   `asks` (the leader's side of the failsafe), `view` (what it shows);
 //! - `failsafe`: the peers' side of the failsafe, and its reasoning.
 //!
@@ -22,6 +23,7 @@ mod asks;
 pub mod decide;
 mod etcd;
 pub mod failsafe;
+pub mod handover;
 pub mod placement;
 mod seats;
 pub mod state;
@@ -48,6 +50,8 @@ pub struct ChannelSeat {
     pub commands: mpsc::UnboundedSender<Command>,
     /// The channel's output delay against UTC, ns (`Fanout::epoch_delay`).
     pub epoch_delay: Arc<std::sync::atomic::AtomicI64>,
+    /// Where a scheduled handover may cut it (`Channel::handover_grid`).
+    pub grid: Duration,
 }
 
 /// A member as `fleet status` shows it.

@@ -25,6 +25,9 @@ impl Agent {
             e.failsafe_ns = 0;
             // Closed before the channel hears of it: nothing leaves from now.
             e.seat.fence.close();
+        } else if seat.until == 0 {
+            // Leading with no handover's end.
+            e.seat.fence.end_at(0);
         }
         let was_off = e.sent.as_ref().is_some_and(|s| s.role == Role::Off);
         if e.sent.as_ref() != Some(&seat) {
@@ -48,6 +51,10 @@ impl Agent {
         let Some(lease) = self.session.as_ref().map(|s| s.lease) else {
             return;
         };
+        if self.handing_over(id) {
+            return;
+        }
+        self.clear_handover(id).await;
         let Some(e) = self.channels.get(id) else {
             return;
         };
@@ -85,61 +92,29 @@ impl Agent {
         }
         match decision {
             Decision::Lead { token } => {
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Active,
-                        leader: self.node.clone(),
-                        token,
-                    },
-                );
+                let mut seat = Seat::new(Role::Active, self.node.clone(), token);
+                // A handover's cut stays with the leadership it came with.
+                if let Some(s) = self.channels.get(id).and_then(|e| e.sent.as_ref()) {
+                    if s.role == Role::Active && s.token == token {
+                        seat.from = s.from;
+                    }
+                }
+                self.set_seat(id, seat);
                 self.check_degraded(id);
             }
             Decision::Always => {
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Active,
-                        leader: self.node.clone(),
-                        token: 0,
-                    },
-                );
+                self.set_seat(id, Seat::new(Role::Active, self.node.clone(), 0));
             }
             Decision::Standby { leader } => {
                 // The leader's token, so every box shows the same.
                 let token = self.obs.leaders.get(id).map_or(0, |l| l.token);
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Standby,
-                        leader,
-                        token,
-                    },
-                );
+                self.set_seat(id, Seat::new(Role::Standby, leader, token));
             }
             Decision::Off(_) => {
                 let leader = leader_now.clone().unwrap_or_default();
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Off,
-                        leader,
-                        token: 0,
-                    },
-                );
+                self.set_seat(id, Seat::new(Role::Off, leader, 0));
             }
-            Decision::HandOver { token, to } => {
-                info!(channel = %id, to = %to, "fleet: handing the channel over");
-                self.set_seat(
-                    id,
-                    Seat {
-                        role: Role::Standby,
-                        leader: to.clone(),
-                        token: 0,
-                    },
-                );
-                self.resign(id, Some(token)).await;
-            }
+            Decision::HandOver { token, to } => self.hand_over(id, token, to).await,
             Decision::ClearStale { token } => {
                 info!(channel = %id, token, "fleet: clearing this node's leadership from a previous lease");
                 if !on_air {
@@ -256,15 +231,14 @@ impl Agent {
                 summary,
             });
         }
+        // A scheduled handover to this box: its outputs start at the cut.
+        let mut seat = Seat::new(Role::Active, self.node.clone(), token);
+        if let Some(h) = self.obs.handovers.get(id).filter(|h| h.to == self.node) {
+            info!(channel = %id, from = %h.from, at_ns = h.at, "fleet: the handover's cut: outputs start with the GOP there");
+            seat.from = h.at;
+        }
         // The lease was confirmed this tick or the deadline guards it.
-        self.set_seat(
-            id,
-            Seat {
-                role: Role::Active,
-                leader: self.node.clone(),
-                token,
-            },
-        );
+        self.set_seat(id, seat);
         self.open_fences();
         if let Some(e) = self.channels.get_mut(id) {
             e.last_leader = Some(self.node.clone());

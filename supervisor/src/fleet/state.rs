@@ -37,6 +37,17 @@ pub struct LeaderRecord {
     pub hash: String,
 }
 
+/// A scheduled handover in progress (`handover/CHANNEL`, under the old
+/// leader's lease, which deleted the leader key in the same transaction):
+/// `to` takes the channel and sends from `at` (running time = UTC ns, a
+/// GOP boundary) on; `from` sends what comes before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    pub from: String,
+    pub to: String,
+    pub at: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
@@ -64,6 +75,7 @@ pub struct Observed {
     pub drained: Vec<String>,
     /// `PREFIX/epoch/CH/NODE` → that box's output delay against UTC, µs.
     pub epochs: BTreeMap<(String, String), i64>,
+    pub handovers: BTreeMap<String, Handover>,
 }
 
 /// One key-value as etcd returned it.
@@ -84,6 +96,10 @@ pub fn drain_key(prefix: &str, node: &str) -> String {
 
 pub fn leader_key(prefix: &str, channel: &str) -> String {
     format!("{prefix}/leaders/{channel}")
+}
+
+pub fn handover_key(prefix: &str, channel: &str) -> String {
+    format!("{prefix}/handover/{channel}")
 }
 
 pub fn epoch_key(prefix: &str, channel: &str, node: &str) -> String {
@@ -121,6 +137,11 @@ pub fn observe<'a>(prefix: &str, kvs: impl IntoIterator<Item = Kv<'a>>) -> Obser
                             lease: kv.lease,
                         },
                     );
+                }
+            }
+            (Some("handover"), Some(ch), None) => {
+                if let Ok(h) = serde_json::from_slice::<Handover>(kv.value) {
+                    obs.handovers.insert(ch.to_owned(), h);
                 }
             }
             (Some("epoch"), Some(ch), Some(node)) => {
@@ -198,6 +219,7 @@ mod tests {
                 kv("/n/drain/gone", "1", 9, 0),
                 kv("/n/leaders/c", r#"{"node":"a","hash":"h1"}"#, 12, 7),
                 kv("/n/epoch/c/a", "1700000000000000", 13, 7),
+                kv("/n/handover/c", r#"{"from":"a","to":"b","at":42}"#, 14, 7),
                 kv("/n/unknown/x", "", 1, 0),
                 kv("/other/members/z", r#"{"capacity":1}"#, 1, 0),
             ],
@@ -215,6 +237,8 @@ mod tests {
         let l = &obs.leaders["c"];
         assert_eq!((l.record.node.as_str(), l.token, l.lease), ("a", 12, 7));
         assert_eq!(obs.epochs[&("c".into(), "a".into())], 1_700_000_000_000_000);
+        let h = &obs.handovers["c"];
+        assert_eq!((h.from.as_str(), h.to.as_str(), h.at), ("a", "b", 42));
     }
 
     #[test]

@@ -15,6 +15,9 @@ use gst::prelude::*;
 pub struct Fence {
     /// ns on [`boottime_ns`]; 0: closed.
     until: AtomicU64,
+    /// A handover's end, ns on [`boottime_ns`] (0: none): renewals move
+    /// `until`, never past this.
+    end: AtomicU64,
     /// Buffers it stopped.
     pub dropped: AtomicU64,
 }
@@ -28,17 +31,28 @@ impl Fence {
         self.until.store(0, Ordering::Release);
     }
 
+    /// Closes for good at `ns` whatever the lease does: the old leader of
+    /// a scheduled handover, which may send only the frames before the
+    /// handover point (`0`: no such end).
+    pub fn end_at(&self, ns: u64) {
+        self.end.store(ns, Ordering::Release);
+    }
+
+    fn limit(&self) -> u64 {
+        let until = self.until.load(Ordering::Acquire);
+        match self.end.load(Ordering::Acquire) {
+            0 => until,
+            end => until.min(end),
+        }
+    }
+
     pub fn permits(&self) -> bool {
-        boottime_ns() < self.until.load(Ordering::Acquire)
+        boottime_ns() < self.limit()
     }
 
     /// How long it stays open (zero when closed).
     pub fn remaining(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(
-            self.until
-                .load(Ordering::Acquire)
-                .saturating_sub(boottime_ns()),
-        )
+        std::time::Duration::from_nanos(self.limit().saturating_sub(boottime_ns()))
     }
 
     /// Drops what `pad` sends unless the fence permits it.

@@ -195,9 +195,38 @@ pub struct Fanout {
     /// first rendition left the encoders, less its running time, ns. The
     /// boxes of a fleet compare theirs (the epoch offset).
     pub epoch_delay: Arc<std::sync::atomic::AtomicI64>,
+    /// A fleet channel's scheduled handover ([`Fanout::set_window`]).
+    window: Window,
+}
+
+/// The frames the outputs get (running time ns): from `from` on, before
+/// `until` (0: no end).
+#[derive(Default)]
+struct Window {
+    from: AtomicU64,
+    until: AtomicU64,
+}
+
+impl Window {
+    fn passes(&self, pts: Option<gst::ClockTime>) -> bool {
+        let Some(t) = pts.map(gst::ClockTime::nseconds) else {
+            return true;
+        };
+        let until = self.until.load(Ordering::Acquire);
+        t >= self.from.load(Ordering::Acquire) && (until == 0 || t < until)
+    }
 }
 
 impl Fanout {
+    /// A scheduled handover cuts a fleet channel at a GOP boundary: the new
+    /// leader's outputs get the frames from `from` on (their first is the
+    /// keyframe there), the old leader's those before `until`; the
+    /// receiver sees one continuous stream. `(0, 0)`: everything.
+    pub fn set_window(&self, from: u64, until: u64) {
+        self.window.from.store(from, Ordering::Release);
+        self.window.until.store(until, Ordering::Release);
+    }
+
     fn each(&self, f: impl Fn(&Feed)) {
         let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
         for (_, feed) in feeds.iter() {
@@ -217,6 +246,9 @@ impl Fanout {
                 }
             }
         }
+        if !self.window.passes(buffer.pts()) {
+            return;
+        }
         self.each(|f| {
             for t in f.tracks.iter().filter(|t| t.rendition == rendition) {
                 t.push(buffer, caps, true, f.rebase);
@@ -229,6 +261,9 @@ impl Fanout {
         let Some(buffer) = running_time(sample) else {
             return;
         };
+        if !self.window.passes(buffer.pts()) {
+            return;
+        }
         let caps = sample.caps_owned();
         self.each(|f| {
             for t in &f.tracks {
@@ -681,6 +716,41 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 4);
         assert_eq!(fence.dropped.load(Ordering::SeqCst), 8);
         assert_eq!(fence.remaining(), std::time::Duration::ZERO);
+    }
+
+    #[test]
+    fn a_handover_end_holds_against_renewals() {
+        let fence = Fence::default();
+        let now = boottime_ns();
+        fence.open_until(now + 3_600_000_000_000);
+        fence.end_at(now.saturating_sub(1));
+        // A renewal moves the lease's deadline, never past the end.
+        fence.open_until(now + 7_200_000_000_000);
+        assert!(!fence.permits());
+        assert_eq!(fence.remaining(), std::time::Duration::ZERO);
+        fence.end_at(now + 1_800_000_000_000);
+        assert!(fence.permits());
+        assert!(fence.remaining() <= std::time::Duration::from_secs(1800));
+        fence.end_at(0);
+        assert!(fence.remaining() > std::time::Duration::from_secs(7000));
+    }
+
+    #[test]
+    fn a_handover_window_cuts_between_two_frames() {
+        let w = Window::default();
+        let at = |ms: u64| Some(gst::ClockTime::from_mseconds(ms));
+        assert!(w.passes(at(0)) && w.passes(at(u64::MAX / 2_000_000)));
+        // The old leader: everything before the cut at 2 s.
+        w.until.store(2_000_000_000, Ordering::Release);
+        assert!(w.passes(at(1960)));
+        assert!(!w.passes(at(2000)));
+        // The new leader: from the cut on.
+        w.until.store(0, Ordering::Release);
+        w.from.store(2_000_000_000, Ordering::Release);
+        assert!(!w.passes(at(1960)));
+        assert!(w.passes(at(2000)) && w.passes(at(2040)));
+        // No timestamp: nothing to judge by, it goes.
+        assert!(w.passes(None));
     }
 
     #[test]

@@ -20,6 +20,9 @@
         non-IDR slice); then no gap over --on-air-gap (default 0.5 s) and no
         MPEG-TS continuity counter break (an output that restarted, or a
         datagram lost).
+        With --seamless (a scheduled handover) also: the new source's first
+        video frame is the old one's last plus one frame (PES PTS; the frame
+        from the old source's own spacing): no frame lost, none twice.
       same: one source throughout, no gap over --max-gap, no continuity break.
       Prints one line of figures; with a broken rule also "FAIL: ..." and
       exits 1.
@@ -206,6 +209,39 @@ def first_access_unit(datagrams, pid):
     return "no slice", seen, stray
 
 
+def video_pts(datagrams, pid):
+    """The PTS (90 kHz) of every video PES that starts in `datagrams`, in order."""
+    out = []
+    for p, start, pl in packets(datagrams):
+        if p != pid or not start or pl[:3] != b"\x00\x00\x01" or len(pl) < 14 or not pl[7] & 0x80:
+            continue
+        b = pl[9:14]
+        out.append((b[0] >> 1 & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1)
+    return out
+
+
+def seam(old, new):
+    """Across a switch from datagrams `old` to `new`: (frame, step, verdict),
+    the old source's frame spacing and the step from its last PTS to the new
+    source's first (90 kHz ticks); verdict None when the step is one frame."""
+    pid = video_pid(old + new)
+    if pid is None:
+        return None, None, "no PAT/PMT with H.264"
+    a, b = video_pts(old, pid), video_pts(new, pid)
+    if len(a) < 3 or not b:
+        return None, None, f"too few video frames to judge ({len(a)} old, {len(b)} new)"
+    steps = sorted((y - x) % (1 << 33) for x, y in zip(a, a[1:]))
+    frame = steps[len(steps) // 2]
+    step = (b[0] - max(a)) % (1 << 33)
+    if abs(step - frame) <= 2:
+        return frame, step, None
+    if step > frame:
+        what = f"{(step - frame) / frame:.1f} frames lost"
+    else:
+        what = f"{(frame - step) / frame:.1f} frames sent twice"
+    return frame, step, f"not seamless: the new source's first frame is {step / 90:.1f} ms after the old one's last, not one frame ({frame / 90:.1f} ms): {what}"
+
+
 def keyframe_verdict(datagrams):
     pid = video_pid(datagrams)
     if pid is None:
@@ -216,11 +252,12 @@ def keyframe_verdict(datagrams):
 # --- windows --------------------------------------------------------------------
 
 
-def judge(recs, expect, max_gap, old=None, new=None, on_air_gap=0.5, end=None, t0=None):
+def judge(recs, expect, max_gap, old=None, new=None, on_air_gap=0.5, end=None, t0=None, seamless=False):
     """Figures and broken rules for the datagrams `recs` (arrival, ip, bytes)
     of one fault window, which ends at `end` (default: the last arrival; the
     silence from the last datagram to it counts as a gap). After a switch the
-    new source may pause no longer than `on_air_gap`. Times in messages count
+    new source may pause no longer than `on_air_gap`; `seamless`: it must go
+    on from the old one's last frame (see `seam`). Times in messages count
     from `t0`, the fault (default: the first arrival)."""
     t0 = recs[0][0] if t0 is None and recs else t0
     fig = {"count": len(recs)}
@@ -277,6 +314,10 @@ def judge(recs, expect, max_gap, old=None, new=None, on_air_gap=0.5, end=None, t
         broken.append(f"overlap: {fig['overlap']} datagrams from {', '.join(others)} after {fig['new']}'s first")
     if verdict != "keyframe":
         broken.append(f"the new source's first video access unit: {verdict} (NAL types {nals})")
+    if seamless:
+        fig["frame"], fig["step"], why = seam([r[2] for r in recs[:first]], [r[2] for r in after if r[1] == fig["new"]])
+        if why:
+            broken.append(why)
     if fig["max_gap_after"] > on_air_gap:
         broken.append(f"after the switch a gap of {fig['max_gap_after'] * 1000:.0f} ms > {on_air_gap * 1000:.0f} ms, {fig['max_gap_after_at']:.2f} s after the fault")
     return fig, broken
@@ -302,6 +343,8 @@ def describe(fig, expect):
     if fig["stray"]:
         text += f" after {fig['stray']} stray video packets"
     text += f"; then {fig['after']:.1f} s: max gap {fig['max_gap_after'] * 1000:.0f} ms (at {fig['max_gap_after_at']:.1f} s), {len(fig['cc'])} continuity breaks"
+    if fig.get("step") is not None:
+        text += f"; seam: {fig['step'] / 90:.1f} ms from the last old frame to the first new (a frame: {fig['frame'] / 90:.1f} ms)"
     if len(fig["sources"]) > 2:
         text += f"; sources {' → '.join(fig['sources'])}"
     return text
@@ -311,7 +354,7 @@ def check(args):
     start = to_mono(args.t_from)
     end = min(to_mono(args.t_to), time.monotonic()) if args.t_to else time.monotonic()
     recs = [r for r in load(args.file) if start - args.lead <= r[0] <= end]
-    fig, broken = judge(recs, args.expect, args.max_gap, args.old, args.new, args.on_air_gap, end, start)
+    fig, broken = judge(recs, args.expect, args.max_gap, args.old, args.new, args.on_air_gap, end, start, args.seamless)
     line = describe(fig, args.expect)
     if "first_new" in fig:
         line += f" [fault → last old {(fig['last_old'] - start) * 1000:.0f} ms, → first new {(fig['first_new'] - start) * 1000:.0f} ms]"
@@ -384,6 +427,20 @@ def selftest(path):
     holed = new[:10] + [(t + 0.6, ip, g) for t, ip, g in new[10:]]
     fig, broken = judge(old + holed, "switch", 1.5)
     assert broken == ["after the switch a gap of 620 ms > 500 ms, 2.18 s after the fault"], broken
+    # Seamless: the new source goes on from the old one's next PES, or a
+    # frame is missing, or one comes twice.
+    k2 = [p for p in starts if truth[p]][1]
+    cut = k2 // TS
+    seq = [data[i * TS : (i + 1) * TS] for i in range(len(data) // TS)]
+    before = [(i * 0.02, a, g) for i, g in enumerate(seq[:cut])]
+    after = [(5.0 + i * 0.02, b, g) for i, g in enumerate(seq[cut:])]
+    fig, broken = judge(before + after, "switch", 5, seamless=True)
+    assert not broken and fig["step"] == fig["frame"], (fig, broken)
+    prev = max(p for p in starts if p < k2) // TS
+    fig, broken = judge(before[:prev] + after, "switch", 5, seamless=True)
+    assert len(broken) == 1 and "1.0 frames lost" in broken[0], broken
+    fig, broken = judge(before + [(5.0, b, g) for g in seq[prev:cut]] + after, "switch", 5, seamless=True)
+    assert len(broken) == 2 and "sent twice" in broken[1], broken  # and not on a keyframe
     fig, broken = judge(old, "same", 0.5, old=a)
     assert not broken and abs(fig["max_gap"] - 0.02) < 1e-9, (fig, broken)
     fig, broken = judge(old, "same", 0.5, old=a, end=old[-1][0] + 0.7)
@@ -416,6 +473,7 @@ def main():
     c.add_argument("--new")
     c.add_argument("--lead", type=float, default=1.0)
     c.add_argument("--on-air-gap", type=float, default=0.5)
+    c.add_argument("--seamless", action="store_true")
     s = sub.add_parser("steady")
     s.add_argument("file")
     s.add_argument("--ip", required=True)
