@@ -28,7 +28,7 @@ impl Config {
         message: impl fmt::Display,
     ) -> ConfigError {
         let mut errors = Errors {
-            file: &self.source.0,
+            parts: &self.source.0,
             text: &self.source.1,
             list: Vec::new(),
         };
@@ -50,7 +50,9 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
 
 /// The errors one load finds, each placed in its text.
 pub(super) struct Errors<'a> {
-    pub(super) file: &'a str,
+    /// The files `text` joins (the main file, then its drop-ins): each
+    /// name with the byte where its text begins.
+    pub(super) parts: &'a [(String, usize)],
     pub(super) text: &'a str,
     pub(super) list: Vec<ConfigError>,
 }
@@ -62,9 +64,16 @@ impl Errors<'_> {
         path: impl fmt::Display,
         message: impl fmt::Display,
     ) {
-        let (line, column) = line_col(self.text, span.start);
+        let (file, start) = self
+            .parts
+            .iter()
+            .rev()
+            .find(|(_, start)| *start <= span.start)
+            .map_or(("", 0), |(f, s)| (f.as_str(), *s));
+        let text = self.text.get(start..).unwrap_or_default();
+        let (line, column) = line_col(text, span.start - start);
         self.list.push(ConfigError {
-            file: self.file.to_owned(),
+            file: file.to_owned(),
             line,
             column,
             path: path.to_string(),

@@ -25,6 +25,7 @@ pub use encoder::{
 pub use error::ConfigError;
 pub use fleet::{ChannelFleet, Fleet, FleetMode};
 pub use format::{AudioFormat, VideoFormat};
+pub use parse::{drop_in_dir, drop_ins};
 pub use schema::{
     Alarm, AlertKind, AlertSink, Backoff, Channel, Config, Input, Output, OutputMode, Watchdog,
 };

@@ -28,9 +28,10 @@ pub struct Config {
     /// `[fleet]`: the boxes this one shares its channels with, on etcd.
     #[serde(default)]
     pub fleet: Option<super::fleet::Fleet>,
-    /// Where it was read from, to place later errors (file, text).
+    /// Where it was read from, to place later errors: the files (each
+    /// with the byte where it begins in the text) and their joined text.
     #[serde(skip)]
-    pub(super) source: (String, String),
+    pub(super) source: (Vec<(String, usize)>, String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
