@@ -74,21 +74,6 @@ pub struct Registry {
     fleet: Option<(crate::config::Fleet, Arc<crate::fleet::Fleet>)>,
 }
 
-/// The `[[channel]]` tables of a config file by id, as written.
-fn tables(path: &Path) -> Result<Vec<(String, toml::Value)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(doc
-        .get("channel")
-        .and_then(|c| c.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| Some((t.get("id")?.as_str()?.to_owned(), t.clone())))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 impl Registry {
     fn sync_views(&self, channels: &[Running]) {
         *self.beats.lock().unwrap_or_else(|e| e.into_inner()) = channels
@@ -232,7 +217,7 @@ impl Registry {
                 self.config.display()
             ));
         }
-        let new_tables = tables(&self.config)?;
+        let new_tables = cfg.channel_tables();
         let mut channels = self.channels.lock().await;
         // Everything that must start is resolved before anything stops.
         let mut plan = Vec::new();
@@ -351,7 +336,7 @@ impl Registry {
     /// probed per channel, so one without a usable encoder is reported and
     /// the others still go on air. How many started.
     pub async fn start_all(&self, cfg: &Config) -> usize {
-        let table_list = tables(&self.config).unwrap_or_default();
+        let table_list = cfg.channel_tables();
         let mut channels = self.channels.lock().await;
         for (c, ch) in cfg.channels.iter().enumerate() {
             let choices = match crate::encode::resolve(cfg, c) {
