@@ -17,25 +17,13 @@ use crate::registry::Registry;
 /// Logs for journald and terminals alike: one line per event, fields as
 /// `key=value`, no colours unless a person is watching. `RUST_LOG` filters
 /// (default `info`).
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::logline::OneLine)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    // journald stamps every line itself.
-    if under_journal {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
+pub fn init_logging(format: LogFormat) {
+    crate::logs::init(format);
     // GLib's warnings and criticals (GStreamer's libraries) too, limited.
     crate::glog::install();
 }
+
+pub use crate::logs::LogFormat;
 
 /// Raises the soft limit on open files to the hard one (systemd gives
 /// services 1024 and 524288) and returns the new soft limit. The soft
@@ -119,7 +107,12 @@ async fn connect(bus: &Bus, registry: &Arc<Registry>) -> Option<zbus::Connection
         fleet: registry.fleet(),
     };
     let conn = match builder.and_then(|b| b.name(crate::dbus::SERVICE)) {
-        Ok(b) => b.serve_at(crate::dbus::PATH, manager),
+        Ok(b) => b.serve_at(crate::dbus::PATH, manager).and_then(|b| {
+            b.serve_at(
+                crate::dbus::logcontrol::PATH,
+                crate::dbus::logcontrol::LogControl,
+            )
+        }),
         Err(e) => Err(e),
     };
     match conn {

@@ -32,6 +32,7 @@ pub mod fleet;
 pub mod glog;
 pub mod ingest;
 mod logline;
+pub mod logs;
 pub mod metrics;
 pub mod output;
 pub mod registry;
