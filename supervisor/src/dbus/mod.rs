@@ -12,6 +12,7 @@ use zbus::DBusError;
 use crate::channel::CtlError;
 
 mod channel;
+pub mod logcontrol;
 mod manager;
 
 pub use channel::{forward, ChannelObject};
