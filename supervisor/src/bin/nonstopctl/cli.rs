@@ -40,10 +40,10 @@ pub struct Cli {
     /// nonstopctl's version
     #[arg(short = 'V', long, action = clap::ArgAction::Version, global = true)]
     version: Option<bool>,
-    /// The session bus (default, as nonstopd)
+    /// The session bus only (default: the system bus, then the session bus)
     #[arg(long, visible_alias = "user", global = true, overrides_with_all = ["system", "address"])]
     session: bool,
-    /// The system bus
+    /// The system bus only
     #[arg(long, global = true, overrides_with_all = ["session", "address"])]
     system: bool,
     /// The bus at ADDR, e.g. unix:path=/run/nonstop/bus
@@ -195,6 +195,9 @@ fn bus_address(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bus {
+    /// No bus named: where nonstopd runs, the system bus first (the
+    /// service), then the session bus.
+    Auto,
     Session,
     System,
     Address(String),
@@ -203,6 +206,7 @@ pub enum Bus {
 impl std::fmt::Display for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Bus::Auto => f.write_str("the system bus or the session bus"),
             Bus::Session => f.write_str("the session bus"),
             Bus::System => f.write_str("the system bus"),
             Bus::Address(a) => write!(f, "the bus at {a}"),
@@ -287,7 +291,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let bus = match (cli.address, cli.system) {
         (Some(a), _) => Bus::Address(a),
         (None, true) => Bus::System,
-        (None, false) => Bus::Session,
+        (None, false) if cli.session => Bus::Session,
+        (None, false) => Bus::Auto,
     };
     let command = match cli.command.ok_or("no command given")? {
         Cmd::Status { channel } => Command::Status(channel),
@@ -745,6 +750,8 @@ mod tests {
             Bus::Session
         );
         assert_eq!(run_of(&["reload", "--system"]).bus, Bus::System);
+        assert_eq!(run_of(&["reload"]).bus, Bus::Auto);
+        assert_eq!(run_of(&["--session", "reload"]).bus, Bus::Session);
         assert_eq!(
             run_of(&["--for", "1s", "drill", "a", "k", "--for=2s"]).command,
             Command::Drill {

@@ -23,9 +23,32 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects to the bus nonstopd is on; with no bus named, the system
+    /// bus (the service) first, then the session bus.
     pub async fn connect(bus: Bus) -> Result<Client, Fail> {
+        if bus != Bus::Auto {
+            return Client::connect_to(bus).await;
+        }
+        let system = match Client::connect_to(Bus::System).await {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        match Client::connect_to(Bus::Session).await {
+            Ok(c) => Ok(c),
+            Err(session) => Err(Fail::new(
+                session.code.max(system.code),
+                format!(
+                    "nonstopd is not running on the system bus nor on the session bus \
+                     (system bus: {}; session bus: {})",
+                    system.msg, session.msg
+                ),
+            )),
+        }
+    }
+
+    async fn connect_to(bus: Bus) -> Result<Client, Fail> {
         let builder = match &bus {
-            Bus::Session => zbus::connection::Builder::session(),
+            Bus::Auto | Bus::Session => zbus::connection::Builder::session(),
             Bus::System => zbus::connection::Builder::system(),
             Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
         };

@@ -78,8 +78,10 @@ Commands:
                           does not answer is Failed (exit 4).
 
 Options:
-  --session, --user       the session bus (default, as nonstopd)
-  --system                the system bus
+  --session, --user       the session bus only
+  --system                the system bus only
+                          (default: the system bus, where the service runs,
+                          then the session bus)
   --address ADDR          the bus at ADDR, e.g. unix:path=/run/nonstop/bus
   --json                  machine-readable output (status, drill, watch,
                           fleet status)
