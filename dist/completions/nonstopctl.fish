@@ -28,8 +28,8 @@ complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l address -d 'The b
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "status" -d 'Every channel (or CHANNEL): state, mode, the input on air, inputs, outputs and encoders'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "switch" -d 'Put INPUT on air; the channel goes to manual mode'
@@ -45,71 +45,71 @@ complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l address
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand status" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand switch" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand mode" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand restart" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand start" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand stop" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand reload" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -f -a "status" -d 'This box\'s node, etcd, every member and every channel\'s role, leader and token'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and not __fish_seen_subcommand_from status drain undrain" -f -a "drain" -d 'Drain NODE: the channels it leads move to other boxes, none is placed on it'
@@ -118,20 +118,20 @@ complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from drain" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Everything, with the exit codes'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -s V -l version -d 'nonstopctl\'s version'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l session -l user -d 'The session bus (default, as nonstopd)'
-complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l system -d 'The system bus'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand fleet; and __fish_seen_subcommand_from undrain" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'

@@ -26,7 +26,7 @@ _nonstopd() {
 
     case "${cmd}" in
         nonstopd)
-            opts="-h -V -c --help --version --config --session --system --address --no-dbus --metrics check"
+            opts="-h -V -c --help --version --config --session --system --address --no-dbus --metrics --log-format check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _nonstopd() {
                     ;;
                 --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -13,16 +13,25 @@ use nonstop_supervisor::encode::probe::Choice;
 use nonstop_supervisor::{daemon, uri};
 
 const USAGE: &str =
-    "usage: nonstopd --config FILE [--session | --system | --address ADDR | --no-dbus]
-                                run the channels of FILE until SIGTERM/SIGINT, with the
+    "usage: nonstopd [--config FILE] [--session | --system | --address ADDR | --no-dbus]
+                                run the channels of FILE (default
+                                /etc/nonstop/nonstopd.toml, with the *.toml files of
+                                conf.d/ beside it) until SIGTERM/SIGINT, with the
                                 D-Bus API org.nonstop.Supervisor1 on the session bus
                                 (default), the system bus, a bus address, or none
                                 --metrics ADDR: Prometheus /metrics and /api/status over
                                 HTTP (default 127.0.0.1:9464; an empty ADDR for none)
-       nonstopd check FILE      validate FILE and print what it would build
+                                --log-format text|json: how logs are written
+       nonstopd check [FILE]    validate FILE (default: what the service loads) and
+                                print what it would build
        nonstopd --version
 
-Logs go to stderr (journald under systemd); RUST_LOG filters them (default info).";
+Logs go to stderr: text, or native journald records under systemd, or one
+JSON object per line (--log-format json). RUST_LOG filters them (default
+info); org.freedesktop.LogControl1 changes the level while it runs.";
+
+/// The config the service loads when none is named.
+const DEFAULT_CONFIG: &str = "/etc/nonstop/nonstopd.toml";
 
 use nonstop_supervisor::config::fmt_duration;
 
@@ -197,6 +206,7 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
 }
 
 fn check(file: &str) -> ExitCode {
+    let drop_ins = nonstop_supervisor::config::drop_ins(Path::new(file)).unwrap_or_default();
     let errors = match nonstop_supervisor::daemon::load_checked(Path::new(file)) {
         Ok(c) => {
             // Which encoder each instance would run on: a real probe.
@@ -220,6 +230,9 @@ fn check(file: &str) -> ExitCode {
                     eprintln!("{w}");
                 }
                 println!("{file}: valid, {} channel(s)", c.channels.len());
+                for d in &drop_ins {
+                    println!("  with {}", d.display());
+                }
                 print!("{}", describe(&c, &choices));
                 return ExitCode::SUCCESS;
             }
@@ -234,8 +247,13 @@ fn check(file: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(file: &str, bus: daemon::Bus, metrics: Option<SocketAddr>) -> ExitCode {
-    daemon::init_logging();
+fn run(
+    file: &str,
+    bus: daemon::Bus,
+    metrics: Option<SocketAddr>,
+    log: daemon::LogFormat,
+) -> ExitCode {
+    daemon::init_logging(log);
     let result = daemon::run(Path::new(file), bus, metrics);
     // libsrt's own teardown at exit must not find a listener thread in it.
     nonstop_supervisor::srtin::close_all();
@@ -261,8 +279,8 @@ fn run(file: &str, bus: daemon::Bus, metrics: Option<SocketAddr>) -> ExitCode {
                   (inputs, switch, encoders, outputs) and keeps them on air, controlled \
                   over D-Bus (org.nonstop.Supervisor1). Logs go to stderr (journald under \
                   systemd); RUST_LOG filters them (default info).",
-    override_usage = "nonstopd --config FILE [--session | --system | --address ADDR | --no-dbus] \
-                      [--metrics ADDR]\n       nonstopd check FILE\n       nonstopd --version",
+    override_usage = "nonstopd [--config FILE] [--session | --system | --address ADDR | --no-dbus] \
+                      [--metrics ADDR] [--log-format text|json]\n       nonstopd check [FILE]\n       nonstopd --version",
     disable_help_subcommand = true,
     disable_help_flag = true,
     disable_version_flag = true,
@@ -275,7 +293,7 @@ struct Cli {
     /// nonstopd's version
     #[arg(short = 'V', long, action = clap::ArgAction::Version)]
     version: Option<bool>,
-    /// Run the channels of FILE until SIGTERM/SIGINT
+    /// Run the channels of FILE (default /etc/nonstop/nonstopd.toml, with conf.d/*.toml) until SIGTERM/SIGINT
     #[arg(short, long, value_name = "FILE", allow_hyphen_values = true)]
     config: Option<String>,
     /// The D-Bus API org.nonstop.Supervisor1 on the session bus (default)
@@ -298,17 +316,20 @@ struct Cli {
     /// Prometheus /metrics and /api/status over HTTP at HOST:PORT (default 127.0.0.1:9464; "" for none)
     #[arg(long, value_name = "ADDR", allow_hyphen_values = true, value_parser = metrics_addr)]
     metrics: Option<Metrics>,
+    /// How logs are written: text (native journald records under systemd) or one JSON object per line
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    log_format: Option<daemon::LogFormat>,
     #[command(subcommand)]
     command: Option<Sub>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Sub {
-    /// Validate FILE and print what it would build
+    /// Validate FILE (default: what the service loads) and print what it would build
     Check {
-        /// The config file
+        /// The config file (default /etc/nonstop/nonstopd.toml, with conf.d/*.toml)
         #[arg(value_name = "FILE", allow_hyphen_values = true)]
-        file: String,
+        file: Option<String>,
     },
 }
 
@@ -335,6 +356,7 @@ enum Run {
         config: String,
         bus: daemon::Bus,
         metrics: Option<SocketAddr>,
+        log: daemon::LogFormat,
     },
 }
 
@@ -352,7 +374,9 @@ fn parse(args: &[String]) -> Result<Run, Mistake> {
         Err(e) => return mistake(&e, args),
     };
     if let Some(Sub::Check { file }) = cli.command {
-        return Ok(Run::Check(file));
+        return Ok(Run::Check(
+            file.unwrap_or_else(|| DEFAULT_CONFIG.to_owned()),
+        ));
     }
     let bus = match (cli.address, cli.system, cli.no_dbus) {
         (Some(a), ..) => daemon::Bus::Address(a),
@@ -360,16 +384,14 @@ fn parse(args: &[String]) -> Result<Run, Mistake> {
         (None, _, true) => daemon::Bus::Off,
         _ => daemon::Bus::Session,
     };
-    match cli.config {
-        Some(config) => Ok(Run::Daemon {
-            config,
-            bus,
-            metrics: cli
-                .metrics
-                .map_or(Some(([127, 0, 0, 1], 9464).into()), |m| m.0),
-        }),
-        None => Err(Mistake("expected --config FILE or check FILE".into(), true)),
-    }
+    Ok(Run::Daemon {
+        config: cli.config.unwrap_or_else(|| DEFAULT_CONFIG.to_owned()),
+        bus,
+        metrics: cli
+            .metrics
+            .map_or(Some(([127, 0, 0, 1], 9464).into()), |m| m.0),
+        log: cli.log_format.unwrap_or_default(),
+    })
 }
 
 /// A clap error as nonstopd words it.
@@ -388,7 +410,7 @@ fn mistake(e: &clap::Error, args: &[String]) -> Result<Run, Mistake> {
     let mut checking = false;
     while let Some(w) = words.next() {
         match w {
-            "-c" | "--config" | "--metrics" | "--address" => {
+            "-c" | "--config" | "--metrics" | "--address" | "--log-format" => {
                 words.next();
             }
             "check" => checking = true,
@@ -410,7 +432,8 @@ fn mistake(e: &clap::Error, args: &[String]) -> Result<Run, Mistake> {
         ErrorKind::InvalidValue => match name {
             "--metrics" => "--metrics needs HOST:PORT or \"\"".to_owned(),
             "--address" => "--address needs a D-Bus address".to_owned(),
-            _ => "expected --config FILE or check FILE".to_owned(),
+            "--log-format" => "--log-format needs text or json".to_owned(),
+            _ => "--config needs a FILE".to_owned(),
         },
         _ => {
             // The word as typed (`--system=1`, not `--system`).
@@ -440,7 +463,8 @@ fn main() -> ExitCode {
             config,
             bus,
             metrics,
-        }) => run(&config, bus, metrics),
+            log,
+        }) => run(&config, bus, metrics, log),
         Err(Mistake(msg, with_usage)) => {
             if with_usage {
                 eprintln!("nonstopd: {msg}\n{USAGE}");
@@ -468,6 +492,7 @@ mod tests {
             config: config.into(),
             bus,
             metrics,
+            log: daemon::LogFormat::Text,
         })
     }
 
@@ -509,6 +534,25 @@ mod tests {
             daemon("--system", daemon::Bus::Session, default)
         );
         assert_eq!(p(&["check", "a.toml"]), Ok(Run::Check("a.toml".into())));
+        // What the service loads, by default.
+        assert_eq!(p(&["check"]), Ok(Run::Check(DEFAULT_CONFIG.into())));
+        assert_eq!(
+            p(&[]),
+            daemon(DEFAULT_CONFIG, daemon::Bus::Session, default)
+        );
+        assert_eq!(
+            p(&["--system"]),
+            daemon(DEFAULT_CONFIG, daemon::Bus::System, default)
+        );
+        assert_eq!(
+            p(&["--log-format", "json", "-c", "a"]),
+            Ok(Run::Daemon {
+                config: "a".into(),
+                bus: daemon::Bus::Session,
+                metrics: default,
+                log: daemon::LogFormat::Json,
+            })
+        );
         assert_eq!(
             p(&["-c", "x", "--system", "check", "a"]),
             Ok(Run::Check("a".into()))
@@ -531,16 +575,14 @@ mod tests {
     #[test]
     fn mistakes_as_before() {
         let usage = |m: &str| Err(Mistake(m.into(), true));
-        let expected = "expected --config FILE or check FILE";
-        assert_eq!(p(&[]), usage(expected));
+        let expected = "--config needs a FILE";
         assert_eq!(p(&["--config"]), usage(expected));
         assert_eq!(p(&["-c"]), usage(expected));
-        assert_eq!(p(&["--session"]), usage(expected));
-        for check in [
-            &["check"][..],
-            &["check", "a", "b"],
-            &["check", "a", "--session"],
-        ] {
+        assert_eq!(
+            p(&["--log-format"]),
+            usage("--log-format needs text or json")
+        );
+        for check in [&["check", "a", "b"][..], &["check", "a", "--session"]] {
             assert_eq!(p(check), usage("check takes one FILE"), "{check:?}");
         }
         assert_eq!(p(&["--bogus"]), usage("unknown argument \"--bogus\""));
