@@ -123,7 +123,7 @@ done
 echo "-- the RTMP and RTMPS outputs play back from nginx"
 for out in "rtmp rtmp://127.0.0.1:$rtmp_port/live/out" "rtmps rtmps://127.0.0.1:$rtmps_port/live/outs"; do
   set -- $out
-  wait_log "$log" "output started channel=$1 output=$1" 20 >/dev/null
+  wait_log "$log" "output started channel=$1 .*output=$1" 20 >/dev/null
   frames=$(timeout 20 ffprobe -v error -rw_timeout 10000000 -read_intervals "%+4" -count_frames -select_streams v \
     -show_entries stream=codec_name,nb_read_frames -of csv=p=0 "$2" | awk 'NR == 1')
   echo "   $2: $frames (codec, frames read in 4 s)"

@@ -68,9 +68,9 @@ impl Alerts {
     /// many webhooks it was dropped (their queue full).
     pub fn send(&self, alert: Alert) -> usize {
         if alert.raised {
-            warn!(channel = %alert.channel, target = %alert.target, kind = %alert.kind, "alert raised: {}", alert.summary);
+            warn!(channel = %alert.channel, event = "alert-raised", target = %alert.target, kind = %alert.kind, "alert raised: {}", alert.summary);
         } else {
-            info!(channel = %alert.channel, target = %alert.target, kind = %alert.kind, "alert cleared: {}", alert.summary);
+            info!(channel = %alert.channel, event = "alert-cleared", target = %alert.target, kind = %alert.kind, "alert cleared: {}", alert.summary);
         }
         let mut dropped = 0;
         for tx in &self.sinks {

@@ -127,9 +127,9 @@ impl Channel {
                 if to.is_none() || reason == "stall" || reason == "all-lost" {
                     // holdoff_ms: how long the input left must now be clean
                     // before the channel returns to it (flap damping).
-                    warn!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, stalled_ms = stalled / 1_000_000, holdoff_ms = holdoff / 1_000_000, "{line}");
+                    warn!(channel = %self.id, event = "switch", from = %name(from), to = %name(to), reason = %reason, stalled_ms = stalled / 1_000_000, holdoff_ms = holdoff / 1_000_000, "{line}");
                 } else {
-                    info!(channel = %self.id, from = %name(from), to = %name(to), reason = %reason, "{line}");
+                    info!(channel = %self.id, event = "switch", from = %name(from), to = %name(to), reason = %reason, "{line}");
                 }
                 self.switches += 1;
                 let (from_name, to_name) = (name(from), name(to));
@@ -183,10 +183,10 @@ impl Channel {
                 let state = s.get::<String>("state").unwrap_or_default();
                 let raised = state == "raised";
                 if raised {
-                    warn!(channel = %self.id, input = %input.id, media, alarm = %kind, "alarm raised");
+                    warn!(channel = %self.id, event = "alarm-raised", input = %input.id, media, alarm = %kind, "alarm raised");
                 } else {
                     let lasted = s.get::<u64>("duration").unwrap_or(0);
-                    info!(channel = %self.id, input = %input.id, media, alarm = %kind, lasted_ms = lasted / 1_000_000, "alarm cleared");
+                    info!(channel = %self.id, event = "alarm-cleared", input = %input.id, media, alarm = %kind, lasted_ms = lasted / 1_000_000, "alarm cleared");
                 }
                 let target = format!("{}:{media}", input.id);
                 self.note_alarm(idx, media, &kind, raised);

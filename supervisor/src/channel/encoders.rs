@@ -385,7 +385,7 @@ impl Channel {
         let other = 1 - failed;
         self.feed(r, other);
         let ren = &self.renditions[r];
-        warn!(channel = %self.id, encoder = %ren.id, from = role(failed), to = role(other),
+        warn!(channel = %self.id, event = "encoder-failover", encoder = %ren.id, from = role(failed), to = role(other),
             backend = ren.instances[other].choice.plan.backend.name(),
             handed_over = frames.len(), reason = why, "encoder failover");
         self.drill_saw_encoder(r, true);

@@ -168,7 +168,7 @@ impl Channel {
         }
         if stalled && listens {
             if was_live {
-                warn!(channel = %self.id, input = %input.id, reason = why, "input lost; listening again");
+                warn!(channel = %self.id, event = "input-lost", input = %input.id, reason = why, "input lost; listening again");
             } else {
                 debug!(channel = %self.id, input = %input.id, reason = why, "input still not receiving; listening afresh");
             }
@@ -180,9 +180,9 @@ impl Channel {
             until: Instant::now() + delay,
         };
         if was_live {
-            warn!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input lost; restarting");
+            warn!(channel = %self.id, event = "input-lost", input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input lost; restarting");
         } else {
-            info!(channel = %self.id, input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input not receiving; restarting");
+            info!(channel = %self.id, event = "input-lost", input = %input.id, reason = why, retry_in = %fmt_duration(delay), "input not receiving; restarting");
         }
     }
 
@@ -240,11 +240,11 @@ impl Channel {
                         input.phase = Phase::Live { since: now };
                         match input.lost_at.take() {
                             Some(at) => {
-                                info!(channel = %self.id, input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored");
+                                info!(channel = %self.id, event = "input-receiving", input = %input.id, after = %fmt_duration(at.elapsed()), restarts = input.restarts, "input restored");
                                 restored.push(input.id.clone());
                             }
                             None => {
-                                info!(channel = %self.id, input = %input.id, uri = %input.shown, startup = %fmt_duration(since.elapsed()), "input receiving")
+                                info!(channel = %self.id, event = "input-receiving", input = %input.id, uri = %input.shown, startup = %fmt_duration(since.elapsed()), "input receiving")
                             }
                         }
                     } else if since.elapsed() > stall.max(START_GRACE) {

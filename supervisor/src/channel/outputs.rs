@@ -113,7 +113,7 @@ impl Channel {
             Ok(target) => {
                 let target = target.map(|t| t.display().to_string());
                 let dest = out.policy.current();
-                info!(channel = %self.id, output = %out.id, uri = %shown, destination = dest, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
+                info!(channel = %self.id, event = "output-started", output = %out.id, uri = %shown, destination = dest, file = target.as_deref().unwrap_or(""), restarts = out.restarts, "output started");
                 // Start on a keyframe: ask the encoders for one now.
                 self.keyframe_now();
             }
@@ -187,7 +187,7 @@ impl Channel {
         match started {
             Ok(()) => {
                 self.fanout.add(feed_key(o, out.gen), feed);
-                info!(channel = %self.id, output = %out.id, uri = %out.shown(), "output released: this box leads");
+                info!(channel = %self.id, event = "output-released", output = %out.id, uri = %out.shown(), "output released: this box leads");
                 self.emit(ChannelEvent::OutputStateChanged {
                     id: self.outputs[o].id.clone(),
                     state: "starting".into(),
@@ -215,7 +215,7 @@ impl Channel {
             out.phase = Phase::Waiting {
                 until: Instant::now() + delay,
             };
-            warn!(channel = %self.id, output = %out.id, reason = why, from = from, to = to,
+            warn!(channel = %self.id, event = "output-failover", output = %out.id, reason = why, from = from, to = to,
                 uri = %out.dests[to].1, "output failed; moving to the next destination");
             return;
         }
@@ -223,7 +223,7 @@ impl Channel {
         out.phase = Phase::Waiting {
             until: Instant::now() + delay,
         };
-        warn!(channel = %self.id, output = %out.id, reason = why, retry_in = %fmt_duration(delay), "output failed; restarting");
+        warn!(channel = %self.id, event = "output-failed", output = %out.id, reason = why, retry_in = %fmt_duration(delay), "output failed; restarting");
     }
 
     /// Rebuilds output `o` now (an operator asked): no backoff.

@@ -192,7 +192,7 @@ impl Channel {
             .map_err(|_| anyhow!("channel {}: the channel pipeline did not start", self.id))?;
         self.core = Some(core);
         self.started_at = Some(Instant::now());
-        info!(channel = %self.id, inputs = self.inputs.len(), encoders = self.renditions.len(), outputs = self.outputs.len(), "channel started");
+        info!(channel = %self.id, event = "channel-started", inputs = self.inputs.len(), encoders = self.renditions.len(), outputs = self.outputs.len(), "channel started");
         for r in 0..self.renditions.len() {
             for i in 0..self.renditions[r].instances.len() {
                 self.start_instance(r, i);
@@ -345,7 +345,7 @@ impl Channel {
         self.shutdown_now();
         let delay = self.core_backoff.fail();
         self.core_retry = Some(Instant::now() + delay);
-        error!(channel = %self.id, reason = why, retry_in = %fmt_duration(delay), "channel pipeline failed; rebuilding the channel");
+        error!(channel = %self.id, event = "channel-failed", reason = why, retry_in = %fmt_duration(delay), "channel pipeline failed; rebuilding the channel");
     }
 
     pub(super) fn check_core(&mut self) {
@@ -446,6 +446,6 @@ impl Channel {
         {
             warn!(channel = %self.id, "a pipeline did not stop within 2s; leaving it behind");
         }
-        info!(channel = %self.id, "channel stopped");
+        info!(channel = %self.id, event = "channel-stopped", "channel stopped");
     }
 }

@@ -173,9 +173,9 @@ impl Channel {
         if new != old {
             let line = format!("channel {new}");
             if new == ChannelState::OnAir {
-                info!(channel = %self.id, state = new.name(), "{line}");
+                info!(channel = %self.id, event = "channel-state", state = new.name(), "{line}");
             } else {
-                warn!(channel = %self.id, state = new.name(), "{line}");
+                warn!(channel = %self.id, event = "channel-state", state = new.name(), "{line}");
             }
         }
         let on_air = next.active.clone();

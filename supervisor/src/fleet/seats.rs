@@ -219,7 +219,7 @@ impl Agent {
             ),
             None => format!("fleet: {} leads channel {id}, token {token}", self.node),
         };
-        warn!(channel = %id, reason, token, "{summary}");
+        warn!(channel = %id, event = "takeover", reason, token, "{summary}");
         if previous.is_some_and(|p| p != self.node) {
             // An event, not a condition: sent every time, never cleared.
             self.alerts.send(crate::alerts::Alert {
