@@ -168,10 +168,43 @@ pub fn set_level(level: &str) -> Result<(), String> {
     c.filter
         .reload(EnvFilter::new(ours))
         .map_err(|e| format!("cannot change the log level: {e}"))?;
+    if gst_level != start {
+        forward_gstreamer();
+    }
     gst::log::set_default_threshold(gst_level);
     tracing::info!(level, gstreamer = ?gst_level, "log level changed");
     c.level = level.to_owned();
     Ok(())
+}
+
+/// GStreamer's debug messages into this log, in its format (text, the
+/// journal or JSON), instead of GStreamer's own lines on stderr: once, the
+/// first time the level raises GStreamer's threshold.
+fn forward_gstreamer() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gst::log::remove_default_log_function();
+        gst::log::add_log_function(|category, level, file, _function, line, object, message| {
+            let Some(text) = message.get() else {
+                return;
+            };
+            let object = object.map(|o| o.to_string()).unwrap_or_default();
+            let category = category.name();
+            macro_rules! ev {
+                ($lvl:expr) => {
+                    tracing::event!(target: "gstreamer", $lvl, gst_category = %category,
+                        gst_object = %object, gst_file = %file, gst_line = line, "{text}")
+                };
+            }
+            match level {
+                gst::DebugLevel::Error => ev!(tracing::Level::ERROR),
+                gst::DebugLevel::Warning => ev!(tracing::Level::WARN),
+                gst::DebugLevel::Fixme | gst::DebugLevel::Info => ev!(tracing::Level::INFO),
+                gst::DebugLevel::Debug => ev!(tracing::Level::DEBUG),
+                _ => ev!(tracing::Level::TRACE),
+            }
+        });
+    });
 }
 
 #[cfg(test)]
