@@ -108,6 +108,41 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
             fmt_duration(ch.flap_window),
             fmt_duration(ch.max_return_after)
         );
+        if !ch.auto_return {
+            let _ = writeln!(
+                s,
+                "  non-revertive (auto_return = false): after a failover it stays on the input on air until that fails or an operator switches"
+            );
+        }
+        if ch.loss_repeat != std::time::Duration::from_secs(1) {
+            let _ = writeln!(
+                s,
+                "  with no healthy input: the last frame for {}, then black",
+                fmt_duration(ch.loss_repeat)
+            );
+        }
+        let w = &ch.watchdog;
+        let d = nonstop_supervisor::config::Watchdog::default();
+        if (
+            w.freeze_tolerance,
+            w.black_threshold,
+            w.black_ratio,
+            w.silence_threshold,
+        ) != (
+            d.freeze_tolerance,
+            d.black_threshold,
+            d.black_ratio,
+            d.silence_threshold,
+        ) {
+            let _ = writeln!(
+                s,
+                "  content checks: frozen under {} luma levels of change, black at {}% of pixels at or under {}% luma, silent under {} dBFS",
+                w.freeze_tolerance,
+                w.black_ratio * 100.0,
+                w.black_threshold * 100.0,
+                w.silence_threshold
+            );
+        }
         let _ = writeln!(
             s,
             "  restarts: backoff {} doubling to {}",
@@ -116,9 +151,13 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         );
         let _ = writeln!(s, "  inputs, in priority order:");
         for (i, input) in ch.inputs.iter().enumerate() {
+            let own = input.fail_on.as_ref().map_or(String::new(), |l| {
+                let names: Vec<&str> = l.iter().map(|a| a.name()).collect();
+                format!("  (fails over on {})", names.join(", "))
+            });
             let _ = writeln!(
                 s,
-                "    {i}. {}  {}",
+                "    {i}. {}  {}{own}",
                 input.id.get_ref(),
                 uri::redact(input.uri.get_ref())
             );

@@ -237,6 +237,8 @@ impl Channel {
             s.set_property("flap-window", ns(cfg.flap_window));
             s.set_property("max-return-after", ns(cfg.max_return_after));
             s.set_property("startup-grace", ns(cfg.startup_grace));
+            s.set_property("auto-return", cfg.auto_return);
+            s.set_property("loss-repeat", ns(cfg.loss_repeat));
             // The inputs here are appsrcs fed by their own pipelines, not
             // clock-paced sources: holding them saves no clock sleep, it
             // would only add a wakeup per frame and make bursts wait.
@@ -263,13 +265,25 @@ impl Channel {
                 // A slate is the last resort: it is never judged.
                 if !matches!(input.kind, InputKind::Slate(_)) {
                     let wd = make("nonstopwatchdog", &format!("watchdog_{i}_{media}"))?;
-                    wd.set_property("stall-timeout", ns(cfg.watchdog.stall_timeout));
+                    let w = &cfg.watchdog;
+                    wd.set_property("stall-timeout", ns(w.stall_timeout));
                     if media == "video" {
-                        wd.set_property("freeze-timeout", ns(cfg.watchdog.freeze_timeout));
-                        wd.set_property("black-timeout", ns(cfg.watchdog.black_timeout));
+                        wd.set_property("freeze-timeout", ns(w.freeze_timeout));
+                        wd.set_property("freeze-tolerance", w.freeze_tolerance);
+                        wd.set_property("black-timeout", ns(w.black_timeout));
+                        wd.set_property("black-threshold", w.black_threshold);
+                        wd.set_property("black-ratio", w.black_ratio);
                     } else {
-                        wd.set_property("silence-timeout", ns(cfg.watchdog.silence_timeout));
+                        wd.set_property("silence-timeout", ns(w.silence_timeout));
+                        wd.set_property("silence-threshold", w.silence_threshold);
                     }
+                    // The input's own list, else the channel's.
+                    let own: Option<Vec<&str>> = cfg
+                        .inputs
+                        .get(i)
+                        .and_then(|c| c.fail_on.as_ref())
+                        .map(|l| l.iter().map(|a| a.name()).collect());
+                    let fail_on = own.as_ref().unwrap_or(&fail_on);
                     if !fail_on.is_empty() {
                         wd.set_property_from_str("fail-on", &fail_on.join("+"));
                     }
@@ -447,5 +461,71 @@ impl Channel {
             warn!(channel = %self.id, "a pipeline did not stop within 2s; leaving it behind");
         }
         info!(channel = %self.id, event = "channel-stopped", "channel stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Channel;
+    use gst::prelude::*;
+
+    /// What the config says about switching and content checks reaches
+    /// nonstopswitch and each input's nonstopwatchdog.
+    #[test]
+    fn the_config_reaches_the_switch_and_the_watchdogs() {
+        gst::init().unwrap();
+        let _ = gstnonstop::plugin_register_static();
+        let text = r#"
+[[channel]]
+id = "c"
+auto_return = false
+loss_repeat = "3s"
+[channel.watchdog]
+fail_on = ["stall", "black"]
+freeze_timeout = "2s"
+freeze_tolerance = 4
+black_threshold = 0.2
+black_ratio = 0.9
+silence_threshold = -60.5
+[[channel.input]]
+id = "a"
+uri = "test://smpte"
+fail_on = ["stall", "freeze", "silence"]
+[[channel.input]]
+id = "b"
+uri = "test://ball"
+[[channel.input]]
+id = "s"
+uri = "slate://colour/black"
+"#;
+        let cfg = crate::config::Config::parse("t.toml", text).unwrap();
+        let (ch, _handle) = Channel::new(cfg.channels[0].clone(), Vec::new());
+        let core = ch.build_core().unwrap();
+        let by = |n: &str| core.pipeline.by_name(n).unwrap_or_else(|| panic!("no {n}"));
+        for s in ["vswitch", "aswitch"] {
+            assert!(!by(s).property::<bool>("auto-return"), "{s}");
+            assert_eq!(by(s).property::<u64>("loss-repeat"), 3_000_000_000, "{s}");
+        }
+        let flags = |n: &str| {
+            let v = by(n).property_value("fail-on");
+            let (_, names) = glib::FlagsValue::from_value(&v).unwrap();
+            let mut names: Vec<&str> = names.iter().map(|f| f.nick()).collect();
+            names.sort();
+            names.join("+")
+        };
+        // Input a has its own list; b the channel's; the slate none at all.
+        assert_eq!(flags("watchdog_0_video"), "freeze+silence+stall");
+        assert_eq!(flags("watchdog_0_audio"), "freeze+silence+stall");
+        assert_eq!(flags("watchdog_1_video"), "black+stall");
+        assert!(core.pipeline.by_name("watchdog_2_video").is_none());
+        let v = by("watchdog_1_video");
+        assert_eq!(v.property::<f64>("freeze-tolerance"), 4.0);
+        assert_eq!(v.property::<f64>("black-threshold"), 0.2);
+        assert_eq!(v.property::<f64>("black-ratio"), 0.9);
+        assert_eq!(v.property::<u64>("freeze-timeout"), 2_000_000_000);
+        assert_eq!(
+            by("watchdog_1_audio").property::<f64>("silence-threshold"),
+            -60.5
+        );
     }
 }

@@ -53,6 +53,23 @@ pub(super) fn default_stall_timeout() -> Duration {
 pub(super) fn default_content_timeout() -> Duration {
     Duration::ZERO
 }
+// nonstopwatchdog's own defaults.
+pub(super) fn default_freeze_tolerance() -> f64 {
+    2.0
+}
+pub(super) fn default_black_threshold() -> f64 {
+    0.1
+}
+pub(super) fn default_black_ratio() -> f64 {
+    0.98
+}
+pub(super) fn default_silence_threshold() -> f64 {
+    -50.0
+}
+// nonstopswitch's.
+pub(super) fn default_loss_repeat() -> Duration {
+    Duration::from_secs(1)
+}
 
 // backoff
 pub(super) fn default_backoff_initial() -> Duration {
@@ -113,6 +130,14 @@ mod tests {
         assert_eq!(ch.clean_gap, Duration::from_millis(100));
         assert_eq!(ch.flap_window, Duration::from_secs(300));
         assert_eq!(ch.max_return_after, Duration::from_secs(300));
+        // The elements' own defaults, unless the config says otherwise.
+        assert!(ch.auto_return);
+        assert_eq!(ch.loss_repeat, Duration::from_secs(1));
+        assert_eq!(ch.watchdog.freeze_tolerance, 2.0);
+        assert_eq!(ch.watchdog.black_threshold, 0.1);
+        assert_eq!(ch.watchdog.black_ratio, 0.98);
+        assert_eq!(ch.watchdog.silence_threshold, -50.0);
+        assert!(ch.inputs.iter().all(|i| i.fail_on.is_none()));
         assert_eq!(ch.startup_grace, Duration::from_secs(1));
         assert_eq!(
             ch.audio,

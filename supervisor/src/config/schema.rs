@@ -8,14 +8,15 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::defaults::{
-    default_alert_timeout, default_backoff_initial, default_backoff_max, default_clean_gap,
-    default_content_timeout, default_failover_after, default_flap_window, default_max_return_after,
-    default_output_grace, default_retry_primary, default_return_after, default_stall_timeout,
-    default_startup_grace, default_timeout,
+    default_alert_timeout, default_backoff_initial, default_backoff_max, default_black_ratio,
+    default_black_threshold, default_clean_gap, default_content_timeout, default_failover_after,
+    default_flap_window, default_freeze_tolerance, default_loss_repeat, default_max_return_after,
+    default_output_grace, default_retry_primary, default_return_after, default_silence_threshold,
+    default_stall_timeout, default_startup_grace, default_timeout, default_true,
 };
 use super::encoder::{default_encoders, one_or_many, Encoder};
 use super::format::{AudioFormat, VideoFormat};
-use super::units::duration;
+use super::units::{dbfs, duration, luma, share};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +64,15 @@ pub struct Channel {
     /// not delivered yet.
     #[serde(default = "default_startup_grace", deserialize_with = "duration")]
     pub startup_grace: Duration,
+    /// Return to a better input once it is healthy again (false:
+    /// non-revertive, the input on air stays until it fails or an operator
+    /// switches).
+    #[serde(default = "default_true")]
+    pub auto_return: bool,
+    /// With no healthy input, the last frame is repeated this long, then
+    /// black.
+    #[serde(default = "default_loss_repeat", deserialize_with = "duration")]
+    pub loss_repeat: Duration,
     #[serde(default)]
     pub watchdog: Watchdog,
     #[serde(default)]
@@ -98,6 +108,19 @@ pub struct Watchdog {
     pub black_timeout: Duration,
     #[serde(default = "default_content_timeout", deserialize_with = "duration")]
     pub silence_timeout: Duration,
+    /// Mean luma difference (8-bit levels) up to which a frame counts as
+    /// unchanged (freeze).
+    #[serde(default = "default_freeze_tolerance", deserialize_with = "luma")]
+    pub freeze_tolerance: f64,
+    /// Luma at or below this share of the range is dark.
+    #[serde(default = "default_black_threshold", deserialize_with = "share")]
+    pub black_threshold: f64,
+    /// The share of dark pixels that makes a frame black.
+    #[serde(default = "default_black_ratio", deserialize_with = "share")]
+    pub black_ratio: f64,
+    /// RMS level (dBFS) below which a channel is silent.
+    #[serde(default = "default_silence_threshold", deserialize_with = "dbfs")]
+    pub silence_threshold: f64,
 }
 
 impl Default for Watchdog {
@@ -108,6 +131,10 @@ impl Default for Watchdog {
             freeze_timeout: default_content_timeout(),
             black_timeout: default_content_timeout(),
             silence_timeout: default_content_timeout(),
+            freeze_tolerance: default_freeze_tolerance(),
+            black_threshold: default_black_threshold(),
+            black_ratio: default_black_ratio(),
+            silence_threshold: default_silence_threshold(),
         }
     }
 }
@@ -184,6 +211,10 @@ pub enum AlertKind {
 pub struct Input {
     pub id: Spanned<String>,
     pub uri: Spanned<String>,
+    /// The alarms that take this input off air, instead of the channel's
+    /// `watchdog.fail_on`.
+    #[serde(default)]
+    pub fail_on: Option<Vec<Alarm>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

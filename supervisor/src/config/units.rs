@@ -46,9 +46,76 @@ pub(super) fn framerate<'de, D: Deserializer<'de>>(d: D) -> Result<(u32, u32), D
     }
 }
 
+/// A number in `lo..=hi` (an integer is taken as its float).
+fn bounded<'de, D: Deserializer<'de>>(d: D, lo: f64, hi: f64, what: &str) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        Float(f64),
+        Int(i64),
+    }
+    let v = match Num::deserialize(d)? {
+        Num::Float(f) => f,
+        Num::Int(i) => i as f64,
+    };
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} is out of range: {what} from {lo} to {hi}"
+        )))
+    }
+}
+
+/// A share, 0 to 1 (black threshold and ratio).
+pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, 0.0, 1.0, "a share")
+}
+
+/// A mean luma difference in 8-bit levels (freeze tolerance).
+pub(super) fn luma<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, 0.0, 255.0, "8-bit luma levels")
+}
+
+/// An RMS level in dBFS (silence threshold).
+pub(super) fn dbfs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, -200.0, 0.0, "dBFS")
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::fixtures::{errors, GOOD};
+
+    #[test]
+    fn thresholds_out_of_range_say_the_range() {
+        let wd = |kv: &str| {
+            GOOD.replace(
+                "timeout = \"750ms\"",
+                &format!("timeout = \"750ms\"\n[channel.watchdog]\n{kv}"),
+            )
+        };
+        assert_eq!(
+            errors(&wd("black_threshold = 1.5")),
+            ["ch.toml:7:19: channel[0].watchdog.black_threshold: 1.5 is out of range: a share from 0 to 1"]
+        );
+        assert_eq!(
+            errors(&wd("silence_threshold = 3")),
+            ["ch.toml:7:21: channel[0].watchdog.silence_threshold: 3 is out of range: dBFS from -200 to 0"]
+        );
+        assert_eq!(
+            errors(&wd("freeze_tolerance = -1")),
+            ["ch.toml:7:20: channel[0].watchdog.freeze_tolerance: -1 is out of range: 8-bit luma levels from 0 to 255"]
+        );
+        assert!(errors(&wd("black_ratio = \"high\""))[0].contains("black_ratio"));
+        let input = GOOD.replace(
+            "uri = \"slate://colour/black\"",
+            "uri = \"slate://colour/black\"\nfail_on = [\"stall\", \"loud\"]",
+        );
+        assert_eq!(
+            errors(&input),
+            ["ch.toml:14:21: channel[0].input[1].fail_on[1]: unknown variant `loud`, expected one of `stall`, `freeze`, `black`, `silence`"]
+        );
+    }
 
     #[test]
     fn bad_values_say_what_is_expected() {
