@@ -66,46 +66,9 @@ trap on_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-judge() { "$PY" "$JUDGE" "$@"; }
-mark() { echo "$EPOCHREALTIME"; }
-sleep_until() { sleep "$(awk -v t="$1" -v n="$EPOCHREALTIME" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }')"; }
-after() { awk -v t="$1" -v d="$2" 'BEGIN { printf "%.6f", t + d }'; }
-other() { [[ $1 == a ]] && echo b || echo a; }
 
 # this_run BOX: its log since it was last started.
 this_run() { awk '/^=== start/ { n = NR } { l[NR] = $0 } END { for (i = n; i <= NR; i++) print l[i] }' "$(box_log "$1")"; }
-role() { this_run "$1" | grep 'fleet role' | tail -n 1 | sed -nE 's/.*role="?([a-z]+)"?.*/\1/p'; }
-# running BOX: its channel runs (warm: what its input does is the channel's
-# business; a standby on its slate takes over as fast).
-running() { this_run "$1" | grep -q 'nonstopd running'; }
-
-# wait_role BOX ROLE TIMEOUT: BOX's channel runs, with ROLE.
-wait_role() {
-  local deadline=$((SECONDS + $3))
-  until [[ $(role "$1") == "$2" ]] && running "$1"; do
-    ((SECONDS < deadline)) || fail "box-$1 is not $2 within $3 s (role '$(role "$1")')"
-    sleep 0.1
-  done
-}
-
-# steady: waits for etcd to name one box leader, that box active and the other
-# standby (both running), and the receiver to have had the leader alone for 3 s.
-# Sets LEADER and STANDBY (a or b).
-steady() {
-  local deadline=$((SECONDS + 30)) l=""
-  while :; do
-    l=$(leader_node)
-    if [[ -n $l ]]; then
-      LEADER=${BOX_OF[$l]}
-      STANDBY=$(other "$LEADER")
-      [[ $(role "$LEADER") == active && $(role "$STANDBY") == standby ]] && running "$LEADER" &&
-        running "$STANDBY" && judge steady "$CAP" --ip "${NSF_IP[$LEADER]}" --for 3 && return 0
-    fi
-    ((SECONDS < deadline)) || fail "no steady state within 30 s: etcd names '$l' leader, roles a=$(role a) b=$(role b); $(judge steady "$CAP" --ip "${NSF_IP[${LEADER:-a}]}" --for 3 -v)"
-    sleep 0.2
-  done
-}
-
 # expect_role BOX ROLE FAULT: BOX's channel has ROLE now.
 expect_role() {
   [[ $(role "$1") == "$2" ]] || fail "$3: box-$1 is $(role "$1"), want $2"
@@ -121,14 +84,6 @@ verdict() {
   echo "$out" | grep -v '^FAIL' | sed 's/^/   /'
   RESULTS+=("$(echo "$out" | grep -v '^FAIL')")
   ((rc == 0)) || fail "$(echo "$out" | grep '^FAIL' | sed 's/^FAIL: //')"
-}
-
-# takeover BOX FROM_LINE: waits for BOX to take the channel over; prints
-# "reason, token N".
-takeover() {
-  local line
-  line=$(wait_log "$(box_log "$1")" "takes channel news over from" 15 "$2")
-  sed -nE 's/.*over from [^ ]+ \(([a-z-]+)\), token ([0-9]+).*/\1, token \2/p' <<<"$line"
 }
 
 echo "-- judge.py self-check"

@@ -164,13 +164,8 @@ trap on_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# --- helpers (as tests/fleet.sh has them) -----------------------------------------
+# --- helpers (the shared ones are in netns.bash) ----------------------------------
 
-judge() { "$PY" "$JUDGE" "$@"; }
-mark() { echo "$EPOCHREALTIME"; }
-sleep_until() { sleep "$(awk -v t="$1" -v n="$EPOCHREALTIME" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }')"; }
-after() { awk -v t="$1" -v d="$2" 'BEGIN { printf "%.6f", t + d }'; }
-other() { [[ $1 == a ]] && echo b || echo a; }
 alive() { # NAME: the process started by ns_spawn runs (stopped counts)
   local pid
   pid=$(cat "$NSF_DIR/$1.pid" 2>/dev/null) || return 1
@@ -192,35 +187,6 @@ start_box() {
 
 # this_run BOX: its log since it was last started.
 this_run() { tail -c +"$(($(cat "$NSF_DIR/box-$1.off") + 1))" "$(box_log "$1")"; }
-role() { this_run "$1" | grep 'fleet role' | tail -n 1 | sed -nE 's/.*role="?([a-z]+)"?.*/\1/p'; }
-running() { this_run "$1" | grep -q 'nonstopd running'; }
-
-wait_role() {
-  local deadline=$((SECONDS + $3))
-  until [[ $(role "$1") == "$2" ]] && running "$1"; do
-    ((SECONDS < deadline)) || fail "box-$1 is not $2 within $3 s (role '$(role "$1")')"
-    sleep 0.1
-  done
-}
-
-# steady [TIMEOUT]: etcd names one box leader, it is active and the other
-# standby (both running), and the receiver has had the leader alone for 3 s.
-# Sets LEADER and STANDBY (a or b).
-steady() {
-  local deadline=$((SECONDS + ${1:-30})) l=""
-  while :; do
-    l=$(leader_node)
-    if [[ -n $l && -n ${BOX_OF[$l]:-} ]]; then
-      LEADER=${BOX_OF[$l]}
-      STANDBY=$(other "$LEADER")
-      [[ $(role "$LEADER") == active && $(role "$STANDBY") == standby ]] && running "$LEADER" &&
-        running "$STANDBY" && judge steady "$CAP" --ip "${NSF_IP[$LEADER]}" --for 3 && return 0
-    fi
-    ((SECONDS < deadline)) || fail "no steady state within ${1:-30} s: etcd names '$l' leader, roles a=$(role a) b=$(role b); $(judge steady "$CAP" --ip "${NSF_IP[${LEADER:-a}]}" --for 3 -v)"
-    sleep 0.2
-  done
-}
-
 expect_role() {
   [[ $(role "$1") == "$2" ]] || problem "$3: box-$1 is $(role "$1"), want $2"
 }
@@ -234,13 +200,6 @@ verdict() {
   fpy check "$CAP" --record "$FAULT_DIR/verdicts.jsonl" --name "$1" --from "$2" --to "$3" --expect "$4" \
     --max-gap "$5" --on-air-gap "$SWITCHED_GAP" "${ids[@]}" "${@:8}" | sed 's/^/   /' || rc=$?
   return 0
-}
-
-# takeover BOX FROM_LINE: waits for BOX to take the channel over.
-takeover() {
-  local line
-  line=$(wait_log "$(box_log "$1")" "takes channel news over from" 15 "$2")
-  sed -nE 's/.*over from [^ ]+ \(([a-z-]+)\), token ([0-9]+).*/\1, token \2/p' <<<"$line"
 }
 
 # at_phase BOX PHASE ACTION...: strikes PHASE s after one of BOX's lease

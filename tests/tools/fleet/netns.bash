@@ -1,4 +1,5 @@
-# netns.bash — the fleet's test bench in network namespaces (sourced by tests/fleet.sh).
+# netns.bash — the fleet's test bench in network namespaces (sourced by tests/fleet.sh,
+# tests/chaos/fleet.sh and the other fleet tests).
 #
 # Topology (nothing is added to the root namespace; every name starts with $NSF,
 # nsf-<pid of the test> by default, so a stale run cannot collide with this one):
@@ -224,3 +225,54 @@ cut_etcd() {
 
 # link HOST up|down: HOST's veth on the bridge side (it is cut from everything).
 link() { ip -n "$NSF-sw" link set "v-$1" "$2"; }
+
+# --- the test's view of the boxes (tests/fleet.sh and tests/chaos/fleet.sh)
+# The caller defines this_run BOX (its log since its last start), sets PY,
+# JUDGE and CAP (the receiver's capture), and `fail`.
+
+judge() { "$PY" "$JUDGE" "$@"; }
+mark() { echo "$EPOCHREALTIME"; }
+sleep_until() { sleep "$(awk -v t="$1" -v n="$EPOCHREALTIME" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }')"; }
+after() { awk -v t="$1" -v d="$2" 'BEGIN { printf "%.6f", t + d }'; }
+other() { [[ $1 == a ]] && echo b || echo a; }
+
+# role BOX: its channel's last fleet role in this run.
+role() { this_run "$1" | grep 'fleet role' | tail -n 1 | sed -nE 's/.*role="?([a-z]+)"?.*/\1/p'; }
+# running BOX: its channel runs (warm: what its input does is the channel's
+# business; a standby on its slate takes over as fast).
+running() { this_run "$1" | grep -q 'nonstopd running'; }
+
+# wait_role BOX ROLE TIMEOUT: BOX's channel runs, with ROLE.
+wait_role() {
+  local deadline=$((SECONDS + $3))
+  until [[ $(role "$1") == "$2" ]] && running "$1"; do
+    ((SECONDS < deadline)) || fail "box-$1 is not $2 within $3 s (role '$(role "$1")')"
+    sleep 0.1
+  done
+}
+
+# steady [TIMEOUT]: etcd names one box leader, it is active and the other
+# standby (both running), and the receiver has had the leader alone for 3 s
+# (default: within 30 s). Sets LEADER and STANDBY (a or b).
+steady() {
+  local deadline=$((SECONDS + ${1:-30})) l=""
+  while :; do
+    l=$(leader_node)
+    if [[ -n $l && -n ${BOX_OF[$l]:-} ]]; then
+      LEADER=${BOX_OF[$l]}
+      STANDBY=$(other "$LEADER")
+      [[ $(role "$LEADER") == active && $(role "$STANDBY") == standby ]] && running "$LEADER" &&
+        running "$STANDBY" && judge steady "$CAP" --ip "${NSF_IP[$LEADER]}" --for 3 && return 0
+    fi
+    ((SECONDS < deadline)) || fail "no steady state within ${1:-30} s: etcd names '$l' leader, roles a=$(role a) b=$(role b); $(judge steady "$CAP" --ip "${NSF_IP[${LEADER:-a}]}" --for 3 -v)"
+    sleep 0.2
+  done
+}
+
+# takeover BOX FROM_LINE: waits for BOX to take the channel over; prints
+# "reason, token N".
+takeover() {
+  local line
+  line=$(wait_log "$(box_log "$1")" "takes channel news over from" 15 "$2")
+  sed -nE 's/.*over from [^ ]+ \(([a-z-]+)\), token ([0-9]+).*/\1, token \2/p' <<<"$line"
+}
