@@ -113,6 +113,20 @@ fn default_prefix() -> Spanned<String> {
     Spanned::new(0..0, "/nonstop".to_owned())
 }
 
+/// Where `[fleet] ttl` is written (the duration itself keeps no span).
+fn ttl_span(text: &str) -> Option<std::ops::Range<usize>> {
+    #[derive(Deserialize)]
+    struct Doc {
+        fleet: Option<Table>,
+    }
+    #[derive(Deserialize)]
+    struct Table {
+        ttl: Option<Spanned<toml::Value>>,
+    }
+    let doc: Doc = toml::from_str(text).ok()?;
+    Some(doc.fleet?.ttl?.span())
+}
+
 pub fn default_ttl() -> Duration {
     Duration::from_secs(2)
 }
@@ -200,7 +214,8 @@ impl Fleet {
             );
         }
         if self.ttl < Duration::from_secs(1) || self.ttl.subsec_nanos() != 0 {
-            errors.push(0..0, "fleet.ttl", format!("{} is not a whole number of seconds of at least 1 s (etcd leases count in seconds)", humantime::format_duration(self.ttl)));
+            let at = ttl_span(errors.text).unwrap_or(0..0);
+            errors.push(at, "fleet.ttl", format!("{} is not a whole number of seconds of at least 1 s (etcd leases count in seconds)", humantime::format_duration(self.ttl)));
         }
         if let Some(peer) = &self.peer {
             if peer.get_ref().parse::<std::net::SocketAddr>().is_err() {
@@ -332,7 +347,7 @@ username = "u"
             "ch.toml:3:32: fleet.endpoints[1]: an https:// endpoint needs `ca`",
             "ch.toml:4:8: fleet.node: \"enc a\" cannot name a node",
             "fleet.prefix: \"nonstop\" must start with '/'",
-            "fleet.ttl: 1s 500ms is not a whole number of seconds",
+            "ch.toml:5:7: fleet.ttl: 1s 500ms is not a whole number of seconds",
             "ch.toml:6:8: fleet.peer: \"somewhere\" is not an address",
             "fleet: `username` and `password` go together",
         ];

@@ -172,7 +172,7 @@ pub fn channel_text(c: &ChannelStatus) -> String {
             },
             age(i.last_seen),
             i.restarts.to_string(),
-            human_span(i.return_holdoff_ms * 1000),
+            human_span(i.return_holdoff_ms.saturating_mul(1000)),
             i.uri.clone(),
         ]);
     }
