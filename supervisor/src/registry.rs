@@ -131,6 +131,7 @@ impl Registry {
                 commands: handle.commands.clone(),
                 epoch_delay: channel.epoch_delay(),
                 grid: channel.handover_grid(),
+                seamless: channel.handover_seamless(),
             });
         }
         // A channel that cannot be built is reported; the others go on air.

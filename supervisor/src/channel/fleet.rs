@@ -119,6 +119,28 @@ impl Channel {
         std::time::Duration::from_millis(grid)
     }
 
+    /// Whether a handover can be scheduled at a GOP boundary: every output
+    /// is connectionless (UDP, HLS, files), so the old and the new leader
+    /// can each send their side of the cut at once. An SRT or RTMP output
+    /// holds a connection that the receiver (an SRT listener, an RTMP
+    /// server taking one publisher per key) accepts from one box at a
+    /// time: the old leader must let go before the new one connects, so
+    /// such channels hand over at once, the new leader starting on a
+    /// forced keyframe.
+    pub fn handover_seamless(&self) -> bool {
+        self.outputs
+            .iter()
+            .flat_map(|o| o.dests.iter())
+            .all(|(kind, _)| {
+                matches!(
+                    kind,
+                    crate::uri::OutputKind::Udp { .. }
+                        | crate::uri::OutputKind::Hls { .. }
+                        | crate::uri::OutputKind::File { .. }
+                )
+            })
+    }
+
     /// Outputs are built but must not send.
     pub(super) fn holds_outputs(&self) -> bool {
         self.fleet
@@ -183,5 +205,50 @@ fn lcm(a: u64, b: u64) -> u64 {
 impl Phase {
     pub(super) fn held(&self) -> bool {
         matches!(self, Phase::Held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Channel;
+
+    fn channel(encoder: &str, outputs: &[&str]) -> Channel {
+        let mut text = format!(
+            "[[channel]]\nid = \"c\"\n[[channel.input]]\nid = \"a\"\nuri = \"test://smpte\"\n[channel.encoder]\n{encoder}\n"
+        );
+        for (n, uri) in outputs.iter().enumerate() {
+            text.push_str(&format!(
+                "[[channel.output]]\nid = \"o{n}\"\nuri = \"{uri}\"\n"
+            ));
+        }
+        let cfg = crate::config::Config::parse("t.toml", &text).unwrap();
+        Channel::new(cfg.channels[0].clone(), Vec::new()).0
+    }
+
+    #[test]
+    fn the_handover_grid_holds_gops_and_hls_segments() {
+        let s = std::time::Duration::from_secs;
+        let c = channel("keyframe_interval = \"1s\"", &["udp://127.0.0.1:5000"]);
+        assert_eq!(c.handover_grid(), s(1));
+        let c = channel(
+            "keyframe_interval = \"2s\"",
+            &["hls:///tmp/h?segment=6s", "udp://127.0.0.1:5000"],
+        );
+        assert_eq!(c.handover_grid(), s(6));
+        let c = channel("keyframe_interval = \"2s\"", &["hls:///tmp/h?segment=3s"]);
+        assert_eq!(c.handover_grid(), s(6));
+    }
+
+    #[test]
+    fn only_connectionless_outputs_hand_over_at_a_scheduled_cut() {
+        let kf = "keyframe_interval = \"1s\"";
+        let udp_hls_file = [
+            "udp://127.0.0.1:5000",
+            "hls:///tmp/h?segment=2s",
+            "file:///tmp/rec.ts",
+        ];
+        assert!(channel(kf, &udp_hls_file).handover_seamless());
+        assert!(!channel(kf, &["udp://127.0.0.1:5000", "srt://10.0.0.1:9000"]).handover_seamless());
+        assert!(!channel(kf, &["rtmp://live.example.com/app/key"]).handover_seamless());
     }
 }

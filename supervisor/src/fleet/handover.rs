@@ -7,6 +7,11 @@
 //! from the keyframe at T on. The receiver sees one stream: continuous
 //! timestamps, no frame lost, no frame twice.
 //!
+//! Only for channels whose outputs are all connectionless (UDP, HLS,
+//! files): an SRT or RTMP destination takes one box's connection at a
+//! time, so those hand over at once (the old leader stops and resigns, the
+//! new one starts on a forced keyframe).
+//!
 //! The old leader's fence gets an end of its own before the transaction
 //! (T plus the channel's output delay plus a margin, on `CLOCK_BOOTTIME`):
 //! a box frozen during the handover sends nothing after it, whatever its
@@ -46,7 +51,8 @@ pub fn cut(now: u64, grid: u64, lead: u64) -> u64 {
 }
 
 impl Agent {
-    /// Hands channel `id` (led with `token`) over to `to` at the next cut.
+    /// Hands channel `id` (led with `token`) over to `to` at the next cut
+    /// (at once for a channel with connected outputs).
     pub(super) async fn hand_over(&mut self, id: &str, token: i64, to: String) {
         let Some(lease) = self.session.as_ref().map(|s| s.lease) else {
             return;
@@ -54,6 +60,12 @@ impl Agent {
         let Some(e) = self.channels.get_mut(id) else {
             return;
         };
+        if !e.seat.seamless {
+            info!(channel = %id, to = %to, "fleet: handing the channel over now (its SRT or RTMP outputs connect from one box at a time)");
+            self.set_seat(id, Seat::new(Role::Standby, to, 0));
+            self.resign(id, Some(token)).await;
+            return;
+        }
         let now = nonstop_api::now_us() * 1000;
         let grid = e.seat.grid.as_nanos() as u64;
         let at = cut(now, grid, LEAD.as_nanos() as u64);

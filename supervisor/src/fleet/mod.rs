@@ -52,6 +52,9 @@ pub struct ChannelSeat {
     pub epoch_delay: Arc<std::sync::atomic::AtomicI64>,
     /// Where a scheduled handover may cut it (`Channel::handover_grid`).
     pub grid: Duration,
+    /// A handover can be scheduled (`Channel::handover_seamless`); else it
+    /// is immediate.
+    pub seamless: bool,
 }
 
 /// A member as `fleet status` shows it.
