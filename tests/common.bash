@@ -172,3 +172,38 @@ private_bus() {
   [[ -n $addr && $pid =~ ^[0-9]+$ ]] || fail "no private bus: $(cat "$WORK/bus")"
   PIDS+=("$pid")
 }
+
+# --- recipes of docs/senders.md ---------------------------------------------
+SENDERS_DOC="$ROOT/docs/senders.md"
+# doc_recipe NAME: prints the fenced block after `<!-- recipe: NAME -->` in
+# docs/senders.md, as written; fails if there is none.
+doc_recipe() {
+  local text
+  text=$(awk -v want="<!-- recipe: $1 -->" '
+    $0 == want { found = 1; next }
+    found && !inside && /^```/ { inside = 1; next }
+    inside && /^```/ { exit }
+    inside { print }' "$SENDERS_DOC")
+  [[ -n $text ]] || fail "docs/senders.md has no recipe $1 (<!-- recipe: $1 --> before a fenced block)"
+  printf '%s\n' "$text"
+}
+# doc_recipes: the names of every recipe in docs/senders.md, one a line.
+doc_recipes() { sed -nE 's/^<!-- recipe: ([^ ]+) -->$/\1/p' "$SENDERS_DOC"; }
+
+# private_net ARGS: the first call re-runs this test (with ARGS) in
+# network and mount namespaces of its own, where it calls private_net
+# again, which sets them up: loopback only, up, with a route for
+# multicast (the groups stay on this box, nothing leaves it, and every
+# port is free); /etc/hosts names nonstop.example.net and
+# encoder.example.net (the docs' example hosts) 127.0.0.1. Run what needs
+# the network (cargo) before it. Needs root.
+private_net() {
+  if [[ -z ${NONSTOP_PRIVATE_NET:-} ]]; then
+    rm -rf "$WORK"
+    exec env NONSTOP_PRIVATE_NET=1 unshare --net --mount bash "$0" "$@"
+  fi
+  ip link set lo up
+  ip route add 224.0.0.0/4 dev lo
+  { cat /etc/hosts; echo "127.0.0.1 nonstop.example.net encoder.example.net"; } >"$WORK/hosts"
+  mount --bind "$WORK/hosts" /etc/hosts
+}
