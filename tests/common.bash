@@ -207,3 +207,21 @@ private_net() {
   { cat /etc/hosts; echo "127.0.0.1 nonstop.example.net encoder.example.net"; } >"$WORK/hosts"
   mount --bind "$WORK/hosts" /etc/hosts
 }
+
+# programme_mp4: writes programme.mp4, the recipes' programme, in the
+# current directory: 12 s of a moving test picture and a tone (the
+# recipes loop it, -stream_loop -1); 320x180, so that several senders
+# re-encoding it cost a loaded machine little.
+programme_mp4() {
+  ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x180:rate=25 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 12 \
+    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac programme.mp4
+}
+
+# send_recipe NAME VAR: runs the recipe NAME of docs/senders.md as written
+# (bash, in the current directory, stdin from /dev/null; its output in
+# NAME.log there), spawned: its pid in VAR.
+send_recipe() {
+  doc_recipe "$1" >"$1.sh"
+  spawn "$2" bash "$1.sh" </dev/null >"$1.log" 2>&1
+}

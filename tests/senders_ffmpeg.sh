@@ -39,12 +39,8 @@ for r in "${RECIPES[@]}" "${ELSEWHERE[@]}"; do
 done
 echo "   $(doc_recipes | wc -l) recipe blocks; this test runs ${#RECIPES[@]} senders"
 
-# The programme: 12 s of a moving test picture and a tone, looped by the
-# recipes (-stream_loop -1).
-cd "$WORK"
-ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x360:rate=25 \
-  -f lavfi -i sine=frequency=440:sample_rate=48000 -t 12 \
-  -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac programme.mp4
+cd "$WORK" || fail "cannot cd to $WORK"
+programme_mp4
 
 declare -A INPUT # recipe → the id of its input
 for r in "${RECIPES[@]}"; do
@@ -78,13 +74,9 @@ TOML
 done >"$WORK/ch.toml"
 "$NONSTOPD" check "$WORK/ch.toml" >"$WORK/check.txt" || { cat "$WORK/check.txt"; fail "the config does not check"; }
 
-# send RECIPE: runs the recipe as written (bash, in $WORK, stdin from
-# /dev/null), its output in $WORK/RECIPE.log; its pid in TX[RECIPE].
+# send RECIPE: runs the recipe as written; its pid in TX[RECIPE].
 declare -A TX
-send() {
-  doc_recipe "$1" >"$WORK/$1.sh"
-  spawn "TX[$1]" bash "$WORK/$1.sh" </dev/null >"$WORK/$1.log" 2>&1
-}
+send() { send_recipe "$1" "TX[$1]"; }
 
 echo "-- senders and nonstopd"
 private_bus
