@@ -14,7 +14,8 @@
 #     again within seconds of the push's start, however long it was away
 #     (no backoff grows while a stream name waits for its publisher: the
 #     RTMP input is rebuilt at once when it delivers nothing), and the
-#     channel returns after return_after (+ slack).
+#     channel returns after return_after (+ slack); nonstopd's open files
+#     do not grow while the input waits.
 # nonstopctl status on the daemon's private bus agrees with the log at
 # each step; the recording is continuous and decodes.
 source "$(dirname "$0")/common.bash"
@@ -134,7 +135,13 @@ cycle() {
   echo "   push killed: the input saw it $eos s later ($(sed -E 's/.* reason="?([^"]*)"? .*/\1/' <<<"$lost"))"
   within 0 "$failover" "$("$PY" -c "print($TIMEOUT_MS / 1000 + 1.5)")" "failover to backup after the push was killed (s; timeout ${TIMEOUT_MS} ms)"
   on_air backup
+  fds=$(ls "/proc/$daemon/fd" | wc -l)
   sleep "$gap"
+  # The waiting input reconnects every 5 s: nothing may leak (rtmp2src
+  # leaks 2 descriptors per failed connect: docs/reliability.md).
+  grown=$(($(ls "/proc/$daemon/fd" | wc -l) - fds))
+  ((grown <= 2)) || fail "nonstopd's open files grew by $grown while the push was away ${gap} s"
+  echo "   while the push was away ${gap} s: nonstopd's open files $fds, then +$grown"
   push
   line=$(wait_log "$log" "input restored channel=rtmp input=$input " 20 "$from")
   restored=$line
