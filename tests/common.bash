@@ -175,16 +175,17 @@ private_bus() {
 
 # --- recipes of docs/senders.md ---------------------------------------------
 SENDERS_DOC="$ROOT/docs/senders.md"
-# doc_recipe NAME: prints the fenced block after `<!-- recipe: NAME -->` in
-# docs/senders.md, as written; fails if there is none.
+# doc_recipe NAME [KIND]: prints the fenced block after `<!-- KIND: NAME -->`
+# (KIND: recipe, the default, or config) in docs/senders.md, as written;
+# fails if there is none.
 doc_recipe() {
   local text
-  text=$(awk -v want="<!-- recipe: $1 -->" '
+  text=$(awk -v want="<!-- ${2:-recipe}: $1 -->" '
     $0 == want { found = 1; next }
     found && !inside && /^```/ { inside = 1; next }
     inside && /^```/ { exit }
     inside { print }' "$SENDERS_DOC")
-  [[ -n $text ]] || fail "docs/senders.md has no recipe $1 (<!-- recipe: $1 --> before a fenced block)"
+  [[ -n $text ]] || fail "docs/senders.md has no ${2:-recipe} $1 (<!-- ${2:-recipe}: $1 --> before a fenced block)"
   printf '%s\n' "$text"
 }
 # doc_recipes: the names of every recipe in docs/senders.md, one a line.

@@ -13,7 +13,8 @@
 # doc's: the test runs in a private network namespace (loopback only, a
 # multicast route on it) whose /etc/hosts names nonstop.example.net and
 # encoder.example.net 127.0.0.1. Every recipe of the doc is run by this
-# test or by tests/rtmp_push_ingest.sh (checked here).
+# test or by tests/rtmp_push_ingest.sh (checked here); the hardware
+# encoder's inputs, which no sender here can feed, pass nonstopd check.
 source "$(dirname "$0")/common.bash"
 RECIPES=(ffmpeg-srt-caller ffmpeg-srt-listener ffmpeg-udp ffmpeg-udp-multicast)
 ELSEWHERE=(ffmpeg-rtmp) # tests/rtmp_push_ingest.sh
@@ -73,6 +74,15 @@ uri = "file://$WORK/$r.ts"
 TOML
 done >"$WORK/ch.toml"
 "$NONSTOPD" check "$WORK/ch.toml" >"$WORK/check.txt" || { cat "$WORK/check.txt"; fail "the config does not check"; }
+
+echo "-- the hardware encoder's inputs pass nonstopd check"
+{
+  printf '[[channel]]\nid = "hardware"\n\n'
+  doc_recipe hardware-encoder.toml config
+  printf '\n[[channel.input]]\nid = "slate"\nuri = "slate://colour/blue"\n'
+} >"$WORK/hardware.toml"
+"$NONSTOPD" check "$WORK/hardware.toml" >"$WORK/check.txt" 2>&1 || { cat "$WORK/check.txt"; fail "docs/senders.md's hardware encoder inputs do not check"; }
+echo "   $(grep -c '^\[\[channel.input\]\]' "$WORK/hardware.toml") inputs"
 
 # send RECIPE: runs the recipe as written; its pid in TX[RECIPE].
 declare -A TX
