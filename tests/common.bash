@@ -172,3 +172,57 @@ private_bus() {
   [[ -n $addr && $pid =~ ^[0-9]+$ ]] || fail "no private bus: $(cat "$WORK/bus")"
   PIDS+=("$pid")
 }
+
+# --- recipes of docs/senders.md ---------------------------------------------
+SENDERS_DOC="$ROOT/docs/senders.md"
+# doc_recipe NAME [KIND]: prints the fenced block after `<!-- KIND: NAME -->`
+# (KIND: recipe, the default, or config) in docs/senders.md, as written;
+# fails if there is none.
+doc_recipe() {
+  local text
+  text=$(awk -v want="<!-- ${2:-recipe}: $1 -->" '
+    $0 == want { found = 1; next }
+    found && !inside && /^```/ { inside = 1; next }
+    inside && /^```/ { exit }
+    inside { print }' "$SENDERS_DOC")
+  [[ -n $text ]] || fail "docs/senders.md has no ${2:-recipe} $1 (<!-- ${2:-recipe}: $1 --> before a fenced block)"
+  printf '%s\n' "$text"
+}
+# doc_recipes: the names of every recipe in docs/senders.md, one a line.
+doc_recipes() { sed -nE 's/^<!-- recipe: ([^ ]+) -->$/\1/p' "$SENDERS_DOC"; }
+
+# private_net ARGS: the first call re-runs this test (with ARGS) in
+# network and mount namespaces of its own, where it calls private_net
+# again, which sets them up: loopback only, up, with a route for
+# multicast (the groups stay on this box, nothing leaves it, and every
+# port is free); /etc/hosts names nonstop.example.net and
+# encoder.example.net (the docs' example hosts) 127.0.0.1. Run what needs
+# the network (cargo) before it. Needs root.
+private_net() {
+  if [[ -z ${NONSTOP_PRIVATE_NET:-} ]]; then
+    rm -rf "$WORK"
+    exec env NONSTOP_PRIVATE_NET=1 unshare --net --mount bash "$0" "$@"
+  fi
+  ip link set lo up
+  ip route add 224.0.0.0/4 dev lo
+  { cat /etc/hosts; echo "127.0.0.1 nonstop.example.net encoder.example.net"; } >"$WORK/hosts"
+  mount --bind "$WORK/hosts" /etc/hosts
+}
+
+# programme_mp4: writes programme.mp4, the recipes' programme, in the
+# current directory: 12 s of a moving test picture and a tone (the
+# recipes loop it, -stream_loop -1); 320x180, so that several senders
+# re-encoding it cost a loaded machine little.
+programme_mp4() {
+  ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x180:rate=25 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 12 \
+    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac programme.mp4
+}
+
+# send_recipe NAME VAR: runs the recipe NAME of docs/senders.md as written
+# (bash, in the current directory, stdin from /dev/null; its output in
+# NAME.log there), spawned: its pid in VAR.
+send_recipe() {
+  doc_recipe "$1" >"$1.sh"
+  spawn "$2" bash "$1.sh" </dev/null >"$1.log" 2>&1
+}

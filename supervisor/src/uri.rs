@@ -135,9 +135,13 @@ pub enum InputKind {
         uri: String,
         paced: bool,
         looped: bool,
-        /// The source waits for a sender (udp, srt listener): worth
-        /// keeping up while nothing arrives, so the first packets of a
-        /// returning sender (its first keyframe) are not lost.
+        /// The source waits for a sender (udp, srt listener; rtmp, where
+        /// the server holds the stream name while its publisher is away,
+        /// as nginx's RTMP module does for a push ingest): worth keeping
+        /// up, or rebuilding at once without a backoff, while nothing
+        /// arrives, so a returning sender is picked up as soon as it
+        /// sends, however long it was away. A source that fails (an
+        /// error: refused, unreachable) still waits out its backoff.
         listens: bool,
     },
     Test(TestSource),
@@ -160,7 +164,10 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
             .and_then(|_| srt_options(&u))
             .map(|_| plain(false, listener)),
         "udp" => need_host_port(&u).map(|_| plain(false, true)),
-        "rtmp" | "rtmps" | "rtsp" => need_host(&u).map(|_| plain(false, false)),
+        // A push ingest (docs/senders.md): rtmp2src plays a stream name
+        // whose publisher comes and goes.
+        "rtmp" | "rtmps" => need_host(&u).map(|_| plain(false, true)),
+        "rtsp" => need_host(&u).map(|_| plain(false, false)),
         "http" | "https" => need_host(&u).map(|_| plain(true, false)),
         "file" => {
             if u.path().len() <= 1 {
@@ -739,6 +746,22 @@ mod tests {
         assert!(matches!(
             input_kind("udp://239.1.1.1:5000").unwrap(),
             InputKind::Uri { listens: true, .. }
+        ));
+        // An rtmp stream name waits for its publisher (a push ingest
+        // through nginx): no backoff grows while it is away.
+        for uri in ["rtmp://127.0.0.1/live/KEY", "rtmps://ingest/live/KEY"] {
+            assert!(matches!(
+                input_kind(uri).unwrap(),
+                InputKind::Uri {
+                    listens: true,
+                    paced: false,
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            input_kind("rtsp://cam/stream").unwrap(),
+            InputKind::Uri { listens: false, .. }
         ));
         assert!(matches!(
             input_kind("https://cdn/x.m3u8").unwrap(),

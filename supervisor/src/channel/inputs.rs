@@ -140,7 +140,7 @@ impl Channel {
     }
 
     /// The input delivers nothing (`stalled`) or failed. A listening input
-    /// (udp, srt listener) that merely stalled is rebuilt at once, no
+    /// (udp, srt listener, rtmp) that merely stalled is rebuilt at once, no
     /// backoff: waiting would only lose a returning sender's first
     /// packets; anything else waits out its backoff.
     pub(super) fn input_down(&mut self, i: usize, why: &str, stalled: bool) {
