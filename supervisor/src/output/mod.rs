@@ -60,6 +60,8 @@ pub struct Feed {
     rebase: bool,
     /// Encoded bytes accepted by the output so far.
     pub bytes: Arc<AtomicU64>,
+    /// Encoded video frames accepted so far (of its first rendition).
+    pub frames: Arc<AtomicU64>,
 }
 
 impl Track {
@@ -338,14 +340,19 @@ fn appsrc(name: &str) -> AppSrc {
     crate::element::leaky_appsrc(name, None, false, QUEUE_BUFFERS)
 }
 
-/// Counts bytes leaving an appsrc: the output's progress, judged by data
-/// accepted downstream rather than by connection state.
-fn count_bytes(src: &AppSrc, bytes: &Arc<AtomicU64>) {
+/// Counts bytes (and, given `frames`, buffers) leaving an appsrc: the
+/// output's progress, judged by data accepted downstream rather than by
+/// connection state. Atomics only: it is on the media path.
+fn count_bytes(src: &AppSrc, bytes: &Arc<AtomicU64>, frames: Option<&Arc<AtomicU64>>) {
     let bytes = bytes.clone();
+    let frames = frames.cloned();
     if let Some(pad) = src.static_pad("src") {
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
                 bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+                if let Some(f) = &frames {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
             }
             gst::PadProbeReturn::Ok
         });
@@ -541,6 +548,7 @@ pub fn build(
     let pipeline = gst::Pipeline::with_name(name);
     pipeline.use_clock(Some(&gst::SystemClock::obtain()));
     let bytes = Arc::new(AtomicU64::new(0));
+    let frames = Arc::new(AtomicU64::new(0));
     let mut tracks = Vec::new();
     let mut parsed = Vec::new();
     for (k, r) in renditions.iter().enumerate() {
@@ -562,8 +570,10 @@ pub fn build(
                 }
             }
         }
-        count_bytes(&vsrc, &bytes);
-        count_bytes(&asrc, &bytes);
+        // Frames of the first rendition: an output's frame rate is the
+        // channel's, whatever number of renditions it carries.
+        count_bytes(&vsrc, &bytes, (k == 0).then_some(&frames));
+        count_bytes(&asrc, &bytes, None);
         tracks.push(Track {
             rendition: r.index,
             video: vsrc,
@@ -618,6 +628,7 @@ pub fn build(
         tracks,
         rebase,
         bytes,
+        frames,
     });
     Ok(Egress {
         pipeline,
@@ -826,4 +837,5 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+
 }
