@@ -90,7 +90,7 @@ fn max_fds() -> Option<u64> {
     };
     // SAFETY: getrlimit writes one rlimit into `lim`, which we own.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    (rc == 0).then_some(lim.rlim_cur as u64)
+    (rc == 0).then_some(lim.rlim_cur)
 }
 
 /// The process families, written at scrape time.
