@@ -2,8 +2,8 @@
 # End to end: UDP multicast options (docs/config.md#udp-multicast), on a
 # small network of namespaces this test makes (and removes at exit):
 #
-#   tx (10.77.0.1, 10.77.0.3) ─ veth ─ rx (10.77.0.2)
-#   tx (10.78.0.1) ─────────── veth ─ nx (10.78.0.2)
+#   tx (10.77.0.1, 10.77.0.3, fd77::1, fd77::3) ─ veth ─ rx (10.77.0.2, fd77::2)
+#   tx (10.78.0.1) ─────────────────────────── veth ─ nx (10.78.0.2)
 #
 # tx's multicast route points at nx: a group leaves tx towards rx only when
 # an output names tx's interface to rx.
@@ -14,14 +14,16 @@
 #    `iface` is not seen in rx but is in nx (the route), with its `ttl=8`;
 #    `loop=false` keeps a group from tx's own receivers, while `loop`'s
 #    default lets the other one through.
-# 2. Input, source-specific multicast (nonstopd in rx): its primary is
-#    `udp://@232.77.0.1:5010?source=10.77.0.1&iface=rx0`. A sender from
-#    10.77.0.3 to that group reaches rx (an any-source receiver there gets
-#    it) while the primary receives nothing and the backup stays on air;
-#    a sender from 10.77.0.1 then puts the primary on air.
+# 2. Inputs, source-specific multicast (nonstopd in rx): its primary is
+#    `udp://@232.77.0.1:5010?source=10.77.0.1&iface=rx0`, a second input
+#    the same over IPv6 (`udp://@[ff3e::8000:77]:5012?source=fd77::1&…`).
+#    Senders from 10.77.0.3 and fd77::3 to those groups reach rx (an
+#    any-source receiver there gets them) while the inputs receive nothing
+#    and the backup stays on air; senders from 10.77.0.1 and fd77::1 then
+#    put the primary on air and the IPv6 input up.
 #
 # What it does not show: a datagram crossing a router (the TTL is read
-# where it arrives; no multicast routing daemon runs here), IPv6 groups.
+# where it arrives; no multicast routing daemon runs here), IPv6 outputs.
 # Needs root (network namespaces); without, it is skipped, said so.
 source "$(dirname "$0")/common.bash"
 
@@ -47,6 +49,10 @@ ip -n "$TX" link add txn type veth peer name nxn netns "$NX"
 ip -n "$TX" addr add 10.77.0.1/24 dev tx0
 ip -n "$TX" addr add 10.77.0.3/24 dev tx0
 ip -n "$RX" addr add 10.77.0.2/24 dev rx0
+# IPv6 too, usable at once (no duplicate address detection).
+ip -n "$TX" addr add fd77::1/64 dev tx0 nodad
+ip -n "$TX" addr add fd77::3/64 dev tx0 nodad
+ip -n "$RX" addr add fd77::2/64 dev rx0 nodad
 ip -n "$TX" addr add 10.78.0.1/24 dev txn
 ip -n "$NX" addr add 10.78.0.2/24 dev nxn
 ip -n "$TX" link set tx0 up
@@ -80,14 +86,23 @@ def recv(out, seconds, joins):
     "from": [senders]}}."""
     socks = []
     for j in joins:
-        gp, ifaddr = j.split("@")
-        group, port = gp.split(":")
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((group, int(port)))
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                     socket.inet_aton(group) + socket.inet_aton(ifaddr))
-        s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        gp, where = j.split("@")
+        group, port = gp.rsplit(":", 1)
+        if group.startswith("["):  # IPv6: [GROUP]:PORT@INTERFACE
+            group = group.strip("[]")
+            ifindex = socket.if_nametoindex(where)
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((group, int(port), 0, ifindex))
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                         socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", ifindex))
+        else:  # GROUP:PORT@INTERFACE_ADDRESS
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((group, int(port)))
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                         socket.inet_aton(group) + socket.inet_aton(where))
+            s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
         s.setblocking(False)
         socks.append((group, s))
     seen = {g: {"n": 0, "ttl": [], "from": []} for g, _ in socks}
@@ -263,8 +278,8 @@ echo "   on tx itself: $G16 (loop=false) 0 datagrams, $GDEF (loop by default) $(
 for p in "$rx_recv" "$nx_recv" "$tx_recv"; do kill_group "$p"; done
 
 # --- 2. input: source-specific multicast --------------------------------------
-echo "-- 2. a source-specific multicast input in namespace rx"
-SSM=232.77.0.1
+echo "-- 2. source-specific multicast inputs (IPv4 and IPv6) in namespace rx"
+SSM=232.77.0.1 SSM6=ff3e::8000:77
 mport=9464
 URL="http://127.0.0.1:$mport"
 cat >"$WORK/in.toml" <<TOML
@@ -280,6 +295,10 @@ id = "primary"
 uri = "udp://@$SSM:5010?source=10.77.0.1&iface=rx0"
 
 [[channel.input]]
+id = "primary6"
+uri = "udp://@[$SSM6]:5012?source=fd77::1&iface=rx0"
+
+[[channel.input]]
 id = "backup"
 uri = "test://smpte"
 
@@ -290,32 +309,42 @@ TOML
 spawn rx_daemon ip netns exec "$RX" "$NONSTOPD" --config "$WORK/in.toml" --no-dbus \
   --metrics "127.0.0.1:$mport" 2>"$WORK/rx-nonstopd.log"
 until_metric "$RX" "$URL" nonstop_channel_active_input == 1 20 channel=ssm input=backup >/dev/null
-# Any-source receiver in rx: the wrong sender's datagrams do arrive.
-spawn any_recv ip netns exec "$RX" "$PY" "$WORK/mc.py" recv "$WORK/any.json" 30 "$SSM:5010@10.77.0.2"
+# Any-source receivers in rx: the wrong senders' datagrams do arrive.
+spawn any_recv ip netns exec "$RX" "$PY" "$WORK/mc.py" recv "$WORK/any.json" 30 \
+  "$SSM:5010@10.77.0.2" "[$SSM6]:5012@rx0"
 deadline=$((SECONDS + 5))
 until [[ -s $WORK/any.json ]]; do
   ((SECONDS < deadline)) || fail "the any-source receiver did not start"
   sleep 0.05
 done
-echo "   the wrong source (10.77.0.3) sends"
+echo "   the wrong sources (10.77.0.3, fd77::3) send"
 spawn wrong ip netns exec "$TX" "$TS_SENDER" ball 320x240 udpsink host="$SSM" port=5010 \
   multicast-iface=tx0 bind-address=10.77.0.3 ttl-mc=4
+spawn wrong6 ip netns exec "$TX" "$TS_SENDER" ball 320x240 udpsink host="$SSM6" port=5012 \
+  multicast-iface=tx0 bind-address=fd77::3 ttl-mc=4
 until_seen "$WORK/any.json" "$SSM" 150 10
+until_seen "$WORK/any.json" "$SSM6" 150 5
 [[ $(seen "$WORK/any.json" "$SSM" from) == 10.77.0.3 ]] || fail "datagrams from $(seen "$WORK/any.json" "$SSM" from)"
+[[ $(seen "$WORK/any.json" "$SSM6" from) == fd77::3 ]] || fail "datagrams from $(seen "$WORK/any.json" "$SSM6" from)"
 b=$(metric "$RX" "$URL" nonstop_input_received_bytes_total channel=ssm input=primary)
+b6=$(metric "$RX" "$URL" nonstop_input_received_bytes_total channel=ssm input=primary6)
 a=$(metric "$RX" "$URL" nonstop_channel_active_input channel=ssm input=backup)
-[[ $b == 0.0 && $a == 1.0 ]] || fail "the primary (source=10.77.0.1) received $b bytes from 10.77.0.3 (backup on air: $a)"
-echo "   $(seen "$WORK/any.json" "$SSM" n) datagrams from 10.77.0.3 reached rx; the primary received $b bytes; backup on air"
-echo "   the right source (10.77.0.1) sends too"
+[[ $b == 0.0 && $b6 == 0.0 && $a == 1.0 ]] ||
+  fail "the SSM inputs received $b and $b6 bytes from the wrong sources (backup on air: $a)"
+echo "   $(seen "$WORK/any.json" "$SSM" n) and $(seen "$WORK/any.json" "$SSM6" n) datagrams from" \
+  "10.77.0.3 and fd77::3 reached rx; the inputs received $b and $b6 bytes; backup on air"
+echo "   the right sources (10.77.0.1, fd77::1) send too"
 spawn right ip netns exec "$TX" "$TS_SENDER" smpte 320x240 udpsink host="$SSM" port=5010 \
   multicast-iface=tx0 bind-address=10.77.0.1 ttl-mc=4
+spawn right6 ip netns exec "$TX" "$TS_SENDER" smpte 320x240 udpsink host="$SSM6" port=5012 \
+  multicast-iface=tx0 bind-address=fd77::1 ttl-mc=4
 until_metric "$RX" "$URL" nonstop_channel_active_input == 1 15 channel=ssm input=primary >/dev/null
 b=$(until_metric "$RX" "$URL" nonstop_input_received_bytes_total '>' 0 1 channel=ssm input=primary)
-echo "   primary on air, $b bytes received"
+b6=$(until_metric "$RX" "$URL" nonstop_input_received_bytes_total '>' 0 5 channel=ssm input=primary6)
+until_metric "$RX" "$URL" nonstop_input_up == 1 5 channel=ssm input=primary6 >/dev/null
+echo "   primary on air, $b bytes received; primary6 up, $b6 bytes received"
 kill -TERM "$rx_daemon"
 wait_exit "$rx_daemon" 10 || fail "nonstopd in rx did not stop cleanly"
-kill_group "$wrong"
-kill_group "$right"
-kill_group "$any_recv"
+for p in "$wrong" "$wrong6" "$right" "$right6" "$any_recv"; do kill_group "$p"; done
 echo "   took $((SECONDS - started)) s"
 echo "PASS udp_multicast"
