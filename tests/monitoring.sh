@@ -3,7 +3,12 @@
 # 1. The metric contract: /metrics is parsed (OpenMetrics text) and so is
 #    the metrics table of docs/monitoring.md; every documented metric is
 #    exported with the documented type and exactly the documented label
-#    names, and nothing undocumented with the nonstop_ prefix is.
+#    names, and nothing undocumented with the nonstop_ prefix is; the
+#    process_* metrics of its second table are exported too. Between two
+#    scrapes the counters for rates (input and output frames and bytes,
+#    CPU seconds) grow at plausible rates; the _timestamp_seconds gauges
+#    agree with the age gauges and the clock; the start time is the
+#    spawn's, open fds and RSS are above 0.
 # 2. Values through a failover: a channel whose primary is a real UDP
 #    sender (tests/tools/ts-sender) and whose backup is a test pattern.
 #    Killing the sender puts the backup on air (active_input, switches by
@@ -38,7 +43,7 @@ metric_bound_ms=$((switch_bound_ms + 250))
 
 # --- helpers in python: exposition parser, contract check, polling, receivers
 cat >"$WORK/mon.py" <<'PY'
-import json, re, socket, sys, threading, time, urllib.request
+import json, os, re, socket, sys, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -174,11 +179,13 @@ def norm(name, typ):
 
 
 # -- the docs table -----------------------------------------------------------
-def parse_doc(path):
+def parse_doc(path, block="metrics", prefix="nonstop"):
+    """The table between <!-- BLOCK --> and <!-- /BLOCK -->: {family:
+    (name as shown, type, label names)} of metrics named PREFIX_..."""
     text = open(path).read()
-    m = re.search(r"^<!-- metrics -->\n(.*?)^<!-- /metrics -->$", text, re.S | re.M)
+    m = re.search(rf"^<!-- {block} -->\n(.*?)^<!-- /{block} -->$", text, re.S | re.M)
     if not m:
-        die(f"{path}: no <!-- metrics --> ... <!-- /metrics --> block")
+        die(f"{path}: no <!-- {block} --> ... <!-- /{block} --> block")
     rows = [l for l in m.group(1).splitlines() if l.strip()]
     head = [c.strip() for c in rows[0].strip().strip("|").split("|")]
     if head != ["name", "type", "labels", "meaning"]:
@@ -191,9 +198,9 @@ def parse_doc(path):
         if len(cells) != 4:
             die(f"{path}: metrics table row without 4 cells: {row!r}")
         name_c, type_c, labels_c, _ = (c.strip() for c in cells)
-        nm = re.fullmatch(r"`(nonstop_[a-z0-9_]+)`", name_c)
+        nm = re.fullmatch(rf"`({prefix}_[a-z0-9_]+)`", name_c)
         if not nm:
-            die(f"{path}: metric name cell {name_c!r} is not `nonstop_...`")
+            die(f"{path}: metric name cell {name_c!r} is not `{prefix}_...`")
         if type_c not in SUFFIXES:
             die(f"{path}: {name_c}: type {type_c!r}")
         labels = re.findall(r"`([a-z_][a-z0-9_]*)`", labels_c)
@@ -210,6 +217,7 @@ def parse_doc(path):
 
 def contract(doc_path, url):
     doc = parse_doc(doc_path)
+    proc = parse_doc(doc_path, "process-metrics", "process")
     ctype, text = scrape(url)
     if not ctype.startswith("application/openmetrics-text"):
         die(f"/metrics Content-Type is {ctype!r}")
@@ -223,6 +231,11 @@ def contract(doc_path, url):
         if f is None:
             die(f"sample {name} belongs to no # TYPE family")
         fam, typ, suf = f
+        if fam.startswith("process_"):
+            if fam not in proc or labels:
+                die(f"{name}{labels}: not a documented process metric without labels")
+            seen.setdefault(fam, set()).add(suf)
+            continue
         if not fam.startswith("nonstop_"):
             continue
         if fam not in doc:
@@ -244,7 +257,11 @@ def contract(doc_path, url):
         if not need <= seen.get(fam, set()):
             die(f"{shown}: no {sorted(need - seen.get(fam, set()))} sample(s) to check the labels of")
         print(f"   {shown}: {typ} {{{', '.join(sorted(labels))}}}")
-    print(f"   {len(doc)} documented metrics exported as documented, "
+    for fam, (shown, typ, _) in sorted(proc.items()):
+        if types.get(fam) != typ or not seen.get(fam):
+            die(f"{shown}: exported as {types.get(fam)} with samples {seen.get(fam)}, documented as {typ}")
+        print(f"   {shown}: {typ}")
+    print(f"   {len(doc)} + {len(proc)} documented metrics exported as documented, "
           f"{len(samples)} samples, nothing undocumented")
 
 
@@ -288,6 +305,66 @@ def wait(url, sel, op, want, timeout, since=None):
         if time.time() > deadline:
             die(f"{sel} {op} {want} not within {timeout} s (last: {last})")
         time.sleep(0.05)
+
+
+def samples_of(url):
+    """{(name, sorted label items): value} of one scrape, and when it was taken."""
+    t = time.time()
+    _, text = scrape(url)
+    _, samples, _ = parse_exposition(text)
+    return t, {(n, tuple(sorted(l.items()))): v for n, l, v in samples}
+
+
+def counters(url, ch, spawned):
+    """The counters for rates grow between two scrapes at plausible
+    rates; the timestamp gauges and the process metrics are sane."""
+    P = lambda **l: tuple(sorted(dict(channel=ch, **l).items()))
+    grow = {
+        ("nonstop_input_frames_total", P(input="primary")): (15, 35),
+        ("nonstop_input_frames_total", P(input="backup")): (15, 35),
+        ("nonstop_input_received_bytes_total", P(input="primary")): (6250, 375000),
+        ("nonstop_output_frames_total", P(output="udp")): (15, 35),
+        ("nonstop_output_bytes_total", P(output="udp")): (5000, 200000),
+        ("process_cpu_seconds_total", ()): (0.001, 2.0 * (os.cpu_count() or 1)),
+    }
+    t1, a = samples_of(url)
+    for k in grow:
+        if k not in a:
+            die(f"{k[0]}{dict(k[1])} is not in /metrics")
+    # The channel ticks every 100 ms and the CPU clock every 10 ms: two
+    # scrapes 2 s apart (polled until every counter moved, up to 6 s).
+    deadline = t1 + 6
+    while True:
+        time.sleep(0.25)
+        t2, b = samples_of(url)
+        moved = all(b.get(k, 0) > a[k] for k in grow)
+        if (moved and t2 - t1 >= 2) or time.time() > deadline:
+            break
+    for (name, labels), (lo, hi) in grow.items():
+        x, y = a[(name, labels)], b.get((name, labels), 0)
+        r = (y - x) / (t2 - t1)
+        if not (y > x and lo <= r <= hi):
+            die(f"{name}{dict(labels)}: {x} -> {y} in {t2 - t1:.2f} s ({r:.3f}/s), want growth at {lo}..{hi}/s")
+        print(f"   {name}{dict(labels)}: {x:g} -> {y:g}, {r:.3f}/s")
+    v = lambda name, **l: b[(name, P(**l) if l else ())]
+    seen = v("nonstop_input_last_buffer_timestamp_seconds", input="primary")
+    age = v("nonstop_input_last_buffer_age_seconds", input="primary")
+    if not (t2 - 1 <= seen <= t2 + 0.1) or abs((t2 - seen) - age) > 0.5:
+        die(f"primary's last buffer at {seen} (age {age} s), scraped at {t2}")
+    on = v("nonstop_output_connected_timestamp_seconds", output="udp")
+    since = v("nonstop_output_connected_seconds", output="udp")
+    if not (spawned <= on <= t2) or abs((t2 - on) - since) > 0.5:
+        die(f"output connected at {on} (for {since} s), nonstopd spawned at {spawned}, scraped at {t2}")
+    start = v("process_start_time_seconds")
+    if not (spawned - 2 <= start <= t1) or a[("process_start_time_seconds", ())] != start:
+        die(f"process_start_time_seconds {start} (first scrape {a[('process_start_time_seconds', ())]}), spawned at {spawned}")
+    fds, max_fds = v("process_open_fds"), v("process_max_fds")
+    rss, vsz = v("process_resident_memory_bytes"), v("process_virtual_memory_bytes")
+    if not (10 <= fds <= max_fds) or not (20e6 < rss < vsz):
+        die(f"process: open fds {fds} of {max_fds}, RSS {rss}, virtual {vsz}")
+    print(f"   last buffer {t2 - seen:.3f} s before the scrape (age gauge {age:g}), output connected "
+          f"{t2 - on:.1f} s (gauge {since:g}), start time {start - spawned:+.2f} s from the spawn, "
+          f"{fds:g} of {max_fds:g} fds, RSS {rss / 1e6:.0f} MB, virtual {vsz / 1e6:.0f} MB")
 
 
 def status(url):
@@ -382,10 +459,11 @@ def check_files(doc_path, rules_path, dash_path, rules_out):
     dashboard is well formed and shows what it must. Its queries, the
     variables replaced, go to RULES_OUT as recording rules for promtool."""
     doc = parse_doc(doc_path)
+    doc.update(parse_doc(doc_path, "process-metrics", "process"))
     names = set(doc) | {shown for shown, _, _ in doc.values()}
 
     def used(text, where):
-        for m in sorted(set(re.findall(r"\bnonstop_[a-z0-9_]+", text))):
+        for m in sorted(set(re.findall(r"\b(?:nonstop|process)_[a-z0-9_]+", text))):
             base = re.sub(r"_(bucket|sum|count)$", "", m)
             if m not in names and not (base in doc and doc[base][1] == "histogram"):
                 die(f"{where} uses {m}, which {doc_path} does not document")
@@ -425,8 +503,11 @@ def check_files(doc_path, rules_path, dash_path, rules_out):
     text = json.dumps(d)
     used(text, dash_path)
     for want in ("nonstop_channel_state", "nonstop_channel_active_input",
-                 "nonstop_input_received_bytes_per_second", "nonstop_input_frames_per_second",
-                 "nonstop_channel_switches_total", "nonstop_output_bytes_total", "nonstop_output_up"):
+                 "rate(nonstop_input_received_bytes_total", "rate(nonstop_input_frames_total",
+                 "rate(nonstop_output_frames_total", "nonstop_input_last_buffer_timestamp_seconds",
+                 "nonstop_channel_switches_total", "nonstop_output_bytes_total", "nonstop_output_up",
+                 "process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds",
+                 "rate(process_cpu_seconds_total"):
         if want not in text:
             die(f"{dash_path} shows no {want}")
     if not any("histogram_quantile" in e and "nonstop_encoder_latency_seconds_bucket" in e for e in exprs):
@@ -464,6 +545,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "contract":
         contract(*args)
+    elif cmd == "counters":
+        counters(args[0], args[1], float(args[2]))
     elif cmd == "formats":
         formats(*args)
     elif cmd == "value":
@@ -568,6 +651,8 @@ TOML
   local log="$dir/nonstopd.log"
   start_sender() { spawn sender "$TS_SENDER" ball 320x240 udpsink host=127.0.0.1 port="$udp_port"; }
   start_sender
+  local spawned
+  spawned=$(now)
   RUST_LOG=info spawn daemon "$NONSTOPD" --config "$dir/ch.toml" --no-dbus --metrics "127.0.0.1:$metrics_port" 2>"$log"
 
   echo "-- [$name] waiting for the primary on air (metrics)"
@@ -587,6 +672,8 @@ TOML
       { cat "$WORK/promtool-metrics.out" >&2; fail "promtool check metrics: warnings or errors on /metrics (above)"; }
     [[ ! -s "$WORK/promtool-metrics.out" ]] || { cat "$WORK/promtool-metrics.out" >&2; fail "promtool check metrics printed warnings"; }
     echo "   promtool check metrics: no warning"
+    echo "-- [$name] counters for rates grow; timestamps and process metrics are sane"
+    mon counters "$URL" "$CH" "$spawned"
     echo "-- [$name] the UDP input's bytes and bitrate while it sends"
     local b1 b2
     b1=$(num "nonstop_input_received_bytes_total{$P}")
@@ -704,8 +791,12 @@ tests:
     input_series:
       - series: 'up{job="nonstop",instance="a:9464"}'
         values: '1 1 0x10'
-      - series: 'nonstop_uptime_seconds{job="nonstop",instance="b:9464"}'
-        values: '100+15x4 3+15x4'
+      # b restarts at 75 s: its start time changes.
+      - series: 'process_start_time_seconds{job="nonstop",instance="b:9464"}'
+        values: '1795250000x4 1795250074.52x4'
+      # Another exporter's restart is not nonstopd's.
+      - series: 'process_start_time_seconds{job="node",instance="b:9100"}'
+        values: '1795240000x4 1795250075x4'
     alert_rule_test:
       - {eval_time: 30s, alertname: NonstopdDown, exp_alerts: []}
       - eval_time: 2m

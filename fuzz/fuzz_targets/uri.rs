@@ -78,6 +78,10 @@ fuzz_target!(|data: &[u8]| {
                 let u = url::Url::parse(&uri).expect("the bare file URI parses");
                 assert!(u.query().is_none(), "nonstop's file options are taken out");
             }
+            if uri.starts_with("udp:") {
+                let u = url::Url::parse(&uri).expect("the bare udp URI parses");
+                assert!(u.query().is_none(), "nonstop's udp options are taken out");
+            }
         }
         Ok(InputKind::Test(t)) => {
             assert!((0.0..=20000.0).contains(&t.tone));

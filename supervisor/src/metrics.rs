@@ -2,7 +2,7 @@
 //! Everything but the encode latency comes from the channels' published
 //! snapshots (and, with `[fleet]`, the fleet agent's view), read at scrape
 //! time by a collector: nothing is taken on the media path for it. Names
-//! and labels: docs/monitoring.md.
+//! and labels: docs/monitoring.md. The `process_*` families: [`process`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,6 +18,8 @@ use tokio::sync::watch;
 use crate::channel::{Role, Snapshot, Thumbs};
 use crate::encode::latency::encode_latency;
 use crate::fleet::FleetView;
+
+pub mod process;
 
 /// What the collector and the status page read of one channel.
 #[derive(Debug, Clone)]
@@ -342,6 +344,21 @@ impl Collector for Channels {
                 (seen > 0).then(|| now_us.saturating_sub(seen) as f64 / 1e6)
             }),
         )?;
+        gauge(
+            e,
+            "nonstop_input_last_buffer_timestamp_seconds",
+            "When the input's last buffer came, Unix time in seconds",
+            &input_rows(&|s, n| {
+                let seen = s.inputs[n].last_seen;
+                (seen > 0).then(|| seen as f64 / 1e6)
+            }),
+        )?;
+        counter(
+            e,
+            "nonstop_input_frames",
+            "Video frames the input decoded",
+            &input_counters(&|s, n| s.counters.input_frames.get(n).copied().unwrap_or(0)),
+        )?;
         counter(
             e,
             "nonstop_input_received_bytes",
@@ -490,6 +507,17 @@ impl Collector for Channels {
             "Bytes sent, over all restarts",
             &rows,
         )?;
+        let rows: Vec<_> =
+            out_rows(&|s, n| s.counters.output_frames_total.get(n).copied().unwrap_or(0) as f64)
+                .into_iter()
+                .map(|(l, v)| (l, v as u64))
+                .collect();
+        counter(
+            e,
+            "nonstop_output_frames",
+            "Video frames sent, over all restarts",
+            &rows,
+        )?;
         let rows: Vec<_> = out_rows(&|s, n| s.outputs[n].restarts as f64)
             .into_iter()
             .map(|(l, v)| (l, v as u64))
@@ -508,6 +536,23 @@ impl Collector for Channels {
                 s.counters.output_connected_ms.get(n).copied().unwrap_or(0) as f64 / 1000.0
             }),
         )?;
+        let rows: Vec<_> = out_rows(&|s, n| {
+            s.counters
+                .output_connected_at_ms
+                .get(n)
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        })
+        .into_iter()
+        .filter(|(_, at)| *at > 0.0)
+        .collect();
+        gauge(
+            e,
+            "nonstop_output_connected_timestamp_seconds",
+            "When the output last started delivering, Unix time in seconds (absent while down)",
+            &rows,
+        )?;
         if let Some(view) = &self.fleet {
             let v = view.lock().unwrap_or_else(|e| e.into_inner()).clone();
             fleet(e, &v)?;
@@ -525,6 +570,9 @@ pub fn registry(views: Views, fleet: Option<crate::fleet::View>) -> Registry {
         started: Instant::now(),
         fleet,
     }));
+    // Taken now: the start time is read once (see process.rs).
+    let _ = process::start_time_seconds();
+    r.register_collector(Box::new(process::Process));
     r.register(
         "nonstop_encoder_latency_seconds",
         "Raw frame in to encoded frame out (sampled: one frame in 25)",
@@ -657,18 +705,30 @@ mod tests {
                     .into(),
                     restarts: u64::from(id == "primary") * 3,
                     return_holdoff_ms: if id == "primary" { 20_000 } else { 5_000 },
+                    // The backup's last buffer 1.5 s ago; none yet from the primary.
+                    last_seen: if id == "backup" {
+                        nonstop_api::now_us() - 1_500_000
+                    } else {
+                        0
+                    },
                     ..Default::default()
                 })
                 .to_vec(),
-            outputs: vec![OutputRow {
-                id: "cdn".into(),
-                state: "live".into(),
-                ..Default::default()
-            }],
+            outputs: ["cdn", "rec"]
+                .map(|id| OutputRow {
+                    id: id.into(),
+                    state: if id == "cdn" { "live" } else { "waiting" }.into(),
+                    ..Default::default()
+                })
+                .to_vec(),
             counters: Counters {
                 switches_by_reason: [("stall".to_owned(), 2)].into(),
                 input_received_bytes: vec![1000, 2000],
-                output_bytes_total: vec![5000],
+                input_frames: vec![0, 750],
+                output_bytes_total: vec![5000, 0],
+                output_frames_total: vec![250, 0],
+                output_connected_ms: vec![12_500, 0],
+                output_connected_at_ms: vec![1_795_250_635_086, 0],
                 ..Default::default()
             },
             ..Default::default()
@@ -692,9 +752,61 @@ mod tests {
             "nonstop_input_received_bytes_total{channel=\"news\",input=\"backup\"} 2000",
             "nonstop_output_bytes_total{channel=\"news\",output=\"cdn\"} 5000",
             "nonstop_output_up{channel=\"news\",output=\"cdn\"} 1.0",
+            "nonstop_input_frames_total{channel=\"news\",input=\"backup\"} 750",
+            "nonstop_input_frames_total{channel=\"news\",input=\"primary\"} 0",
+            "nonstop_output_frames_total{channel=\"news\",output=\"cdn\"} 250",
+            "nonstop_output_frames_total{channel=\"news\",output=\"rec\"} 0",
+            "nonstop_output_connected_seconds{channel=\"news\",output=\"cdn\"} 12.5",
+            "nonstop_output_connected_timestamp_seconds{channel=\"news\",output=\"cdn\"} 1795250635.086",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+        // An output that is down has no connection time; an input with
+        // no buffer yet has no last-buffer time.
+        assert!(!text.contains(
+            "nonstop_output_connected_timestamp_seconds{channel=\"news\",output=\"rec\"}"
+        ));
+        assert!(!text.contains(
+            "nonstop_input_last_buffer_timestamp_seconds{channel=\"news\",input=\"primary\"}"
+        ));
+        // The backup's last buffer: its age and its time agree with now.
+        let sample = |name: &str| -> f64 {
+            let prefix = format!("{name}{{channel=\"news\",input=\"backup\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        let now = nonstop_api::now_us() as f64 / 1e6;
+        let age = sample("nonstop_input_last_buffer_age_seconds");
+        let at = sample("nonstop_input_last_buffer_timestamp_seconds");
+        assert!((1.5..2.5).contains(&age), "age {age}");
+        assert!((now - at - 1.5).abs() < 1.0, "at {at}, now {now}");
+        // The process families, under the client libraries' names.
+        for family in [
+            "# TYPE process_start_time_seconds gauge",
+            "# TYPE process_open_fds gauge",
+            "# TYPE process_max_fds gauge",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_virtual_memory_bytes gauge",
+            "# TYPE process_cpu_seconds counter",
+        ] {
+            assert!(text.contains(family), "missing {family} in\n{text}");
+        }
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} sample in\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        assert!(value("process_resident_memory_bytes") > 1e6);
+        assert!(value("process_open_fds") >= 1.0);
+        // A test process may not have used a 10 ms clock tick yet;
+        // tests/monitoring.sh sees nonstopd's grow.
+        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!((now - value("process_start_time_seconds")) < 3600.0);
         assert!(!text.contains("secret"), "a URI leaked into the metrics");
         assert!(text.ends_with("# EOF\n"));
 
@@ -703,6 +815,9 @@ mod tests {
         assert!(plain.contains("# TYPE nonstop_input_restarts_total counter\n"));
         assert!(plain.contains("# HELP nonstop_input_restarts_total "));
         assert!(plain.contains("# TYPE nonstop_input_up gauge\n"));
+        assert!(plain.contains("# TYPE nonstop_input_frames_total counter\n"));
+        assert!(plain.contains("# TYPE nonstop_output_frames_total counter\n"));
+        assert!(plain.contains("# TYPE process_cpu_seconds_total counter\n"));
         assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
         let samples = |t: &str| -> Vec<String> {
             t.lines()

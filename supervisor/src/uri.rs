@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use url::Url;
 
+mod udp;
+pub use udp::UdpInput;
+
 const INPUT_SCHEMES: &str = "srt, rtmp, rtmps, rtsp, udp, http, https, file, test or slate";
 const OUTPUT_SCHEMES: &str = "srt, udp, rtmp, rtmps, hls or file";
 
@@ -143,6 +146,8 @@ pub enum InputKind {
         /// sends, however long it was away. A source that fails (an
         /// error: refused, unreachable) still waits out its backoff.
         listens: bool,
+        /// A udp:// input's options, for its udpsrc.
+        udp: Option<UdpInput>,
     },
     Test(TestSource),
     Slate(Slate),
@@ -158,12 +163,28 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
         paced,
         looped: false,
         listens,
+        udp: None,
     };
     match u.scheme() {
         "srt" => need_host_port(&u)
             .and_then(|_| srt_options(&u))
             .map(|_| plain(false, listener)),
-        "udp" => need_host_port(&u).map(|_| plain(false, true)),
+        "udp" => {
+            need_host_port(&u)?;
+            let opts = udp::input(&u)?;
+            // udpsrc gets the group and port only (`udp://@GROUP:PORT`,
+            // as VLC and ffmpeg write it, is the same).
+            let mut bare = u.clone();
+            bare.set_query(None);
+            let _ = bare.set_username("");
+            Ok(InputKind::Uri {
+                uri: bare.to_string(),
+                paced: false,
+                looped: false,
+                listens: true,
+                udp: Some(opts),
+            })
+        }
         // A push ingest (docs/senders.md): rtmp2src plays a stream name
         // whose publisher comes and goes.
         "rtmp" | "rtmps" => need_host(&u).map(|_| plain(false, true)),
@@ -191,6 +212,7 @@ pub fn input_kind(uri: &str) -> Result<InputKind, String> {
                 paced: true,
                 looped,
                 listens: false,
+                udp: None,
             })
         }
         "test" => TestSource::parse(&u).map(InputKind::Test),
@@ -246,7 +268,18 @@ pub enum OutputKind {
     /// MPEG-TS over SRT; the URI goes to srtsink as it is.
     Srt { uri: String },
     /// MPEG-TS over UDP, unicast or multicast.
-    Udp { host: String, port: u16 },
+    Udp {
+        host: String,
+        port: u16,
+        /// `ttl`: hops the datagrams may take (udpsink's `ttl-mc` for a
+        /// multicast group, `ttl` otherwise); udpsink's default without.
+        ttl: Option<u8>,
+        /// `iface`: the interface a multicast group is sent on.
+        iface: Option<String>,
+        /// `loop`: whether this machine's own receivers get a multicast
+        /// group's datagrams too (udpsink's default: yes).
+        multicast_loop: Option<bool>,
+    },
     /// FLV to an RTMP(S) server; the URI goes to rtmp2sink.
     Rtmp { uri: String },
     /// HLS: segments and a live playlist in `dir`.
@@ -287,14 +320,10 @@ pub fn output_kind(uri: &str) -> Result<OutputKind, String> {
             .map(|_| OutputKind::Srt {
                 uri: uri.to_owned(),
             }),
-        "udp" => need_host_port(&u).map(|_| OutputKind::Udp {
-            host: u
-                .host_str()
-                .unwrap_or_default()
-                .trim_matches(['[', ']'])
-                .to_owned(),
-            port: u.port().unwrap_or_default(),
-        }),
+        "udp" => {
+            need_host_port(&u)?;
+            udp::output(&u)
+        }
         "rtmp" | "rtmps" => need_host(&u).map(|_| OutputKind::Rtmp {
             uri: uri.to_owned(),
         }),
@@ -720,6 +749,118 @@ mod tests {
     }
 
     #[test]
+    fn udp_output_options_are_checked() {
+        assert_eq!(
+            output_kind("udp://239.1.1.1:5000?ttl=16&iface=eth1&loop=false").unwrap(),
+            OutputKind::Udp {
+                host: "239.1.1.1".into(),
+                port: 5000,
+                ttl: Some(16),
+                iface: Some("eth1".into()),
+                multicast_loop: Some(false),
+            }
+        );
+        // A unicast destination takes a TTL (udpsink's `ttl`) and nothing else.
+        assert!(matches!(
+            output_kind("udp://10.0.0.9:5000?ttl=3").unwrap(),
+            OutputKind::Udp { ttl: Some(3), .. }
+        ));
+        assert!(matches!(
+            output_kind("udp://[ff3e::1234]:5000?iface=eth0").unwrap(),
+            OutputKind::Udp { iface: Some(_), .. }
+        ));
+        for (uri, want) in [
+            ("udp://239.1.1.1:5000?ttl=0", "udp ttl \"0\" must be a number of hops, 1 to 255"),
+            ("udp://239.1.1.1:5000?ttl=256", "udp ttl \"256\" must be a number of hops, 1 to 255"),
+            ("udp://239.1.1.1:5000?ttl=lots", "udp ttl \"lots\" must be a number of hops, 1 to 255"),
+            (
+                "udp://10.0.0.9:5000?iface=eth1",
+                "udp iface applies to a multicast group (224.0.0.0/4, ff00::/8); 10.0.0.9 is not one",
+            ),
+            (
+                "udp://cdn.example.net:5000?loop=false",
+                "udp loop applies to a multicast group (224.0.0.0/4, ff00::/8); cdn.example.net is not one",
+            ),
+            ("udp://239.1.1.1:5000?loop=maybe", "udp loop \"maybe\" must be true or false"),
+            (
+                "udp://239.1.1.1:5000?iface=eth0/1",
+                "udp iface \"eth0/1\" is not a network interface name (1 to 15 letters, digits, '.', '-', '_', e.g. eth1)",
+            ),
+            (
+                "udp://239.1.1.1:5000?iface=averyveryverylongname",
+                "udp iface \"averyveryverylongname\" is not a network interface name (1 to 15 letters, digits, '.', '-', '_', e.g. eth1)",
+            ),
+            (
+                "udp://239.1.1.1:5000?ttl-mc=4",
+                "unknown udp:// output option \"ttl-mc\"; expected ttl, iface or loop",
+            ),
+        ] {
+            assert_eq!(output_kind(uri).unwrap_err(), want, "{uri}");
+        }
+    }
+
+    #[test]
+    fn udp_input_options_are_taken_out_and_checked() {
+        let ssm = |uri: &str| match input_kind(uri) {
+            Ok(InputKind::Uri {
+                uri,
+                udp: Some(opts),
+                listens: true,
+                paced: false,
+                ..
+            }) => Ok((uri, opts)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            ssm("udp://@232.1.1.1:5000?source=10.0.0.5&iface=eth1").unwrap(),
+            (
+                "udp://232.1.1.1:5000".to_owned(),
+                UdpInput {
+                    host: "232.1.1.1".into(),
+                    port: 5000,
+                    iface: Some("eth1".into()),
+                    source: Some("10.0.0.5".parse().unwrap()),
+                }
+            )
+        );
+        let (uri, opts) = ssm("udp://239.1.1.1:5000").unwrap();
+        assert_eq!(uri, "udp://239.1.1.1:5000");
+        assert_eq!((opts.iface, opts.source), (None, None));
+        let (_, opts) = ssm("udp://[ff3e::8000:1]:5000?source=[2001:db8::5]").unwrap();
+        assert_eq!(opts.source, Some("2001:db8::5".parse().unwrap()));
+        assert_eq!(opts.host, "ff3e::8000:1");
+        for (uri, want) in [
+            (
+                "udp://0.0.0.0:5000?source=10.0.0.5",
+                "udp source (source-specific multicast) applies to a multicast group (224.0.0.0/4, ff00::/8); 0.0.0.0 is not one",
+            ),
+            (
+                "udp://127.0.0.1:5000?iface=lo",
+                "udp iface applies to a multicast group (224.0.0.0/4, ff00::/8); 127.0.0.1 is not one",
+            ),
+            (
+                "udp://232.1.1.1:5000?source=sender.example.net",
+                "udp source \"sender.example.net\" must be the sender's unicast IP address, e.g. 10.0.0.5",
+            ),
+            (
+                "udp://232.1.1.1:5000?source=232.1.1.2",
+                "udp source \"232.1.1.2\" must be the sender's unicast IP address, e.g. 10.0.0.5",
+            ),
+            (
+                "udp://232.1.1.1:5000?source=2001:db8::5",
+                "udp source 2001:db8::5 and group 232.1.1.1 are not of the same IP version",
+            ),
+            (
+                "udp://232.1.1.1:5000?ttl=4",
+                "unknown udp:// input option \"ttl\"; expected iface or source",
+            ),
+        ] {
+            assert_eq!(ssm(uri).unwrap_err(), want, "{uri}");
+        }
+    }
+
+    #[test]
     fn input_options_are_taken_out_and_checked() {
         assert_eq!(
             input_kind("file:///srv/a.ts?loop=true").unwrap(),
@@ -727,7 +868,8 @@ mod tests {
                 uri: "file:///srv/a.ts".into(),
                 paced: true,
                 looped: true,
-                listens: false
+                listens: false,
+                udp: None,
             }
         );
         assert!(matches!(
@@ -806,7 +948,10 @@ mod tests {
             output_kind("udp://239.1.1.1:5000").unwrap(),
             OutputKind::Udp {
                 host: "239.1.1.1".into(),
-                port: 5000
+                port: 5000,
+                ttl: None,
+                iface: None,
+                multicast_loop: None,
             }
         );
         assert!(output_kind("hls:///x?playlist=2")

@@ -154,6 +154,11 @@ pub struct Channel {
     rate_base: Option<(Instant, Vec<(u64, u64)>)>,
     /// Bytes of output runs that ended (the total goes on across restarts).
     output_bytes_done: Vec<u64>,
+    /// Video frames of output runs that ended.
+    output_frames_done: Vec<u64>,
+    /// Per output: when its current delivery started (as `Phase::Live`
+    /// has it, and as ms since the Unix epoch).
+    output_live_at: Vec<Option<(Instant, u64)>>,
     /// Where alerts go (webhooks, besides log and D-Bus).
     alerts: crate::alerts::Alerts,
     /// Alerts raised and not cleared yet: (kind, target).
@@ -356,6 +361,8 @@ impl Channel {
                 },
                 rate_base: None,
                 output_bytes_done: vec![0; n_outputs],
+                output_frames_done: vec![0; n_outputs],
+                output_live_at: vec![None; n_outputs],
                 alerts: crate::alerts::Alerts::default(),
                 raised: Default::default(),
                 output_grace: Duration::from_secs(10),

@@ -238,6 +238,7 @@ impl Channel {
         let out = &mut self.outputs[o];
         if let Some(f) = &out.feed {
             self.output_bytes_done[o] += f.bytes.load(Ordering::Relaxed);
+            self.output_frames_done[o] += f.frames.load(Ordering::Relaxed);
         }
         self.fanout.remove(feed_key(o, out.gen));
         out.gen += 1;

@@ -20,6 +20,8 @@ pub use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub input_received_bytes: Vec<u64>,
+    /// Decoded video frames (real ones), since the channel started.
+    pub input_frames: Vec<u64>,
     pub input_bitrate_bps: Vec<u64>,
     /// Frames per second × 1000.
     pub input_fps_milli: Vec<u64>,
@@ -35,8 +37,13 @@ pub struct Counters {
     /// Per rendition id.
     pub encoder_failovers: std::collections::BTreeMap<String, u64>,
     pub output_bytes_total: Vec<u64>,
+    /// Encoded video frames sent, over all restarts.
+    pub output_frames_total: Vec<u64>,
     /// Milliseconds since the output last started delivering; 0 while down.
     pub output_connected_ms: Vec<u64>,
+    /// When the output last started delivering, ms since the Unix epoch;
+    /// 0 while down.
+    pub output_connected_at_ms: Vec<u64>,
 }
 
 /// Everything the D-Bus properties show, as of the last change.
@@ -236,6 +243,7 @@ impl Channel {
             .iter()
             .map(|i| i.stats.video_frames.load(Ordering::Relaxed))
             .collect();
+        c.input_frames = frames.clone();
         let now = Instant::now();
         match &self.rate_base {
             Some((at, base)) if now.duration_since(*at) >= Duration::from_secs(1) => {
@@ -290,12 +298,44 @@ impl Channel {
                     .map_or(0, |f| f.bytes.load(Ordering::Relaxed))
             })
             .collect();
+        c.output_frames_total = self
+            .outputs
+            .iter()
+            .zip(&self.output_frames_done)
+            .map(|(o, done)| {
+                done + o
+                    .feed
+                    .as_ref()
+                    .map_or(0, |f| f.frames.load(Ordering::Relaxed))
+            })
+            .collect();
         c.output_connected_ms = self
             .outputs
             .iter()
             .map(|o| match o.phase {
                 Phase::Live { since } => since.elapsed().as_millis() as u64,
                 _ => 0,
+            })
+            .collect();
+        // Taken once per start of delivery, so the timestamp holds still.
+        let now_ms = nonstop_api::now_us() / 1000;
+        self.output_live_at.resize(self.outputs.len(), None);
+        c.output_connected_at_ms = self
+            .outputs
+            .iter()
+            .zip(&mut self.output_live_at)
+            .map(|(o, at)| match o.phase {
+                Phase::Live { since } => {
+                    if at.is_none_or(|(s, _)| s != since) {
+                        let ms = since.elapsed().as_millis() as u64;
+                        *at = Some((since, now_ms.saturating_sub(ms)));
+                    }
+                    at.map_or(0, |(_, ms)| ms)
+                }
+                _ => {
+                    *at = None;
+                    0
+                }
             })
             .collect();
     }

@@ -50,6 +50,7 @@ pub fn audio_caps(a: &AudioFormat) -> gst::Caps {
 }
 
 mod bridge;
+mod multicast;
 mod sources;
 
 use bridge::{bridge, Media};
@@ -81,6 +82,7 @@ pub fn build(
             uri,
             paced,
             looped: l,
+            udp,
             ..
         } => {
             looped = *l;
@@ -89,7 +91,8 @@ pub fn build(
                 feed = Some(src);
                 dec
             } else {
-                uri_decoder(&pipeline, uri, stats)?
+                let udp = udp.as_ref().map(multicast::UdpSetup::new).transpose()?;
+                uri_decoder(&pipeline, uri, stats, udp)?
             };
             decoded(&pipeline, &dec, None, &vin, &ain, !paced, stats)?;
         }
@@ -119,7 +122,7 @@ pub fn build(
             gst::Element::link_many([&freeze, &overlay, &vin])?;
             let uri = glib::filename_to_uri(path, None)
                 .map_err(|e| anyhow!("slate image {path}: {e}"))?;
-            let dec = uri_decoder(&pipeline, &uri, stats)?;
+            let dec = uri_decoder(&pipeline, &uri, stats, None)?;
             decoded(&pipeline, &dec, Some(&freeze), &vin, &ain, true, stats)?;
         }
     }

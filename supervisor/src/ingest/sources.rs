@@ -130,17 +130,21 @@ pub(super) fn count_source_bytes(pad: &gst::Pad, stats: &Arc<InputStats>) {
 }
 
 /// uridecodebin for `uri`, in the pipeline, counting what its source
-/// receives.
+/// receives; `udp`: a udp:// input's options for its udpsrc.
 pub(super) fn uri_decoder(
     pipeline: &gst::Pipeline,
     uri: &str,
     stats: &Arc<InputStats>,
+    udp: Option<super::multicast::UdpSetup>,
 ) -> anyhow::Result<gst::Element> {
     let dec = make("uridecodebin", Some("src"))?;
     dec.set_property("uri", uri);
     let stats = stats.clone();
     dec.connect("source-setup", false, move |args| {
         let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+        if let Some(u) = &udp {
+            u.apply(&source);
+        }
         count_source_bytes(&source.static_pad("src")?, &stats);
         None
     });

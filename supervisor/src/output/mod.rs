@@ -60,6 +60,8 @@ pub struct Feed {
     rebase: bool,
     /// Encoded bytes accepted by the output so far.
     pub bytes: Arc<AtomicU64>,
+    /// Encoded video frames accepted so far (of its first rendition).
+    pub frames: Arc<AtomicU64>,
 }
 
 impl Track {
@@ -338,14 +340,19 @@ fn appsrc(name: &str) -> AppSrc {
     crate::element::leaky_appsrc(name, None, false, QUEUE_BUFFERS)
 }
 
-/// Counts bytes leaving an appsrc: the output's progress, judged by data
-/// accepted downstream rather than by connection state.
-fn count_bytes(src: &AppSrc, bytes: &Arc<AtomicU64>) {
+/// Counts bytes (and, given `frames`, buffers) leaving an appsrc: the
+/// output's progress, judged by data accepted downstream rather than by
+/// connection state. Atomics only: it is on the media path.
+fn count_bytes(src: &AppSrc, bytes: &Arc<AtomicU64>, frames: Option<&Arc<AtomicU64>>) {
     let bytes = bytes.clone();
+    let frames = frames.cloned();
     if let Some(pad) = src.static_pad("src") {
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
                 bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+                if let Some(f) = &frames {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
             }
             gst::PadProbeReturn::Ok
         });
@@ -436,12 +443,16 @@ fn sink_for(
             guard(&sink);
             (mux.clone(), mux, false)
         }
-        OutputKind::Udp { host, port } => {
+        OutputKind::Udp {
+            host,
+            port,
+            ttl,
+            iface,
+            multicast_loop,
+        } => {
             let mux = muxer(Container::Ts)?;
             let sink = make("udpsink")?;
-            sink.set_property("host", host);
-            sink.set_property("port", *port as i32);
-            sink.set_property("sync", false);
+            udp_sink(&sink, host, *port, *ttl, iface.as_deref(), *multicast_loop)?;
             pipeline.add_many([&mux, &sink])?;
             mux.link(&sink)?;
             guard(&sink);
@@ -525,6 +536,44 @@ fn sink_for(
     })
 }
 
+/// Sets up udpsink for `host:port` and a udp:// output's options: `ttl`
+/// is udpsink's `ttl-mc` for a multicast group (udpsink's default 1 keeps
+/// it on the local network) and `ttl` otherwise; `iface` (checked to
+/// exist, so a typo fails with its name rather than GStreamer's
+/// "could not set multicast interface") and `loop` apply to groups.
+fn udp_sink(
+    sink: &gst::Element,
+    host: &str,
+    port: u16,
+    ttl: Option<u8>,
+    iface: Option<&str>,
+    multicast_loop: Option<bool>,
+) -> anyhow::Result<()> {
+    sink.set_property("host", host);
+    sink.set_property("port", i32::from(port));
+    sink.set_property("sync", false);
+    let multicast = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|a| a.is_multicast());
+    if let Some(t) = ttl {
+        sink.set_property(if multicast { "ttl-mc" } else { "ttl" }, i32::from(t));
+    }
+    if let Some(i) = iface {
+        let c = std::ffi::CString::new(i)?;
+        // SAFETY: a NUL-terminated string we own, read only.
+        if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
+            return Err(anyhow!(
+                "multicast interface \"{i}\" does not exist on this machine"
+            ));
+        }
+        sink.set_property("multicast-iface", i);
+    }
+    if let Some(l) = multicast_loop {
+        sink.set_property("loop", l);
+    }
+    Ok(())
+}
+
 /// Builds the pipeline for one output carrying `renditions` (one, or
 /// several for HLS: a variant playlist each under `DIR/<encoder id>/` and
 /// `DIR/master.m3u8`). `name` names it in logs (`channel.output.id`).
@@ -541,6 +590,7 @@ pub fn build(
     let pipeline = gst::Pipeline::with_name(name);
     pipeline.use_clock(Some(&gst::SystemClock::obtain()));
     let bytes = Arc::new(AtomicU64::new(0));
+    let frames = Arc::new(AtomicU64::new(0));
     let mut tracks = Vec::new();
     let mut parsed = Vec::new();
     for (k, r) in renditions.iter().enumerate() {
@@ -562,8 +612,10 @@ pub fn build(
                 }
             }
         }
-        count_bytes(&vsrc, &bytes);
-        count_bytes(&asrc, &bytes);
+        // Frames of the first rendition: an output's frame rate is the
+        // channel's, whatever number of renditions it carries.
+        count_bytes(&vsrc, &bytes, (k == 0).then_some(&frames));
+        count_bytes(&asrc, &bytes, None);
         tracks.push(Track {
             rendition: r.index,
             video: vsrc,
@@ -618,6 +670,7 @@ pub fn build(
         tracks,
         rebase,
         bytes,
+        frames,
     });
     Ok(Egress {
         pipeline,
@@ -825,5 +878,50 @@ mod tests {
             assert!(e.pipeline.children().len() >= 5, "{uri}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The udpsink of a built udp:// output.
+    fn udpsink_of(uri: &str) -> anyhow::Result<gst::Element> {
+        let kind = crate::uri::output_kind(uri).map_err(|e| anyhow!(e))?;
+        let e = build("t", &kind, &[rendition(0, "hd")], None, false)?;
+        let sink = e
+            .pipeline
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "udpsink"))
+            .expect("a udpsink");
+        Ok(sink)
+    }
+
+    #[test]
+    fn udp_options_map_onto_udpsink() {
+        gst::init().unwrap();
+        let sink = udpsink_of("udp://239.1.1.1:5000?ttl=16&iface=lo&loop=false").unwrap();
+        assert_eq!(sink.property::<String>("host"), "239.1.1.1");
+        assert_eq!(sink.property::<i32>("port"), 5000);
+        assert_eq!(sink.property::<i32>("ttl-mc"), 16);
+        assert_eq!(sink.property::<i32>("ttl"), 64, "the unicast TTL untouched");
+        assert_eq!(
+            sink.property::<Option<String>>("multicast-iface")
+                .as_deref(),
+            Some("lo")
+        );
+        assert!(!sink.property::<bool>("loop"));
+        // Without options: udpsink's defaults (multicast TTL 1, loop on).
+        let sink = udpsink_of("udp://239.1.1.1:5000").unwrap();
+        assert_eq!(sink.property::<i32>("ttl-mc"), 1);
+        assert!(sink.property::<bool>("loop"));
+        assert_eq!(sink.property::<Option<String>>("multicast-iface"), None);
+        // A unicast destination's TTL is udpsink's `ttl`.
+        let sink = udpsink_of("udp://127.0.0.1:5000?ttl=3").unwrap();
+        assert_eq!(sink.property::<i32>("ttl"), 3);
+        assert_eq!(sink.property::<i32>("ttl-mc"), 1);
+        // An interface this machine lacks: the build fails, naming it.
+        let err = udpsink_of("udp://239.1.1.1:5000?iface=nosuch0").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "multicast interface \"nosuch0\" does not exist on this machine"
+        );
     }
 }
