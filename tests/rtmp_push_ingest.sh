@@ -130,7 +130,7 @@ cycle() {
   line=$(wait_log "$log" "switched $input → backup channel=rtmp " 10 "$from")
   from=${line%%:*}
   failover=$("$PY" -c "print('%.2f' % ($(log_time "$line") - $killed))")
-  lost=$(wait_log "$log" "input lost.* channel=rtmp input=$input " 5 "$((from - 5))")
+  lost=$(wait_log "$log" "input lost.* channel=rtmp .*input=$input " 5 "$((from - 5))")
   eos=$("$PY" -c "print('%.2f' % max(0, $(log_time "$lost") - $killed))")
   echo "   push killed: the input saw it $eos s later ($(sed -E 's/.* reason="?([^"]*)"? .*/\1/' <<<"$lost"))"
   within 0 "$failover" "$("$PY" -c "print($TIMEOUT_MS / 1000 + 1.5)")" "failover to backup after the push was killed (s; timeout ${TIMEOUT_MS} ms)"
@@ -143,7 +143,7 @@ cycle() {
   ((grown <= 2)) || fail "nonstopd's open files grew by $grown while the push was away ${gap} s"
   echo "   while the push was away ${gap} s: nonstopd's open files $fds, then +$grown"
   push
-  line=$(wait_log "$log" "input restored channel=rtmp input=$input " 20 "$from")
+  line=$(wait_log "$log" "input restored channel=rtmp .*input=$input " 20 "$from")
   restored=$line
   line=$(wait_log "$log" "switched backup → $input channel=rtmp " 20 "$from")
   from=${line%%:*}
@@ -168,7 +168,7 @@ echo "-- stop"
 kill_group "$tx"
 kill -INT "$daemon"
 wait_exit "$daemon" 20 || fail "nonstopd exited with $?"
-if grep -E "input not receiving; restarting channel=rtmp input=$input " "$log"; then
+if grep -E "input not receiving; restarting channel=rtmp .*input=$input " "$log"; then
   fail "the RTMP input waited out a backoff while its publisher was away (above)"
 fi
 echo "   while the push was away the input never waited out a backoff"
