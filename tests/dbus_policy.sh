@@ -8,10 +8,11 @@
 # signals, but every call that changes something (SwitchTo, SetMode,
 # RestartInput, RestartOutput, Start, Stop, Drill, Reload, Properties.Set)
 # and owning the name are refused by the bus with AccessDenied, and change
-# nothing. Root may switch. Then, with the names "nonstop" mapped to
-# existing stand-ins (unless the host has a user and group nonstop), a
-# member of the operator group may switch and the service user may own the
-# name. A broken policy file stops dbus-daemon from starting.
+# nothing. Root may switch. Then, with the user "nonstop" and the group
+# "nonstop-operators" mapped to existing stand-ins (unless the host has
+# them: the package creates them), a member of the operators' group may
+# switch and the service user may own the name. A broken policy file stops
+# dbus-daemon from starting.
 # Needs root (to call as other users with setpriv).
 source "$(dirname "$0")/common.bash"
 
@@ -96,11 +97,12 @@ start_bus() {
 
 # bus_complaints NAME [FROM_LINE]: what dbus-daemon wrote to stderr (after
 # line FROM_LINE) besides these; anything is a problem in the policy. (It
-# warns about the user and group nonstop when the host has none; the rules
-# for them are then inactive, which the stand-in part below makes up for.)
+# warns about the user nonstop and the group nonstop-operators when the
+# host has none; the rules for them are then inactive, which the stand-in
+# part below makes up for.)
 bus_complaints() {
   local ok='Failed to set fd limit|\[system\] Reloaded configuration$'
-  ok+='|Unknown (username|group) "nonstop" in message bus configuration file'
+  ok+='|Unknown (username "nonstop"|group "nonstop-operators") in message bus configuration file'
   tail -n +"$((${2:-0} + 1))" "$WORK/$1.err" | grep -v -E "$ok" || true
 }
 
@@ -203,7 +205,7 @@ grep -q 'no channel "nosuch"' <<<"$out" ||
   fail "GetChannel nosuch: want nonstopd's NoSuchChannel, got: $out"
 echo "   nobody: GetChannel nosuch → nonstopd's NoSuchChannel ($out)"
 
-# --- What only root and the group nonstop may do ------------------------------
+# --- What only root and the operators' group may do --------------------------
 # send AS ARGS...: dbus-send --print-reply to nonstopd as AS; prints its
 # output (the error name for a failed call) and returns its status.
 send() {
@@ -285,20 +287,21 @@ grep -q AccessDenied <<<"$out" && fail "root: Properties.Set refused by the bus:
 echo "   root: Properties.Set → passes the bus, nonstopd says: $(head -n 1 <<<"$out")"
 
 # --- The operator group and the service user, by stand-ins --------------------
-# Unless the host has them, the user and group "nonstop" of the policy are
-# mapped to existing ones (only those two names change) and the bus reloads.
-group=nonstop user=nonstop
-getent group nonstop >/dev/null || group=users
+# Unless the host has them, the user "nonstop" and the group
+# "nonstop-operators" of the policy are mapped to existing ones (only those
+# two names change) and the bus reloads.
+group=nonstop-operators user=nonstop
+getent group nonstop-operators >/dev/null || group=users
 getent passwd nonstop >/dev/null || user=daemon
 gid=$(getent group "$group" | cut -d: -f3)
 [[ -n $gid ]] || fail "no group $group for the operator stand-in"
 getent passwd "$user" >/dev/null || fail "no user $user for the service user stand-in"
 echo "-- operator group: $group (gid $gid), service user: $user"
-sed -e "s/group=\"nonstop\"/group=\"$group\"/" -e "s/user=\"nonstop\"/user=\"$user\"/" "$POLICY" \
+sed -e "s/group=\"nonstop-operators\"/group=\"$group\"/" -e "s/user=\"nonstop\"/user=\"$user\"/" "$POLICY" \
   >"$WORK/bus.d/$(basename "$POLICY")"
 n=$(diff "$POLICY" "$WORK/bus.d/$(basename "$POLICY")" | grep -c '^>' || true)
 want=0
-[[ $group == nonstop ]] || ((want += 1))
+[[ $group == nonstop-operators ]] || ((want += 1))
 [[ $user == nonstop ]] || ((want += 1))
 ((n == want)) || fail "mapping the names changed $n lines of the policy, want $want"
 err_at=$(wc -l <"$WORK/bus.err")
