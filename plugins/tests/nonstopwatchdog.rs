@@ -358,3 +358,175 @@ fn unsupported_formats_are_a_clear_error_and_other_caps_pass() {
     assert_eq!(out.map_readable().unwrap().as_slice(), &data[..]);
     assert!(r.errors().is_empty());
 }
+
+/// 10 ms of a stereo 1 kHz tone that reads `lufs`: BS.1770 weighs 1 kHz
+/// by 0 dB net, so a sine's loudness is its peak level, RMS + 3.01 dB.
+fn at_lufs(lufs: f64, n: u64) -> Vec<u8> {
+    tone(lufs - 3.0103, n)
+}
+
+/// Element messages named `name` from the bus, others dropped.
+fn messages(bus: &gst::Bus, name: &str) -> Vec<gst::Structure> {
+    std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Element(e) => e
+                .structure()
+                .filter(|s| s.name() == name)
+                .map(|s| s.to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+const CHUNK: ClockTime = ClockTime::from_mseconds(10);
+
+#[test]
+fn loudness_is_posted_each_interval_and_reads_the_reference_sine() {
+    let props = [
+        ("loudness-interval", ClockTime::SECOND.nseconds().to_value()),
+        ("stall-timeout", 0u64.to_value()),
+    ];
+    let mut r = Rig::new(&props, &s16_stereo());
+    let mut got = Vec::new();
+    for n in 0..1000u64 {
+        r.push(CHUNK * n, at_lufs(-23.0, n));
+        got.extend(messages(&r.bus, "nonstop-loudness"));
+    }
+    let times: Vec<u64> = got
+        .iter()
+        .map(|s| s.get::<u64>("running-time").unwrap() / 1_000_000)
+        .collect();
+    assert_eq!(times, (1..=9).map(|s| s * 1000).collect::<Vec<_>>());
+    // EBU Tech 3341 case 1 (−23 LUFS 1 kHz): −23.0 ± 0.1 LU.
+    let last = got.last().unwrap();
+    for field in ["momentary", "short-term", "integrated", "true-peak"] {
+        let v: f64 = last.get(field).unwrap();
+        assert!((v + 23.0).abs() <= 0.1, "{field} {v}");
+    }
+    assert!(last.get::<f64>("range").unwrap() < 0.5);
+    // Momentary is a 400 ms window: right from the first reading.
+    assert!((got[0].get::<f64>("momentary").unwrap() + 23.0).abs() <= 0.1);
+}
+
+/// (seconds, kind, state) of every alarm while `chunks` are pushed, and
+/// the health told downstream with the time it changed.
+type Seen = (Vec<(f64, String, String, f64)>, Vec<(f64, bool, String)>);
+
+fn run_levels(
+    props: &[(&str, glib::Value)],
+    fail_on: &str,
+    level: impl Fn(u64) -> Vec<u8>,
+    chunks: u64,
+) -> Seen {
+    let mut r = Rig::new(props, &s16_stereo());
+    r.el().set_property_from_str("fail-on", fail_on);
+    let (mut alarms, mut health) = (Vec::new(), Vec::new());
+    for n in 0..chunks {
+        r.push(CHUNK * n, level(n));
+        let secs = (CHUNK * n).nseconds() as f64 / 1e9;
+        for a in messages(&r.bus, "nonstop-alarm") {
+            let (k, s) = kind_state(&a);
+            alarms.push((secs, k, s, a.get::<f64>("value").unwrap()));
+        }
+        while let Some(ev) = r.h.try_pull_event() {
+            if let Some(s) = ev.structure().filter(|s| s.name() == "nonstop-health") {
+                health.push((secs, s.get("healthy").unwrap(), s.get("alarms").unwrap()));
+            }
+        }
+    }
+    (alarms, health)
+}
+
+fn within(v: f64, lo: f64, hi: f64) -> bool {
+    (lo..=hi).contains(&v)
+}
+
+#[test]
+fn a_jump_to_loud_raises_jump_then_loud_which_fails_the_input() {
+    let props = [
+        ("loud-timeout", (2000 * MS).nseconds().to_value()),
+        ("jump-timeout", (100 * MS).nseconds().to_value()),
+        ("stall-timeout", 0u64.to_value()),
+    ];
+    // −23 LUFS for 6 s, −8 for 10 s, −23 again for 6 s.
+    let level = |n: u64| {
+        at_lufs(
+            if (600..1600).contains(&n) {
+                -8.0
+            } else {
+                -23.0
+            },
+            n,
+        )
+    };
+    let (alarms, health) = run_levels(&props, "loud", level, 2200);
+    let at = |kind: &str, state: &str| -> Vec<(f64, f64)> {
+        alarms
+            .iter()
+            .filter(|a| a.1 == kind && a.2 == state)
+            .map(|a| (a.0, a.3))
+            .collect()
+    };
+    // The 3 s short-term window passes 10 LU up 0.88 s after the step.
+    let jumps = at("jump", "raised");
+    assert_eq!(jumps.len(), 2, "up and down: {alarms:?}");
+    assert!(
+        within(jumps[0].0, 6.8, 7.2) && jumps[0].1 >= 10.0,
+        "{jumps:?}"
+    );
+    // Down: 10 LU under −8 is 2.8 s after the step back.
+    assert!(within(jumps[1].0, 18.6, 19.1), "{jumps:?}");
+    let loud = at("loud", "raised");
+    assert_eq!(loud.len(), 1, "{alarms:?}");
+    // Over −13 at 6.88 s, held for the 2 s timeout.
+    assert!(within(loud[0].0, 8.8, 9.1) && loud[0].1 > -13.0, "{loud:?}");
+    let cleared = at("loud", "cleared");
+    assert!(
+        cleared.len() == 1 && within(cleared[0].0, 17.9, 18.4),
+        "{cleared:?}"
+    );
+    // fail-on loud: unhealthy while loud, healthy again after; jump is
+    // not in fail-on and says nothing downstream.
+    assert_eq!(health.len(), 2, "{health:?}");
+    assert_eq!(
+        (health[0].0, health[0].1, health[0].2.as_str()),
+        (loud[0].0, false, "loud")
+    );
+    assert_eq!((health[1].0, health[1].1), (cleared[0].0, true));
+}
+
+#[test]
+fn quiet_waits_for_a_whole_window_and_true_peak_holds_a_second() {
+    let props = [
+        ("quiet-timeout", (1000 * MS).nseconds().to_value()),
+        ("stall-timeout", 0u64.to_value()),
+    ];
+    let (alarms, _) = run_levels(&props, "quiet", |n| at_lufs(-45.0, n), 500);
+    // A window still filling reads low: quiet is judged from 3 s on, so
+    // the one-second timeout raises it at 4 s, not at 1 s.
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert!(
+        within(alarms[0].0, 3.99, 4.11) && alarms[0].2 == "raised",
+        "{alarms:?}"
+    );
+    assert!((alarms[0].3 + 45.0).abs() < 0.2, "{alarms:?}");
+
+    let props = [
+        ("true-peak-timeout", (100 * MS).nseconds().to_value()),
+        ("true-peak-limit", (-1.0f64).to_value()),
+        ("stall-timeout", 0u64.to_value()),
+    ];
+    // Half a second peaking at −0.5 dBFS (over −1 dBTP) between −23 LUFS.
+    let level = |n: u64| at_lufs(if (200..250).contains(&n) { -0.5 } else { -23.0 }, n);
+    let (alarms, _) = run_levels(&props, "", level, 500);
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    assert_eq!(
+        (alarms[0].1.as_str(), alarms[0].2.as_str()),
+        ("true-peak", "raised")
+    );
+    assert!(within(alarms[0].0, 2.1, 2.3), "{alarms:?}");
+    assert!((alarms[0].3 + 0.5).abs() < 0.3, "{alarms:?}");
+    // Cleared a second after the last peak over the limit (2.5 s).
+    assert_eq!(alarms[1].2, "cleared");
+    assert!(within(alarms[1].0, 3.4, 3.7), "{alarms:?}");
+}

@@ -1,5 +1,6 @@
 //! The `nonstopwatchdog` element: an in-place passthrough that raises and
-//! clears alarms (stall, freeze, black, silence) and tells a downstream
+//! clears alarms (stall, freeze, black, silence, and the loudness alarms
+//! loud, quiet, true-peak, jump) and tells a downstream
 //! `nonstopswitch` whether its input is usable (see crate::health).
 //!
 //! Content alarms are timed by the buffers' running times; the stall alarm
@@ -8,12 +9,14 @@
 //!
 //! This file: the element's state, what a buffer does to it, and the
 //! GStreamer glue. The detectors (when an alarm is raised and cleared) are
-//! in `detectors`, the properties in `properties`.
+//! in `detectors`, the loudness alarms and messages in `loud`, the
+//! properties in `properties`.
 //!
 //! Lock order: `settings` is only copied out; `state` is never held while
 //! posting, pushing or scheduling on the clock.
 
 mod detectors;
+mod loud;
 mod properties;
 
 use detectors::{Change, Detector};
@@ -41,6 +44,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 pub const MSG_ALARM: &str = "nonstop-alarm";
+pub const MSG_LOUDNESS: &str = "nonstop-loudness";
 
 #[derive(Debug, Clone)]
 enum Media {
@@ -56,6 +60,8 @@ struct State {
     freeze: Detector,
     black: Detector,
     silence: Detector,
+    /// The loudness meter and its alarms (audio only, when measured).
+    loudness: loud::Loudness,
     /// Reference picture of the freeze detector and when it was seen.
     reference: Option<(Vec<f32>, ClockTime)>,
     last_seen: Option<ClockTime>,
@@ -74,6 +80,7 @@ impl Default for State {
             freeze: Detector::default(),
             black: Detector::default(),
             silence: Detector::default(),
+            loudness: loud::Loudness::default(),
             reference: None,
             last_seen: None,
             timer: None,
@@ -90,7 +97,7 @@ impl State {
         a.set(Alarms::FREEZE, self.freeze.raised);
         a.set(Alarms::BLACK, self.black.raised);
         a.set(Alarms::SILENCE, self.silence.raised);
-        a
+        a | self.loudness.alarms()
     }
 
     /// The health event to send if the health as seen downstream changed.
@@ -111,6 +118,10 @@ fn alarm_names(a: Alarms) -> String {
         (Alarms::FREEZE, "freeze"),
         (Alarms::BLACK, "black"),
         (Alarms::SILENCE, "silence"),
+        (Alarms::LOUD, "loud"),
+        (Alarms::QUIET, "quiet"),
+        (Alarms::TRUE_PEAK, "true-peak"),
+        (Alarms::JUMP, "jump"),
     ]
     .iter()
     .filter(|(f, _)| a.contains(*f))
@@ -302,6 +313,8 @@ impl BaseTransformImpl for NonstopWatchdog {
         let mut st = self.lock_state();
         st.media = media;
         st.reference = None;
+        // New caps (rate, channels) start a new measurement.
+        st.loudness = loud::Loudness::default();
         Ok(())
     }
 

@@ -63,7 +63,8 @@ impl Detector {
 impl NonstopWatchdog {
     /// The `nonstop-alarm` message of a change of alarm `kind`, with the
     /// value measured (stall: seconds without data; black, freeze: mean
-    /// luma; silence: dBFS of the loudest channel).
+    /// luma; silence: dBFS of the loudest channel; loud, quiet: short-term
+    /// LUFS; true-peak: dBTP; jump: LU moved).
     pub(super) fn alarm_message(&self, kind: &str, change: Change, value: f64) -> gst::Message {
         let mut b = gst::Structure::builder(MSG_ALARM).field("kind", kind);
         b = match change {
@@ -163,12 +164,19 @@ impl NonstopWatchdog {
                 }
             }
             Media::Audio(info) => {
-                if s.silence_timeout.is_zero() {
+                let metered = s.loudness_metered();
+                if s.silence_timeout.is_zero() && !metered {
                     return;
                 }
                 let Ok(map) = buf.map_readable() else {
                     return;
                 };
+                if metered {
+                    self.meter(&info, &map, st, s, t, out);
+                }
+                if s.silence_timeout.is_zero() {
+                    return;
+                }
                 let db = analysis::loudest_channel_dbfs(&info, &map);
                 let silent = (db < s.silence_threshold).then_some(t);
                 if let Some(c) = st.silence.update(silent, t, s.silence_timeout) {
