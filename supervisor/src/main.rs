@@ -143,6 +143,38 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
                 w.silence_threshold
             );
         }
+        let loud: Vec<String> = [
+            (
+                "loud",
+                w.loud_timeout,
+                format!("over {} LUFS", w.loud_threshold),
+            ),
+            (
+                "quiet",
+                w.quiet_timeout,
+                format!("under {} LUFS", w.quiet_threshold),
+            ),
+            (
+                "true-peak",
+                w.true_peak_timeout,
+                format!("over {} dBTP", w.true_peak_limit),
+            ),
+            (
+                "jump",
+                w.jump_timeout,
+                format!("{} LU within 3s", w.jump_threshold),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, t, _)| !t.is_zero())
+        .map(|(k, t, what)| format!("{k} ({what}, for {})", fmt_duration(t)))
+        .collect();
+        if !loud.is_empty() {
+            let _ = writeln!(s, "  loudness alarms (EBU R128): {}", loud.join(", "));
+        }
+        if !w.loudness {
+            let _ = writeln!(s, "  loudness not metered (watchdog.loudness = false)");
+        }
         let _ = writeln!(
             s,
             "  restarts: backoff {} doubling to {}",

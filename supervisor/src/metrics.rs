@@ -19,6 +19,7 @@ use crate::channel::{Role, Snapshot, Thumbs};
 use crate::encode::latency::encode_latency;
 use crate::fleet::FleetView;
 
+mod loudness;
 pub mod process;
 
 /// What the collector and the status page read of one channel.
@@ -103,6 +104,18 @@ fn counter(
         ConstCounter::new(v).encode(m)
     })
 }
+
+/// Every alarm a watchdog raises, each exported from the start at 0.
+const ALARM_KINDS: [&str; 8] = [
+    "stall",
+    "freeze",
+    "black",
+    "silence",
+    "loud",
+    "quiet",
+    "true-peak",
+    "jump",
+];
 
 const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];
 
@@ -404,7 +417,7 @@ impl Collector for Channels {
             .iter()
             .flat_map(|(c, s)| {
                 s.inputs.iter().enumerate().flat_map(move |(n, i)| {
-                    ["stall", "freeze", "black", "silence"].map(|k| {
+                    ALARM_KINDS.map(|k| {
                         let v = s
                             .counters
                             .input_alarms
@@ -421,6 +434,7 @@ impl Collector for Channels {
             })
             .collect();
         counter(e, "nonstop_input_alarms", "Watchdog alarms raised", &rows)?;
+        loudness::families(e, &snaps)?;
 
         let enc_labels = |c: &str, id: &str| {
             let (r, inst) = id.rsplit_once('.').unwrap_or((id, "primary"));
@@ -729,6 +743,25 @@ mod tests {
                 output_frames_total: vec![250, 0],
                 output_connected_ms: vec![12_500, 0],
                 output_connected_at_ms: vec![1_795_250_635_086, 0],
+                // The primary sends no sound; the backup and the programme
+                // are metered.
+                input_loudness: vec![
+                    None,
+                    Some(crate::channel::Loudness {
+                        momentary: -22.5,
+                        short_term: -23.25,
+                        integrated: -24.0,
+                        range: 6.5,
+                        true_peak: -3.5,
+                    }),
+                ],
+                program_loudness: Some(crate::channel::Loudness {
+                    momentary: -200.0,
+                    short_term: -30.0,
+                    integrated: -23.0,
+                    range: 0.0,
+                    true_peak: -200.0,
+                }),
                 ..Default::default()
             },
             ..Default::default()
@@ -758,9 +791,20 @@ mod tests {
             "nonstop_output_frames_total{channel=\"news\",output=\"rec\"} 0",
             "nonstop_output_connected_seconds{channel=\"news\",output=\"cdn\"} 12.5",
             "nonstop_output_connected_timestamp_seconds{channel=\"news\",output=\"cdn\"} 1795250635.086",
+            "nonstop_input_loudness_lufs{channel=\"news\",input=\"backup\",window=\"momentary\"} -22.5",
+            "nonstop_input_loudness_lufs{channel=\"news\",input=\"backup\",window=\"short-term\"} -23.25",
+            "nonstop_input_loudness_lufs{channel=\"news\",input=\"backup\",window=\"integrated\"} -24.0",
+            "nonstop_input_loudness_range_lu{channel=\"news\",input=\"backup\"} 6.5",
+            "nonstop_input_true_peak_dbtp{channel=\"news\",input=\"backup\"} -3.5",
+            "nonstop_program_loudness_lufs{channel=\"news\",window=\"momentary\"} -200.0",
+            "nonstop_program_loudness_lufs{channel=\"news\",window=\"integrated\"} -23.0",
+            "nonstop_program_true_peak_dbtp{channel=\"news\"} -200.0",
+            "nonstop_input_alarms_total{channel=\"news\",input=\"primary\",kind=\"true-peak\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+        // An input without a loudness reading has no loudness sample.
+        assert!(!text.contains("nonstop_input_loudness_lufs{channel=\"news\",input=\"primary\""));
         // An output that is down has no connection time; an input with
         // no buffer yet has no last-buffer time.
         assert!(!text.contains(

@@ -175,6 +175,19 @@ fn fleet_json(v: &FleetView) -> Value {
     })
 }
 
+/// A loudness reading for the page's meters (null: none now).
+fn loudness_json(l: Option<crate::channel::Loudness>) -> Value {
+    l.map_or(Value::Null, |l| {
+        json!({
+            "momentary": l.momentary,
+            "short_term": l.short_term,
+            "integrated": l.integrated,
+            "range": l.range,
+            "true_peak": l.true_peak,
+        })
+    })
+}
+
 /// Every channel's state, as `/api/status` returns it; with a fleet, the
 /// fleet too.
 pub fn status_json(views: &Views, started_us: u64, fleet: Option<&FleetView>) -> Value {
@@ -191,6 +204,7 @@ pub fn status_json(views: &Views, started_us: u64, fleet: Option<&FleetView>) ->
                 "active_input": s.active_input,
                 "switches": s.switches,
                 "program_thumbnail": format!("/thumb/{}/program.jpg", v.id),
+                "program_loudness": loudness_json(s.counters.program_loudness),
                 "events": s.recent.iter().map(|(t, text)| json!({"time_us": t, "text": text})).collect::<Vec<_>>(),
                 "inputs": s.inputs.iter().enumerate().map(|(n, i)| {
                     let mut row = row_json(i);
@@ -201,6 +215,7 @@ pub fn status_json(views: &Views, started_us: u64, fleet: Option<&FleetView>) ->
                     row.insert("thumbnail".into(), json!(format!("/thumb/{}/{}.jpg", v.id, i.id)));
                     row.insert("bitrate_bps".into(), json!(s.counters.input_bitrate_bps.get(n).copied().unwrap_or(0)));
                     row.insert("fps".into(), json!(s.counters.input_fps_milli.get(n).copied().unwrap_or(0) as f64 / 1000.0));
+                    row.insert("loudness".into(), loudness_json(s.counters.input_loudness.get(n).copied().flatten()));
                     Value::Object(row)
                 }).collect::<Vec<_>>(),
                 "outputs": s.outputs.iter().enumerate().map(|(n, o)| {
@@ -307,6 +322,13 @@ mod tests {
         s.counters.input_bitrate_bps = vec![4_000_000];
         s.counters.input_fps_milli = vec![25_000];
         s.counters.output_bytes_total = vec![99];
+        s.counters.input_loudness = vec![Some(crate::channel::Loudness {
+            momentary: -22.5,
+            short_term: -23.0,
+            integrated: -23.5,
+            range: 4.0,
+            true_peak: -6.0,
+        })];
         let (_keep, snapshot) = tokio::sync::watch::channel(s);
         let views: Views = Arc::new(std::sync::Mutex::new(vec![crate::metrics::View {
             id: "news".into(),
@@ -321,10 +343,12 @@ mod tests {
             concat!(
                 r#"{"channels":[{"active_input":"main","encoders":[{"backend":"x264","id":"video.primary","state":"on-air"}],"#,
                 r#""events":[{"text":"switched a → main (manual)","time_us":7}],"id":"news","inputs":[{"alarms":["video:black"],"#,
-                r#""bitrate_bps":4000000,"fps":25.0,"id":"main","last_seen_us":123,"restarts":1,"return_holdoff_ms":5000,"#,
+                r#""bitrate_bps":4000000,"fps":25.0,"id":"main","last_seen_us":123,"#,
+                r#""loudness":{"integrated":-23.5,"momentary":-22.5,"range":4.0,"short_term":-23.0,"true_peak":-6.0},"#,
+                r#""restarts":1,"return_holdoff_ms":5000,"#,
                 r#""state":"receiving","thumbnail":"/thumb/news/main.jpg","uri":"srt://0.0.0.0:9000"}],"mode":"auto","#,
                 r#""outputs":[{"bytes":99,"id":"cdn","restarts":0,"state":"live","uri":"udp://127.0.0.1:5000"}],"#,
-                r#""program_thumbnail":"/thumb/news/program.jpg","state":"starting","switches":2}],"now_us":0,"#,
+                r#""program_loudness":null,"program_thumbnail":"/thumb/news/program.jpg","state":"starting","switches":2}],"now_us":0,"#,
                 r#""started_us":1,"version":""#,
                 env!("CARGO_PKG_VERSION"),
                 r#""}"#

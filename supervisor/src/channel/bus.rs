@@ -2,11 +2,14 @@
 //! the switch's and the watchdogs' element messages) turned into the
 //! channel's decisions, in the channel's task.
 
+use std::time::Instant;
+
 use gst::prelude::*;
 use tracing::{debug, error, info, warn};
 
 use super::inputs::{FIRST_DATA, SRT_CALLER};
-use super::pipeline::{element_path, error_reason};
+use super::pipeline::{element_path, error_reason, PROGRAM_METER};
+use super::snapshot::Loudness;
 use super::{Channel, ChannelEvent, Event, Origin};
 use crate::uri;
 
@@ -204,6 +207,27 @@ impl Channel {
                     self.drill_saw_input(idx);
                 }
                 self.publish_snapshot();
+            }
+            "nonstop-loudness" => {
+                let Some(reading) = Loudness::from_structure(s) else {
+                    return;
+                };
+                // watchdog_{i}_audio, or the programme's meter.
+                let slot = if src == PROGRAM_METER {
+                    self.inputs.len()
+                } else {
+                    let Some(i) = src
+                        .strip_prefix("watchdog_")
+                        .and_then(|r| r.strip_suffix("_audio"))
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .filter(|i| *i < self.inputs.len())
+                    else {
+                        return;
+                    };
+                    i
+                };
+                // Published with the next tick's counters.
+                self.loudness[slot] = Some((Instant::now(), reading));
             }
             "missing-plugin" => {
                 let text = uri::redact_text(&s.to_string());

@@ -31,7 +31,7 @@ pub use command::{parse_mode, Command, CtlError, Reply};
 pub use drill::{check_drill_duration, parse_drill_kind, DrillKind, DrillReport};
 pub use fleet::{Role, Seat};
 pub use pipeline::TEST_HANG;
-pub use snapshot::{ChannelEvent, Counters, EncoderRow, InputRow, OutputRow, Snapshot};
+pub use snapshot::{ChannelEvent, Counters, EncoderRow, InputRow, Loudness, OutputRow, Snapshot};
 pub use state::{ChannelState, Status};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,6 +152,9 @@ pub struct Channel {
     /// Counters published for metrics, and what the rates are taken from.
     counters: Counters,
     rate_base: Option<(Instant, Vec<(u64, u64)>)>,
+    /// The last loudness reading of each input, then of the programme,
+    /// and when it came (a stale one is not shown).
+    loudness: Vec<Option<(Instant, snapshot::Loudness)>>,
     /// Bytes of output runs that ended (the total goes on across restarts).
     output_bytes_done: Vec<u64>,
     /// Video frames of output runs that ended.
@@ -360,6 +363,7 @@ impl Channel {
                     ..Counters::default()
                 },
                 rate_base: None,
+                loudness: vec![None; n_inputs + 1],
                 output_bytes_done: vec![0; n_outputs],
                 output_frames_done: vec![0; n_outputs],
                 output_live_at: vec![None; n_outputs],

@@ -276,6 +276,7 @@ impl Channel {
                     } else {
                         wd.set_property("silence-timeout", ns(w.silence_timeout));
                         wd.set_property("silence-threshold", w.silence_threshold);
+                        set_loudness(&wd, w);
                     }
                     // The input's own list, else the channel's.
                     let own: Option<Vec<&str>> = cfg
@@ -319,7 +320,8 @@ impl Channel {
         Ok(Core { pipeline, bridges })
     }
 
-    /// switch → queue → AAC encoder chain → appsink feeding the outputs.
+    /// switch → (programme loudness meter) → queue → AAC encoder chain →
+    /// appsink feeding the outputs.
     pub(super) fn encoded_audio(
         &self,
         pipeline: &gst::Pipeline,
@@ -332,7 +334,16 @@ impl Channel {
             .sync(false)
             .enable_last_sample(false)
             .build();
-        let mut chain = vec![switch.clone(), queue];
+        let mut chain = vec![switch.clone()];
+        if self.cfg.watchdog.loudness {
+            // The programme as it goes to air: metered only, never judged
+            // (there is nothing to fail over to after the switch).
+            let meter = make("nonstopwatchdog", PROGRAM_METER)?;
+            meter.set_property("stall-timeout", 0u64);
+            meter.set_property("loudness-interval", ns(LOUDNESS_EVERY));
+            chain.push(meter);
+        }
+        chain.push(queue);
         chain.extend(encoder);
         pipeline.add_many(&chain[1..])?;
         pipeline.add(&sink)?;
@@ -464,6 +475,26 @@ impl Channel {
     }
 }
 
+/// The element that meters the programme's loudness (`nonstop-loudness`).
+pub(super) const PROGRAM_METER: &str = "program_loudness";
+/// Loudness readings for metrics and the status page: once a second.
+const LOUDNESS_EVERY: Duration = Duration::from_secs(1);
+
+/// An input's audio watchdog: its loudness meter and alarms.
+fn set_loudness(wd: &gst::Element, w: &crate::config::Watchdog) {
+    if w.loudness {
+        wd.set_property("loudness-interval", ns(LOUDNESS_EVERY));
+    }
+    wd.set_property("loud-timeout", ns(w.loud_timeout));
+    wd.set_property("loud-threshold", w.loud_threshold);
+    wd.set_property("quiet-timeout", ns(w.quiet_timeout));
+    wd.set_property("quiet-threshold", w.quiet_threshold);
+    wd.set_property("true-peak-timeout", ns(w.true_peak_timeout));
+    wd.set_property("true-peak-limit", w.true_peak_limit);
+    wd.set_property("jump-timeout", ns(w.jump_timeout));
+    wd.set_property("jump-threshold", w.jump_threshold);
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Channel;
@@ -487,10 +518,14 @@ freeze_tolerance = 4
 black_threshold = 0.2
 black_ratio = 0.9
 silence_threshold = -60.5
+loud_timeout = "5s"
+loud_threshold = -18
+true_peak_limit = -2
+jump_timeout = "300ms"
 [[channel.input]]
 id = "a"
 uri = "test://smpte"
-fail_on = ["stall", "freeze", "silence"]
+fail_on = ["stall", "freeze", "silence", "loud", "true-peak"]
 [[channel.input]]
 id = "b"
 uri = "test://ball"
@@ -514,8 +549,9 @@ uri = "slate://colour/black"
             names.join("+")
         };
         // Input a has its own list; b the channel's; the slate none at all.
-        assert_eq!(flags("watchdog_0_video"), "freeze+silence+stall");
-        assert_eq!(flags("watchdog_0_audio"), "freeze+silence+stall");
+        let a = "freeze+loud+silence+stall+true-peak";
+        assert_eq!(flags("watchdog_0_video"), a);
+        assert_eq!(flags("watchdog_0_audio"), a);
         assert_eq!(flags("watchdog_1_video"), "black+stall");
         assert!(core.pipeline.by_name("watchdog_2_video").is_none());
         let v = by("watchdog_1_video");
@@ -527,5 +563,33 @@ uri = "slate://colour/black"
             by("watchdog_1_audio").property::<f64>("silence-threshold"),
             -60.5
         );
+        // Loudness: metered once a second on every judged input and on
+        // the programme; the alarms as configured, the rest at defaults.
+        let a = by("watchdog_1_audio");
+        assert_eq!(a.property::<u64>("loudness-interval"), 1_000_000_000);
+        assert_eq!(a.property::<u64>("loud-timeout"), 5_000_000_000);
+        assert_eq!(a.property::<f64>("loud-threshold"), -18.0);
+        assert_eq!(a.property::<f64>("true-peak-limit"), -2.0);
+        assert_eq!(a.property::<u64>("true-peak-timeout"), 0);
+        assert_eq!(a.property::<u64>("jump-timeout"), 300_000_000);
+        assert_eq!(a.property::<f64>("quiet-threshold"), -40.0);
+        let p = by(super::PROGRAM_METER);
+        assert_eq!(p.property::<u64>("loudness-interval"), 1_000_000_000);
+        assert_eq!(p.property::<u64>("stall-timeout"), 0);
+        assert_eq!(
+            p.property::<u64>("loud-timeout"),
+            0,
+            "the programme is never judged"
+        );
+
+        // loudness = false: no programme meter, and the inputs' watchdogs
+        // meter only for the alarms they have.
+        let off = text.replace("loud_timeout = \"5s\"", "loudness = false");
+        let cfg = crate::config::Config::parse("t.toml", &off).unwrap();
+        let (ch, _handle) = Channel::new(cfg.channels[0].clone(), Vec::new());
+        let core = ch.build_core().unwrap();
+        assert!(core.pipeline.by_name(super::PROGRAM_METER).is_none());
+        let a = core.pipeline.by_name("watchdog_1_audio").unwrap();
+        assert_eq!(a.property::<u64>("loudness-interval"), 0);
     }
 }

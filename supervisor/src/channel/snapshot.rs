@@ -44,6 +44,43 @@ pub struct Counters {
     /// When the output last started delivering, ms since the Unix epoch;
     /// 0 while down.
     pub output_connected_at_ms: Vec<u64>,
+    /// Per input: its sound's last loudness reading (none while it sends
+    /// no audio, or with `watchdog.loudness = false`).
+    pub input_loudness: Vec<Option<Loudness>>,
+    /// The programme's, after the switch.
+    pub program_loudness: Option<Loudness>,
+}
+
+/// A loudness reading (`nonstop-loudness`, EBU R128): LUFS, the range in
+/// LU, the true peak in dBTP; −200 below the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Loudness {
+    pub momentary: f64,
+    pub short_term: f64,
+    pub integrated: f64,
+    pub range: f64,
+    /// The highest since the reading before.
+    pub true_peak: f64,
+}
+
+// Never NaN (`from_structure` sees to it): the equality is a true one.
+impl Eq for Loudness {}
+
+impl Loudness {
+    pub fn from_structure(s: &gst::StructureRef) -> Option<Loudness> {
+        let f = |k: &str| {
+            s.get::<f64>(k)
+                .ok()
+                .map(|v| if v.is_nan() { -200.0 } else { v.max(-200.0) })
+        };
+        Some(Loudness {
+            momentary: f("momentary")?,
+            short_term: f("short-term")?,
+            integrated: f("integrated")?,
+            range: f("range")?.max(0.0),
+            true_peak: f("true-peak")?,
+        })
+    }
 }
 
 /// Everything the D-Bus properties show, as of the last change.
@@ -232,6 +269,15 @@ impl Channel {
     /// Refreshes the counters published for metrics (once per tick; rates
     /// once per second).
     pub(super) fn update_counters(&mut self) {
+        // A meter speaks once a second: a reading older than three has
+        // stopped (no audio, a rebuilt input) and is not shown as if live.
+        let fresh = |r: &Option<(Instant, Loudness)>| {
+            r.filter(|(at, _)| at.elapsed() < Duration::from_secs(3))
+                .map(|(_, l)| l)
+        };
+        let n = self.inputs.len();
+        self.counters.input_loudness = self.loudness[..n].iter().map(fresh).collect();
+        self.counters.program_loudness = fresh(&self.loudness[n]);
         let c = &mut self.counters;
         c.input_received_bytes = self
             .inputs

@@ -66,6 +66,20 @@ pub(super) fn default_black_ratio() -> f64 {
 pub(super) fn default_silence_threshold() -> f64 {
     -50.0
 }
+// Loudness: 10 LU over and 17 LU under R128's −23 LUFS target, R128's
+// maximum true peak.
+pub(super) fn default_loud_threshold() -> f64 {
+    -13.0
+}
+pub(super) fn default_quiet_threshold() -> f64 {
+    -40.0
+}
+pub(super) fn default_true_peak_limit() -> f64 {
+    -1.0
+}
+pub(super) fn default_jump_threshold() -> f64 {
+    10.0
+}
 // nonstopswitch's.
 pub(super) fn default_loss_repeat() -> Duration {
     Duration::from_secs(1)

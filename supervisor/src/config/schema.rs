@@ -10,13 +10,15 @@ use toml::Spanned;
 use super::defaults::{
     default_alert_timeout, default_backoff_initial, default_backoff_max, default_black_ratio,
     default_black_threshold, default_clean_gap, default_content_timeout, default_failover_after,
-    default_flap_window, default_freeze_tolerance, default_loss_repeat, default_max_return_after,
-    default_output_grace, default_retry_primary, default_return_after, default_silence_threshold,
-    default_stall_timeout, default_startup_grace, default_timeout, default_true,
+    default_flap_window, default_freeze_tolerance, default_jump_threshold, default_loss_repeat,
+    default_loud_threshold, default_max_return_after, default_output_grace,
+    default_quiet_threshold, default_retry_primary, default_return_after,
+    default_silence_threshold, default_stall_timeout, default_startup_grace, default_timeout,
+    default_true, default_true_peak_limit,
 };
 use super::encoder::{default_encoders, one_or_many, Encoder};
 use super::format::{AudioFormat, VideoFormat};
-use super::units::{dbfs, duration, luma, share};
+use super::units::{dbfs, dbtp, duration, lu, lufs, luma, share};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,6 +123,30 @@ pub struct Watchdog {
     /// RMS level (dBFS) below which a channel is silent.
     #[serde(default = "default_silence_threshold", deserialize_with = "dbfs")]
     pub silence_threshold: f64,
+    /// Meter every input's and the programme's loudness (EBU R128) for
+    /// metrics and the status page.
+    #[serde(default = "default_true")]
+    pub loudness: bool,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub loud_timeout: Duration,
+    /// Short-term loudness (LUFS) above which the sound is too loud.
+    #[serde(default = "default_loud_threshold", deserialize_with = "lufs")]
+    pub loud_threshold: f64,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub quiet_timeout: Duration,
+    /// Short-term loudness (LUFS) below which the sound is too quiet.
+    #[serde(default = "default_quiet_threshold", deserialize_with = "lufs")]
+    pub quiet_threshold: f64,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub true_peak_timeout: Duration,
+    /// True peak (dBTP) the sound must stay under.
+    #[serde(default = "default_true_peak_limit", deserialize_with = "dbtp")]
+    pub true_peak_limit: f64,
+    #[serde(default = "default_content_timeout", deserialize_with = "duration")]
+    pub jump_timeout: Duration,
+    /// A change of short-term loudness (LU) within 3 s that is a jump.
+    #[serde(default = "default_jump_threshold", deserialize_with = "lu")]
+    pub jump_threshold: f64,
 }
 
 impl Default for Watchdog {
@@ -135,6 +161,15 @@ impl Default for Watchdog {
             black_threshold: default_black_threshold(),
             black_ratio: default_black_ratio(),
             silence_threshold: default_silence_threshold(),
+            loudness: true,
+            loud_timeout: default_content_timeout(),
+            loud_threshold: default_loud_threshold(),
+            quiet_timeout: default_content_timeout(),
+            quiet_threshold: default_quiet_threshold(),
+            true_peak_timeout: default_content_timeout(),
+            true_peak_limit: default_true_peak_limit(),
+            jump_timeout: default_content_timeout(),
+            jump_threshold: default_jump_threshold(),
         }
     }
 }
@@ -146,6 +181,11 @@ pub enum Alarm {
     Freeze,
     Black,
     Silence,
+    Loud,
+    Quiet,
+    #[serde(rename = "true-peak")]
+    TruePeak,
+    Jump,
 }
 
 impl Alarm {
@@ -156,6 +196,10 @@ impl Alarm {
             Alarm::Freeze => "freeze",
             Alarm::Black => "black",
             Alarm::Silence => "silence",
+            Alarm::Loud => "loud",
+            Alarm::Quiet => "quiet",
+            Alarm::TruePeak => "true-peak",
+            Alarm::Jump => "jump",
         }
     }
 }

@@ -82,6 +82,21 @@ pub(super) fn dbfs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     bounded(d, -200.0, 0.0, "dBFS")
 }
 
+/// A loudness in LUFS (loud and quiet thresholds).
+pub(super) fn lufs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, -70.0, 0.0, "LUFS")
+}
+
+/// A true peak level in dBTP.
+pub(super) fn dbtp<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, -60.0, 12.0, "dBTP")
+}
+
+/// A change of loudness in LU (jump threshold).
+pub(super) fn lu<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, 1.0, 60.0, "LU")
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::fixtures::{errors, GOOD};
@@ -99,6 +114,14 @@ mod tests {
             ["ch.toml:7:19: channel[0].watchdog.black_threshold: 1.5 is out of range: a share from 0 to 1"]
         );
         assert_eq!(
+            errors(&wd("loud_threshold = -80")),
+            ["ch.toml:7:18: channel[0].watchdog.loud_threshold: -80 is out of range: LUFS from -70 to 0"]
+        );
+        assert_eq!(
+            errors(&wd("jump_threshold = 0.5")),
+            ["ch.toml:7:18: channel[0].watchdog.jump_threshold: 0.5 is out of range: LU from 1 to 60"]
+        );
+        assert_eq!(
             errors(&wd("silence_threshold = 3")),
             ["ch.toml:7:21: channel[0].watchdog.silence_threshold: 3 is out of range: dBFS from -200 to 0"]
         );
@@ -109,11 +132,11 @@ mod tests {
         assert!(errors(&wd("black_ratio = \"high\""))[0].contains("black_ratio"));
         let input = GOOD.replace(
             "uri = \"slate://colour/black\"",
-            "uri = \"slate://colour/black\"\nfail_on = [\"stall\", \"loud\"]",
+            "uri = \"slate://colour/black\"\nfail_on = [\"stall\", \"hum\"]",
         );
         assert_eq!(
             errors(&input),
-            ["ch.toml:14:21: channel[0].input[1].fail_on[1]: unknown variant `loud`, expected one of `stall`, `freeze`, `black`, `silence`"]
+            ["ch.toml:14:21: channel[0].input[1].fail_on[1]: unknown variant `hum`, expected one of `stall`, `freeze`, `black`, `silence`, `loud`, `quiet`, `true-peak`, `jump`"]
         );
     }
 
