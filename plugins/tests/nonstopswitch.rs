@@ -153,6 +153,9 @@ struct Rig {
     down: Box<dyn Fn(usize, usize, ClockTime) -> bool>,
     /// Inputs (switch, input) whose picture is black at a given time.
     black: Box<dyn Fn(usize, usize, ClockTime) -> bool>,
+    /// When the buffer of (switch, input) for a given time arrives: at
+    /// that time, unless held back to come in a burst.
+    hold: Box<dyn Fn(usize, usize, ClockTime) -> ClockTime>,
 }
 
 impl Rig {
@@ -164,6 +167,7 @@ impl Rig {
             switches: Vec::new(),
             down: Box::new(|_, _, _| false),
             black: Box::new(|_, _, _| false),
+            hold: Box::new(|_, _, at| at),
         }
     }
 
@@ -272,22 +276,26 @@ impl Rig {
     /// Delivers every scheduled input frame due up to `t`, in time order.
     fn deliver_until(&mut self, t: ClockTime) {
         loop {
-            let mut next: Option<(ClockTime, usize, usize)> = None;
+            let mut next: Option<(ClockTime, ClockTime, usize, usize)> = None;
             for (s, sw) in self.switches.iter().enumerate() {
                 for (i, &at) in sw.next_arrival.iter().enumerate() {
-                    if at <= t && next.is_none_or(|n| at < n.0) {
-                        next = Some((at, s, i));
+                    if at == ClockTime::MAX {
+                        continue;
+                    }
+                    let due = (self.hold)(s, i, at);
+                    if due <= t && next.is_none_or(|n| (due, at) < (n.0, n.1)) {
+                        next = Some((due, at, s, i));
                     }
                 }
             }
-            let Some((at, s, i)) = next else { return };
+            let Some((due, at, s, i)) = next else { return };
             let p = self.switches[s].period();
             self.switches[s].next_arrival[i] = at + p;
             if (self.down)(s, i, at) {
                 continue;
             }
-            if at > self.clock.time() {
-                self.clock.set_time(at);
+            if due > self.clock.time() {
+                self.clock.set_time(due);
             }
             let _ = self.push(s, i, at);
         }
@@ -1115,6 +1123,33 @@ fn audio_keeps_chunk_cadence_and_fills_silence() {
         out.last().unwrap().content,
         Content::Frame { input: 0, .. }
     ));
+    rig.stop();
+}
+
+#[test]
+fn bursty_audio_is_played_whole() {
+    // A TS input's audio comes in bursts: a PES of several AAC frames, a
+    // muxer's interleaving. Here 200 ms of it at once, every 200 ms. The
+    // switch must hold a burst, not cut it to one buffer's worth and fill
+    // the rest of the wait with silence.
+    let mut rig = Rig::new();
+    let a = rig.add(Media::Audio, 1, &[]);
+    let burst = 200 * MS;
+    rig.hold = Box::new(move |_, _, at| {
+        ClockTime::from_nseconds(at.nseconds().div_ceil(burst.nseconds()) * burst.nseconds())
+    });
+    rig.start();
+    rig.run_until(3000 * MS);
+    let out = rig.out(a);
+    assert_cadence(out, 10 * MS);
+    // Once the first bursts have shown how the input comes, every chunk
+    // is the input's.
+    let settled: Vec<_> = out.iter().filter(|o| o.pts >= 1000 * MS).collect();
+    let silent = settled
+        .iter()
+        .filter(|o| o.content == Content::Silence)
+        .count();
+    assert_eq!(silent, 0, "{silent} of {} chunks silent", settled.len());
     rig.stop();
 }
 

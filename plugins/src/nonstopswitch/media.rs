@@ -200,6 +200,8 @@ impl Format {
                 chunk_bytes: *chunk as usize * info.bpf() as usize,
                 silence: self.filler().ok(),
                 max_in: ClockTime::ZERO,
+                arrived: ClockTime::ZERO,
+                last_arrival: None,
                 chunk: self.slot_duration(),
                 credit: ClockTime::ZERO,
             },
@@ -284,6 +286,11 @@ pub fn crossfade(info: &gst_audio::AudioInfo, from: Option<&[u8]>, to: &mut [u8]
     }
 }
 
+/// A burst longer than this is not how the input comes but a catch-up
+/// (after a network hiccup): held whole, it would delay that input's sound
+/// for good.
+pub const MAX_BURST: ClockTime = ClockTime::from_mseconds(500);
+
 /// What an input gave for one output slot.
 pub enum Taken {
     /// A whole frame / chunk of the input.
@@ -311,8 +318,14 @@ pub enum InputQueue {
         rate: u64,
         chunk_bytes: usize,
         silence: Option<gst::Buffer>,
-        /// Longest input buffer seen: audio arrives in bursts of this size.
+        /// The largest burst seen: the most audio that arrived at once (a
+        /// buffer, or several back to back: a TS input's PES of several
+        /// AAC frames, a muxer's interleaving), at most `MAX_BURST`.
         max_in: ClockTime,
+        /// The burst arriving now, and when (clock running time) and how
+        /// long the last buffer of it came.
+        arrived: ClockTime,
+        last_arrival: Option<(ClockTime, ClockTime)>,
         /// One output chunk, in time.
         chunk: ClockTime,
         credit: ClockTime,
@@ -320,7 +333,9 @@ pub enum InputQueue {
 }
 
 impl InputQueue {
-    pub fn push(&mut self, buf: gst::Buffer) {
+    /// Queues `buf`, which arrived at clock running time `now` (None: no
+    /// clock, each buffer counts on its own).
+    pub fn push(&mut self, buf: gst::Buffer, now: Option<ClockTime>) {
         match self {
             InputQueue::Video {
                 frames,
@@ -335,6 +350,8 @@ impl InputQueue {
                 bpf,
                 rate,
                 max_in,
+                arrived,
+                last_arrival,
                 chunk,
                 credit,
                 ..
@@ -343,6 +360,22 @@ impl InputQueue {
                 let dur = ClockTime::SECOND
                     .mul_div_ceil(samples, *rate)
                     .unwrap_or_default();
+                // Part of the burst when it follows the last buffer sooner
+                // than half that buffer's length: a live input in step
+                // with its clock spaces them by about their length.
+                let same_burst = match (now, *last_arrival) {
+                    (Some(now), Some((at, len))) => now < at + len / 2,
+                    _ => false,
+                };
+                if !same_burst {
+                    // The burst before is complete: from now on a queue
+                    // holds one such (the first of a larger size is cut
+                    // to what was known, once).
+                    *max_in = (*max_in).max((*arrived).min(MAX_BURST));
+                    *arrived = ClockTime::ZERO;
+                }
+                *last_arrival = now.map(|n| (n, dur));
+                *arrived += dur;
                 *max_in = (*max_in).max(dur);
                 *credit = (*credit + dur).min(*max_in + *chunk);
                 adapter.push(buf);
@@ -388,11 +421,15 @@ impl InputQueue {
             InputQueue::Audio {
                 adapter,
                 max_in,
+                arrived,
+                last_arrival,
                 credit,
                 ..
             } => {
                 adapter.clear();
                 *max_in = ClockTime::ZERO;
+                *arrived = ClockTime::ZERO;
+                *last_arrival = None;
                 *credit = ClockTime::ZERO;
             }
         }
@@ -571,7 +608,7 @@ mod tests {
         let f = Format::from_caps(&info.to_caps().unwrap()).unwrap();
         assert_eq!(f.grid_rate(), (48000, 480));
         let mut q = f.new_queue();
-        q.push(gst::Buffer::from_mut_slice(vec![1u8; 4 * 720]));
+        q.push(gst::Buffer::from_mut_slice(vec![1u8; 4 * 720]), None);
         assert_eq!(q.level(), ClockTime::from_mseconds(15));
         assert!(matches!(q.take(), Taken::Full(b) if b.size() == 480 * 4));
         match q.take() {

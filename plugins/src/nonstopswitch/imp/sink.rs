@@ -49,7 +49,7 @@ impl NonstopSwitch {
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let (index, duration) = (input.index, buffer.duration());
         input.last_duration = duration;
-        queue.push(buffer);
+        queue.push(buffer, now);
         // Bound memory and latency even when nobody consumes (not PLAYING,
         // or an input delivering faster than real time).
         let prefill = queue.prefill(slot, latency);
