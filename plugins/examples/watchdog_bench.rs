@@ -10,7 +10,7 @@
 //! watchdog_bench [run] [--frames N] [--reps R] [--cpu-secs S] [--cpu-reps R] [--quick]
 //!                [--verbose]
 //!     parent: runs every measurement in a child, prints markdown tables
-//! watchdog_bench push video|audio480|audio1024 identity|nonstopwatchdog [--frames N]
+//! watchdog_bench push video|audio480|audio1024|loudness identity|nonstopwatchdog [--frames N]
 //!     child: pushes N buffers from one thread, prints one `RESULT key=value ...` line
 //! watchdog_bench cpu identity|nonstopwatchdog [--cpu-secs S]
 //!     child: one live CPU run, prints one `RESULT key=value ...` line
@@ -77,7 +77,7 @@ impl Default for Opts {
 const USAGE: &str = "
 usage: watchdog_bench [run] [--frames N] [--reps R] [--cpu-secs S] [--cpu-reps R] [--quick]
                       [--verbose]
-       watchdog_bench push video|audio480|audio1024 identity|nonstopwatchdog [--frames N]
+       watchdog_bench push video|audio480|audio1024|loudness identity|nonstopwatchdog [--frames N]
        watchdog_bench cpu identity|nonstopwatchdog [--cpu-secs S]
 ";
 
@@ -164,6 +164,19 @@ impl Elem {
             } else {
                 el.set_property("silence-timeout", AUDIO_TIMEOUT_NS);
             }
+            if media == Media::Loudness {
+                // As nonstopd meters every input: a reading a second, and
+                // every loudness alarm on.
+                el.set_property("loudness-interval", 1_000_000_000u64);
+                for p in [
+                    "loud-timeout",
+                    "quiet-timeout",
+                    "true-peak-timeout",
+                    "jump-timeout",
+                ] {
+                    el.set_property(p, AUDIO_TIMEOUT_NS);
+                }
+            }
         }
         Ok(el)
     }
@@ -177,9 +190,16 @@ enum Media {
     Audio480,
     /// 48 kHz stereo F32LE, 1024 samples per buffer.
     Audio1024,
+    /// The same, metered for loudness (EBU R128, true peak) too.
+    Loudness,
 }
 
-const MEDIA: [Media; 3] = [Media::Video, Media::Audio480, Media::Audio1024];
+const MEDIA: [Media; 4] = [
+    Media::Video,
+    Media::Audio480,
+    Media::Audio1024,
+    Media::Loudness,
+];
 
 impl Media {
     fn arg(self) -> &'static str {
@@ -187,6 +207,7 @@ impl Media {
             Media::Video => "video",
             Media::Audio480 => "audio480",
             Media::Audio1024 => "audio1024",
+            Media::Loudness => "loudness",
         }
     }
 
@@ -204,6 +225,10 @@ impl Media {
                 "audio 48 kHz stereo F32LE, 480 samples (10 ms), silence-timeout 2 s"
             }
             Media::Audio1024 => "audio 48 kHz stereo F32LE, 1024 samples, silence-timeout 2 s",
+            Media::Loudness => {
+                "the same, with loudness metered (EBU R128 + true peak, a reading a second, \
+                 loud/quiet/true-peak/jump timeouts 2 s)"
+            }
         }
     }
 
@@ -251,7 +276,7 @@ impl Media {
                 }
                 Ok((caps, frames, 40_000_000))
             }
-            Media::Audio480 | Media::Audio1024 => {
+            Media::Audio480 | Media::Audio1024 | Media::Loudness => {
                 let samples = if self == Media::Audio480 { 480 } else { 1024 };
                 let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, 48000, 2)
                     .build()

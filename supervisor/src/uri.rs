@@ -438,8 +438,15 @@ pub struct TestSource {
     pub label: Option<String>,
     /// Tone frequency in Hz; 0 = silence.
     pub tone: f64,
+    /// The tone's peak level in dBFS (a 1 kHz tone at −23 dBFS reads −23
+    /// LUFS, EBU R128's target).
+    pub level: f64,
     pub stall: Option<(Duration, Duration)>,
 }
+
+/// A test tone's level unless `level=` says otherwise: the amplitude 0.3
+/// the test sources always had (about −10.5 dBFS).
+pub const DEFAULT_TONE_LEVEL: f64 = -10.457574905606752;
 
 impl TestSource {
     pub fn parse(u: &Url) -> Result<TestSource, String> {
@@ -454,6 +461,7 @@ impl TestSource {
             pattern,
             label: None,
             tone: 440.0,
+            level: DEFAULT_TONE_LEVEL,
             stall: None,
         };
         for (k, v) in u.query_pairs() {
@@ -466,6 +474,15 @@ impl TestSource {
                         .filter(|f| (0.0..=20000.0).contains(f))
                         .ok_or_else(|| {
                             format!("test tone \"{v}\" must be a frequency in Hz, 0 to 20000")
+                        })?;
+                }
+                "level" => {
+                    t.level = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| (-90.0..=0.0).contains(f))
+                        .ok_or_else(|| {
+                            format!("test level \"{v}\" must be the tone's peak in dBFS, -90 to 0")
                         })?;
                 }
                 "stall" => {
@@ -482,7 +499,7 @@ impl TestSource {
                 }
                 other => {
                     return Err(format!(
-                        "unknown test:// option \"{other}\"; expected label, tone or stall"
+                        "unknown test:// option \"{other}\"; expected label, tone, level or stall"
                     ))
                 }
             }
@@ -717,7 +734,14 @@ mod tests {
         );
         assert_eq!(
             check_input("test://smpte?lable=x").unwrap_err(),
-            "unknown test:// option \"lable\"; expected label, tone or stall"
+            "unknown test:// option \"lable\"; expected label, tone, level or stall"
+        );
+        let t =
+            TestSource::parse(&Url::parse("test://smpte?tone=1000&level=-23").unwrap()).unwrap();
+        assert_eq!((t.tone, t.level), (1000.0, -23.0));
+        assert_eq!(
+            check_input("test://smpte?level=3").unwrap_err(),
+            "test level \"3\" must be the tone's peak in dBFS, -90 to 0"
         );
         assert_eq!(
             Slate::parse(&Url::parse("slate://colour/0x1f3a5f?text=Stand%20by").unwrap()).unwrap(),

@@ -318,6 +318,13 @@ impl BaseTransformImpl for NonstopWatchdog {
         Ok(())
     }
 
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            self.loudness_at_eos();
+        }
+        self.parent_sink_event(event)
+    }
+
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let mut st = self.lock_state();
         if let Some((id, _)) = st.timer.take() {

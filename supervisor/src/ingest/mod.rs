@@ -102,6 +102,7 @@ pub fn build(
                 pattern: "solid-color".into(),
                 label: text.clone(),
                 tone: 0.0,
+                level: crate::uri::DEFAULT_TONE_LEVEL,
                 stall: None,
             };
             test_source(&pipeline, &t, video, &vin, &ain)?;

@@ -293,7 +293,7 @@ pub(super) fn test_source(
     asrc.set_property("is-live", true);
     if t.tone > 0.0 {
         asrc.set_property("freq", t.tone);
-        asrc.set_property("volume", 0.3);
+        asrc.set_property("volume", 10f64.powf(t.level / 20.0));
     } else {
         asrc.set_property_from_str("wave", "silence");
     }

@@ -7,10 +7,11 @@
 
 use std::collections::VecDeque;
 
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst::ClockTime;
 
-use super::super::loudness::Meter;
+use super::super::loudness::{Meter, Reading};
 use super::super::Alarms;
 use super::detectors::Detector;
 use super::{NonstopWatchdog, Outcome, Settings, State, CAT, MSG_LOUDNESS};
@@ -30,8 +31,9 @@ pub(super) struct Loudness {
     meter: Option<Meter>,
     /// The meter could not be made for these caps (said once).
     failed: bool,
-    /// Running time of the first metered buffer.
+    /// Running time of the first metered buffer, and of the last.
     start: Option<ClockTime>,
+    last: Option<ClockTime>,
     next_step: Option<ClockTime>,
     next_report: Option<ClockTime>,
     /// Highest true peak (dBTP) since the last report.
@@ -107,6 +109,7 @@ impl NonstopWatchdog {
             return;
         };
         m.add(data);
+        l.last = Some(t);
         let start = *l.start.get_or_insert(t);
         let next = *l.next_step.get_or_insert(t + STEP);
         if t < next {
@@ -180,17 +183,41 @@ impl NonstopWatchdog {
             out.messages.push(self.alarm_message(kind, c, value));
         }
         if let Some(r) = reading {
-            let s = gst::Structure::builder(MSG_LOUDNESS)
-                .field("running-time", t.nseconds())
-                .field("momentary", finite(r.momentary))
-                .field("short-term", finite(r.short_term))
-                .field("integrated", finite(r.integrated))
-                .field("range", r.range)
-                .field("true-peak", finite(r.true_peak))
-                .build();
-            gst::log!(CAT, imp = self, "{s}");
-            out.messages
-                .push(gst::message::Element::builder(s).src(&*self.obj()).build());
+            out.messages.push(self.loudness_message(t, &r));
         }
+    }
+
+    fn loudness_message(&self, t: ClockTime, r: &Reading) -> gst::Message {
+        let s = gst::Structure::builder(MSG_LOUDNESS)
+            .field("running-time", t.nseconds())
+            .field("momentary", finite(r.momentary))
+            .field("short-term", finite(r.short_term))
+            .field("integrated", finite(r.integrated))
+            .field("range", r.range)
+            .field("true-peak", finite(r.true_peak))
+            .build();
+        gst::log!(CAT, imp = self, "{s}");
+        gst::message::Element::builder(s).src(&*self.obj()).build()
+    }
+
+    /// At EOS, a last reading with what came since the one before: a
+    /// file's integrated loudness covers all of it.
+    pub(super) fn loudness_at_eos(&self) {
+        if self.settings().loudness_interval.is_zero() {
+            return;
+        }
+        let reading = {
+            let mut st = self.lock_state();
+            let l = &mut st.loudness;
+            let (Some(m), Some(t)) = (l.meter.as_mut(), l.last) else {
+                return;
+            };
+            let peak = m.take_peak();
+            let peak = l.report_peak.take().map_or(peak, |p| p.max(peak));
+            (t, m.reading(peak))
+        };
+        let _ = self
+            .obj()
+            .post_message(self.loudness_message(reading.0, &reading.1));
     }
 }
