@@ -589,9 +589,9 @@ CH=mon
 run_failover() {
   local name=$1 dead=$2 dir="$WORK/$1"
   mkdir -p "$dir"
-  local udp_port metrics_port hook_port hang_port out_port
+  local udp_port metrics_port hook_port hang_port out_port srt_port
   udp_port=$(free_port) metrics_port=$(free_port) hook_port=$(free_port)
-  hang_port=$(free_port) out_port=$(free_port)
+  hang_port=$(free_port) out_port=$(free_port) srt_port=$(free_port)
   URL="http://127.0.0.1:$metrics_port"
   local P="channel=\"$CH\",input=\"primary\""
   local B="channel=\"$CH\",input=\"backup\""
@@ -647,8 +647,14 @@ keyframe_interval = "1s"
 [[channel.output]]
 id = "udp"
 uri = "udp://127.0.0.1:$out_port"
+
+# An SRT link, for the nonstop_srt_* families.
+[[channel.output]]
+id = "srt"
+uri = "srt://127.0.0.1:$srt_port?mode=caller"
 TOML
   local log="$dir/nonstopd.log"
+  spawn srtrx gst-launch-1.0 -q srtsrc uri="srt://127.0.0.1:$srt_port?mode=listener" ! fakesink
   start_sender() { spawn sender "$TS_SENDER" ball 320x240 udpsink host=127.0.0.1 port="$udp_port"; }
   start_sender
   local spawned

@@ -1,5 +1,5 @@
 //! The read model of a channel object, typed: the rows of its `Inputs`,
-//! `Outputs` and `Encoders` properties (D-Bus structures, field for field
+//! `Outputs`, `Encoders` and `Links` properties (D-Bus structures, field for field
 //! the signatures docs/dbus.md lists) and everything a channel object
 //! shows, as `nonstopctl status --json` prints it; the manager's
 //! `FleetMembers` rows and the fleet as `nonstopctl fleet status --json`
@@ -37,6 +37,35 @@ pub struct OutputRow {
     /// Sent by this run of the output.
     pub bytes: u64,
     pub restarts: u64,
+}
+
+/// One SRT link of `Links` (`(ssttttttttas)`): an input's or an output's
+/// connection, as libsrt counts it (counters start over with each
+/// connection).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct LinkRow {
+    /// `input` or `output`.
+    pub kind: String,
+    /// The input's or output's id.
+    pub id: String,
+    /// Round-trip time, µs.
+    pub rtt_us: u64,
+    /// libsrt's estimate of the link's capacity, kbit/s.
+    pub bandwidth_kbps: u64,
+    /// What goes through (sent or received), kbit/s.
+    pub rate_kbps: u64,
+    /// Packets sent or received on this connection.
+    pub packets: u64,
+    pub lost: u64,
+    /// Resent by an output; received again by a listener input (a caller
+    /// input's srtsrc does not count them on GStreamer 1.22).
+    pub retransmitted: u64,
+    /// Dropped as too late.
+    pub dropped: u64,
+    /// Packets lost over the last 5 s, per million.
+    pub loss_ppm: u64,
+    /// Raised alarms: `loss`, `rtt`.
+    pub alarms: Vec<String>,
 }
 
 /// One encoder instance of `Encoders` (`(sss)`).
@@ -104,6 +133,9 @@ pub struct ChannelStatus {
     pub inputs: Vec<InputRow>,
     pub outputs: Vec<OutputRow>,
     pub encoders: Vec<EncoderRow>,
+    /// Its SRT links (absent from an older nonstopd's answer).
+    #[serde(default)]
+    pub links: Vec<LinkRow>,
 }
 
 /// The manager's properties with every channel's.
@@ -127,6 +159,7 @@ mod tests {
         assert_eq!(EncoderRow::SIGNATURE.to_string(), "(sss)");
         assert_eq!(<Vec<InputRow>>::SIGNATURE.to_string(), "a(sssasttt)");
         assert_eq!(<Vec<MemberRow>>::SIGNATURE.to_string(), "a(sbbuu)");
+        assert_eq!(<Vec<LinkRow>>::SIGNATURE.to_string(), "a(ssttttttttas)");
     }
 
     #[test]

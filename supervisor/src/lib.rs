@@ -31,6 +31,7 @@ pub mod encode;
 pub mod fleet;
 pub mod glog;
 pub mod ingest;
+pub mod linkstats;
 mod logline;
 pub mod logs;
 pub mod metrics;

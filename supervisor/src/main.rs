@@ -172,6 +172,17 @@ fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         if !loud.is_empty() {
             let _ = writeln!(s, "  loudness alarms (EBU R128): {}", loud.join(", "));
         }
+        let srt = &ch.srt;
+        if srt.max_loss > 0.0 || !srt.max_rtt.is_zero() {
+            let mut bounds = Vec::new();
+            if srt.max_loss > 0.0 {
+                bounds.push(format!("loss over {} %", srt.max_loss));
+            }
+            if !srt.max_rtt.is_zero() {
+                bounds.push(format!("round trip over {}", fmt_duration(srt.max_rtt)));
+            }
+            let _ = writeln!(s, "  SRT links alarmed: {} (for 5s)", bounds.join(" or "));
+        }
         if !w.loudness {
             let _ = writeln!(s, "  loudness not metered (watchdog.loudness = false)");
         }

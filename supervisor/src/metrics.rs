@@ -21,6 +21,7 @@ use crate::fleet::FleetView;
 
 mod loudness;
 pub mod process;
+mod srt;
 
 /// What the collector and the status page read of one channel.
 #[derive(Debug, Clone)]
@@ -435,6 +436,7 @@ impl Collector for Channels {
             .collect();
         counter(e, "nonstop_input_alarms", "Watchdog alarms raised", &rows)?;
         loudness::families(e, &snaps)?;
+        srt::families(e, &snaps)?;
 
         let enc_labels = |c: &str, id: &str| {
             let (r, inst) = id.rsplit_once('.').unwrap_or((id, "primary"));
@@ -728,6 +730,19 @@ mod tests {
                     ..Default::default()
                 })
                 .to_vec(),
+            links: vec![crate::channel::LinkRow {
+                kind: "output".into(),
+                id: "cdn".into(),
+                rtt_us: 41_500,
+                bandwidth_kbps: 120_000,
+                rate_kbps: 2_500,
+                packets: 9000,
+                lost: 12,
+                retransmitted: 30,
+                dropped: 1,
+                loss_ppm: 2500,
+                alarms: vec!["loss".into()],
+            }],
             outputs: ["cdn", "rec"]
                 .map(|id| OutputRow {
                     id: id.into(),
@@ -755,6 +770,7 @@ mod tests {
                         true_peak: -3.5,
                     }),
                 ],
+                link_alarms: vec![("input".into(), "primary".into(), 2, 0)],
                 program_loudness: Some(crate::channel::Loudness {
                     momentary: -200.0,
                     short_term: -30.0,
@@ -800,6 +816,16 @@ mod tests {
             "nonstop_program_loudness_lufs{channel=\"news\",window=\"integrated\"} -23.0",
             "nonstop_program_true_peak_dbtp{channel=\"news\"} -200.0",
             "nonstop_input_alarms_total{channel=\"news\",input=\"primary\",kind=\"true-peak\"} 0",
+            "nonstop_srt_rtt_seconds{channel=\"news\",link=\"output\",id=\"cdn\"} 0.0415",
+            "nonstop_srt_bandwidth_bytes_per_second{channel=\"news\",link=\"output\",id=\"cdn\"} 15000000.0",
+            "nonstop_srt_rate_bytes_per_second{channel=\"news\",link=\"output\",id=\"cdn\"} 312500.0",
+            "nonstop_srt_loss_ratio{channel=\"news\",link=\"output\",id=\"cdn\"} 0.0025",
+            "nonstop_srt_packets_total{channel=\"news\",link=\"output\",id=\"cdn\"} 9000",
+            "nonstop_srt_packets_lost_total{channel=\"news\",link=\"output\",id=\"cdn\"} 12",
+            "nonstop_srt_packets_retransmitted_total{channel=\"news\",link=\"output\",id=\"cdn\"} 30",
+            "nonstop_srt_packets_dropped_total{channel=\"news\",link=\"output\",id=\"cdn\"} 1",
+            "nonstop_srt_alarms_total{channel=\"news\",link=\"input\",id=\"primary\",kind=\"loss\"} 2",
+            "nonstop_srt_alarms_total{channel=\"news\",link=\"input\",id=\"primary\",kind=\"rtt\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

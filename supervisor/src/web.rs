@@ -225,6 +225,7 @@ pub fn status_json(views: &Views, started_us: u64, fleet: Option<&FleetView>) ->
                     Value::Object(row)
                 }).collect::<Vec<_>>(),
                 "encoders": s.encoders.iter().map(|e| Value::Object(row_json(e))).collect::<Vec<_>>(),
+                "links": s.links.iter().map(|l| Value::Object(row_json(l))).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -346,7 +347,7 @@ mod tests {
                 r#""bitrate_bps":4000000,"fps":25.0,"id":"main","last_seen_us":123,"#,
                 r#""loudness":{"integrated":-23.5,"momentary":-22.5,"range":4.0,"short_term":-23.0,"true_peak":-6.0},"#,
                 r#""restarts":1,"return_holdoff_ms":5000,"#,
-                r#""state":"receiving","thumbnail":"/thumb/news/main.jpg","uri":"srt://0.0.0.0:9000"}],"mode":"auto","#,
+                r#""state":"receiving","thumbnail":"/thumb/news/main.jpg","uri":"srt://0.0.0.0:9000"}],"links":[],"mode":"auto","#,
                 r#""outputs":[{"bytes":99,"id":"cdn","restarts":0,"state":"live","uri":"udp://127.0.0.1:5000"}],"#,
                 r#""program_loudness":null,"program_thumbnail":"/thumb/news/program.jpg","state":"starting","switches":2}],"now_us":0,"#,
                 r#""started_us":1,"version":""#,

@@ -22,6 +22,7 @@ mod encoders;
 mod failover;
 mod fleet;
 mod inputs;
+mod links;
 mod outputs;
 mod pipeline;
 mod snapshot;
@@ -31,7 +32,9 @@ pub use command::{parse_mode, Command, CtlError, Reply};
 pub use drill::{check_drill_duration, parse_drill_kind, DrillKind, DrillReport};
 pub use fleet::{Role, Seat};
 pub use pipeline::TEST_HANG;
-pub use snapshot::{ChannelEvent, Counters, EncoderRow, InputRow, Loudness, OutputRow, Snapshot};
+pub use snapshot::{
+    ChannelEvent, Counters, EncoderRow, InputRow, LinkRow, Loudness, OutputRow, Snapshot,
+};
 pub use state::{ChannelState, Status};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,6 +155,11 @@ pub struct Channel {
     /// Counters published for metrics, and what the rates are taken from.
     counters: Counters,
     rate_base: Option<(Instant, Vec<(u64, u64)>)>,
+    /// The SRT links of its inputs and outputs, and the instant their
+    /// judges count seconds from; when they were last read.
+    links: Vec<links::Link>,
+    links_epoch: Instant,
+    links_read: Option<Instant>,
     /// The last loudness reading of each input, then of the programme,
     /// and when it came (a stale one is not shown).
     loudness: Vec<Option<(Instant, snapshot::Loudness)>>,
@@ -197,7 +205,7 @@ impl Channel {
         let id = cfg.id.get_ref().clone();
         let backoff = Backoff::new(cfg.backoff.initial, cfg.backoff.max);
         let now = Instant::now();
-        let inputs = cfg
+        let inputs: Vec<Input> = cfg
             .inputs
             .iter()
             .map(|i| Input {
@@ -313,6 +321,16 @@ impl Channel {
         };
         let heartbeat = Arc::new(AtomicU64::new(crate::monotonic_ns()));
         let n_outputs = outputs.len();
+        let links = links::links_of(
+            &inputs
+                .iter()
+                .map(|i: &Input| i.kind.clone())
+                .collect::<Vec<_>>(),
+            &outputs
+                .iter()
+                .map(|o: &Output| o.dests.iter().map(|(k, _)| k.clone()).collect())
+                .collect::<Vec<_>>(),
+        );
         let thumbs: Thumbs = Default::default();
         let n_inputs = cfg.inputs.len();
         let (cmd_tx, commands) = mpsc::unbounded_channel();
@@ -364,6 +382,9 @@ impl Channel {
                 },
                 rate_base: None,
                 loudness: vec![None; n_inputs + 1],
+                links,
+                links_epoch: now,
+                links_read: None,
                 output_bytes_done: vec![0; n_outputs],
                 output_frames_done: vec![0; n_outputs],
                 output_live_at: vec![None; n_outputs],

@@ -13,7 +13,7 @@ use super::{Channel, ChannelState, Phase, Status};
 
 /// The rows of the read model are the control API's own: the snapshot
 /// holds them as D-Bus, nonstopctl and the status page show them.
-pub use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
+pub use nonstop_api::model::{EncoderRow, InputRow, LinkRow, OutputRow};
 
 /// Counters for metrics, per input / encoder instance / output in config
 /// order (rates are over the last second).
@@ -49,6 +49,9 @@ pub struct Counters {
     pub input_loudness: Vec<Option<Loudness>>,
     /// The programme's, after the switch.
     pub program_loudness: Option<Loudness>,
+    /// Per SRT link: (`input`/`output`, its id, loss alarms raised, RTT
+    /// alarms raised).
+    pub link_alarms: Vec<(String, String, u64, u64)>,
 }
 
 /// A loudness reading (`nonstop-loudness`, EBU R128): LUFS, the range in
@@ -92,6 +95,8 @@ pub struct Snapshot {
     pub inputs: Vec<InputRow>,
     pub outputs: Vec<OutputRow>,
     pub encoders: Vec<EncoderRow>,
+    /// Its SRT links with a connection now.
+    pub links: Vec<LinkRow>,
     pub switches: u64,
     /// For metrics (not D-Bus properties).
     pub counters: Counters,
@@ -181,6 +186,7 @@ impl Channel {
             encoders: self.encoder_infos(),
             switches: self.switches,
             counters: self.counters.clone(),
+            links: self.link_rows(),
             recent: self.recent.iter().cloned().collect(),
             status: self.status.clone(),
             fleet: self.seat(),
@@ -269,6 +275,15 @@ impl Channel {
     /// Refreshes the counters published for metrics (once per tick; rates
     /// once per second).
     pub(super) fn update_counters(&mut self) {
+        let now = Instant::now();
+        if self
+            .links_read
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.links_read = Some(now);
+            self.poll_links(now);
+            self.counters.link_alarms = self.link_alarm_counts();
+        }
         // A meter speaks once a second: a reading older than three has
         // stopped (no audio, a rebuilt input) and is not shown as if live.
         let fresh = |r: &Option<(Instant, Loudness)>| {
@@ -290,7 +305,6 @@ impl Channel {
             .map(|i| i.stats.video_frames.load(Ordering::Relaxed))
             .collect();
         c.input_frames = frames.clone();
-        let now = Instant::now();
         match &self.rate_base {
             Some((at, base)) if now.duration_since(*at) >= Duration::from_secs(1) => {
                 let dt = now.duration_since(*at).as_secs_f64();

@@ -18,7 +18,7 @@ use super::defaults::{
 };
 use super::encoder::{default_encoders, one_or_many, Encoder};
 use super::format::{AudioFormat, VideoFormat};
-use super::units::{dbfs, dbtp, duration, lu, lufs, luma, share};
+use super::units::{dbfs, dbtp, duration, lu, lufs, luma, percent, share};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +77,9 @@ pub struct Channel {
     pub loss_repeat: Duration,
     #[serde(default)]
     pub watchdog: Watchdog,
+    /// `[channel.srt]`: the bounds of its SRT links' alarms.
+    #[serde(default)]
+    pub srt: SrtLinks,
     #[serde(default)]
     pub backoff: Backoff,
     #[serde(rename = "input", default)]
@@ -202,6 +205,18 @@ impl Alarm {
             Alarm::Jump => "jump",
         }
     }
+}
+
+/// When an SRT link (an input's or an output's) is alarmed: loss or
+/// round trip over its bound for 5 s. Zero: not judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrtLinks {
+    /// Percent of packets lost over 5 s.
+    #[serde(default, deserialize_with = "percent")]
+    pub max_loss: f64,
+    #[serde(default, deserialize_with = "duration")]
+    pub max_rtt: Duration,
 }
 
 /// Rebuilding a failed input or output: exponential, with jitter.

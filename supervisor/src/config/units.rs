@@ -82,6 +82,11 @@ pub(super) fn dbfs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     bounded(d, -200.0, 0.0, "dBFS")
 }
 
+/// A percentage, 0 to 100 (SRT loss bound).
+pub(super) fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    bounded(d, 0.0, 100.0, "a percentage")
+}
+
 /// A loudness in LUFS (loud and quiet thresholds).
 pub(super) fn lufs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     bounded(d, -70.0, 0.0, "LUFS")

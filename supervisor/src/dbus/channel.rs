@@ -61,7 +61,7 @@ impl ChannelObject {
     }
 }
 
-use nonstop_api::model::{EncoderRow, InputRow, OutputRow};
+use nonstop_api::model::{EncoderRow, InputRow, LinkRow, OutputRow};
 
 fn report_dict(r: DrillReport) -> HashMap<String, OwnedValue> {
     let mut m = HashMap::new();
@@ -123,6 +123,14 @@ impl ChannelObject {
     #[zbus(property)]
     fn encoders(&self) -> Vec<EncoderRow> {
         self.snap().encoders
+    }
+
+    /// (kind, id, rtt µs, bandwidth kbit/s, rate kbit/s, packets, lost,
+    /// retransmitted, dropped, loss over 5 s ppm, alarms) per SRT link
+    /// with a connection now.
+    #[zbus(property)]
+    fn links(&self) -> Vec<LinkRow> {
+        self.snap().links
     }
 
     /// Input changes since the channel started.
@@ -265,11 +273,12 @@ enum Prop {
     Encoders,
     Inputs,
     Outputs,
+    Links,
 }
 
 impl Prop {
     /// In the order their signals go out.
-    const ALL: [Prop; 10] = [
+    const ALL: [Prop; 11] = [
         Prop::State,
         Prop::Mode,
         Prop::ActiveInput,
@@ -280,6 +289,7 @@ impl Prop {
         Prop::Encoders,
         Prop::Inputs,
         Prop::Outputs,
+        Prop::Links,
     ];
 
     #[cfg(test)]
@@ -295,6 +305,7 @@ impl Prop {
             Prop::Encoders => "Encoders",
             Prop::Inputs => "Inputs",
             Prop::Outputs => "Outputs",
+            Prop::Links => "Links",
         }
     }
 
@@ -312,13 +323,14 @@ impl Prop {
             Prop::Encoders => a.encoders != b.encoders,
             Prop::Inputs => a.inputs != b.inputs,
             Prop::Outputs => a.outputs != b.outputs,
+            Prop::Links => a.links != b.links,
         }
     }
 
     /// It carries counters, announced alone at most every
     /// [`COUNTER_PERIOD`].
     fn has_counters(self) -> bool {
-        matches!(self, Prop::Inputs | Prop::Outputs)
+        matches!(self, Prop::Inputs | Prop::Outputs | Prop::Links)
     }
 
     /// Sends its `PropertiesChanged` (with the value its getter reads).
@@ -334,6 +346,7 @@ impl Prop {
             Prop::Encoders => obj.encoders_changed(em).await,
             Prop::Inputs => obj.inputs_changed(em).await,
             Prop::Outputs => obj.outputs_changed(em).await,
+            Prop::Links => obj.links_changed(em).await,
         }
     }
 }

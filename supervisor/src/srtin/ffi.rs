@@ -31,6 +31,99 @@ pub struct EpollEvent {
     pub events: c_int,
 }
 
+/// `SRT_TRACEBSTATS` (`struct CBytePerfMon`) of libsrt 1.5, field for
+/// field (libsrt only ever appends to it): what `srt_bistats` fills in.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceBStats {
+    // Totals since the connection began.
+    pub ms_timestamp: i64,
+    pub pkt_sent_total: i64,
+    pub pkt_recv_total: i64,
+    pub pkt_snd_loss_total: c_int,
+    pub pkt_rcv_loss_total: c_int,
+    pub pkt_retrans_total: c_int,
+    pub pkt_sent_ack_total: c_int,
+    pub pkt_recv_ack_total: c_int,
+    pub pkt_sent_nak_total: c_int,
+    pub pkt_recv_nak_total: c_int,
+    pub us_snd_duration_total: i64,
+    pub pkt_snd_drop_total: c_int,
+    pub pkt_rcv_drop_total: c_int,
+    pub pkt_rcv_undecrypt_total: c_int,
+    pub byte_sent_total: u64,
+    pub byte_recv_total: u64,
+    pub byte_rcv_loss_total: u64,
+    pub byte_retrans_total: u64,
+    pub byte_snd_drop_total: u64,
+    pub byte_rcv_drop_total: u64,
+    pub byte_rcv_undecrypt_total: u64,
+    // Since the last clearing call.
+    pub pkt_sent: i64,
+    pub pkt_recv: i64,
+    pub pkt_snd_loss: c_int,
+    pub pkt_rcv_loss: c_int,
+    pub pkt_retrans: c_int,
+    pub pkt_rcv_retrans: c_int,
+    pub pkt_sent_ack: c_int,
+    pub pkt_recv_ack: c_int,
+    pub pkt_sent_nak: c_int,
+    pub pkt_recv_nak: c_int,
+    pub mbps_send_rate: f64,
+    pub mbps_recv_rate: f64,
+    pub us_snd_duration: i64,
+    pub pkt_reorder_distance: c_int,
+    pub pkt_rcv_avg_belated_time: f64,
+    pub pkt_rcv_belated: i64,
+    pub pkt_snd_drop: c_int,
+    pub pkt_rcv_drop: c_int,
+    pub pkt_rcv_undecrypt: c_int,
+    pub byte_sent: u64,
+    pub byte_recv: u64,
+    pub byte_rcv_loss: u64,
+    pub byte_retrans: u64,
+    pub byte_snd_drop: u64,
+    pub byte_rcv_drop: u64,
+    pub byte_rcv_undecrypt: u64,
+    // Instant.
+    pub us_pkt_snd_period: f64,
+    pub pkt_flow_window: c_int,
+    pub pkt_congestion_window: c_int,
+    pub pkt_flight_size: c_int,
+    pub ms_rtt: f64,
+    pub mbps_bandwidth: f64,
+    pub byte_avail_snd_buf: c_int,
+    pub byte_avail_rcv_buf: c_int,
+    pub mbps_max_bw: f64,
+    pub byte_mss: c_int,
+    pub pkt_snd_buf: c_int,
+    pub byte_snd_buf: c_int,
+    pub ms_snd_buf: c_int,
+    pub ms_snd_tsbpd_delay: c_int,
+    pub pkt_rcv_buf: c_int,
+    pub byte_rcv_buf: c_int,
+    pub ms_rcv_buf: c_int,
+    pub ms_rcv_tsbpd_delay: c_int,
+    pub pkt_snd_filter_extra_total: c_int,
+    pub pkt_rcv_filter_extra_total: c_int,
+    pub pkt_rcv_filter_supply_total: c_int,
+    pub pkt_rcv_filter_loss_total: c_int,
+    pub pkt_snd_filter_extra: c_int,
+    pub pkt_rcv_filter_extra: c_int,
+    pub pkt_rcv_filter_supply: c_int,
+    pub pkt_rcv_filter_loss: c_int,
+    pub pkt_reorder_tolerance: c_int,
+    // 1.5.0.
+    pub pkt_sent_unique_total: i64,
+    pub pkt_recv_unique_total: i64,
+    pub byte_sent_unique_total: u64,
+    pub byte_recv_unique_total: u64,
+    pub pkt_sent_unique: i64,
+    pub pkt_recv_unique: i64,
+    pub byte_sent_unique: u64,
+    pub byte_recv_unique: u64,
+}
+
 // Debian 12 ships the library as libsrt-gnutls.so.1.5 (libsrt1.5-gnutls,
 // which gstreamer1.0-plugins-bad depends on); the unversioned name is
 // only in the -dev package, which a box running nonstopd lacks.
@@ -64,4 +157,10 @@ extern "C" {
         ms_timeout: i64,
     ) -> c_int;
     pub fn srt_epoll_release(eid: c_int) -> c_int;
+    pub fn srt_bistats(
+        u: SrtSocket,
+        perf: *mut TraceBStats,
+        clear: c_int,
+        instantaneous: c_int,
+    ) -> c_int;
 }

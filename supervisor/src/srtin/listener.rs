@@ -126,6 +126,33 @@ impl Listener {
         let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         st.peer.clone()
     }
+
+    /// The connected caller's link, as libsrt counts it (None without a
+    /// caller).
+    pub fn link_stats(&self) -> Option<crate::linkstats::LinkStats> {
+        let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let sock = st.caller?;
+        let mut perf = super::ffi::TraceBStats::default();
+        // SAFETY: the socket is live while the lock is held (the thread
+        // clears `caller` under it before closing), perf is the struct
+        // srt_bistats fills. Never cleared: the counts are since the
+        // connection began; instantaneous: the rate is now's, not the
+        // average since then.
+        if unsafe { super::ffi::srt_bistats(sock, &mut perf, 0, 1) } == super::ffi::SRT_ERROR {
+            return None;
+        }
+        Some(crate::linkstats::LinkStats {
+            rtt_ms: perf.ms_rtt,
+            bandwidth_mbps: perf.mbps_bandwidth,
+            rate_mbps: perf.mbps_recv_rate,
+            packets: perf.pkt_recv_total.max(0) as u64,
+            lost: perf.pkt_rcv_loss_total.max(0) as u64,
+            // What came again after a loss, and what came too late.
+            retransmitted: perf.pkt_rcv_retrans.max(0) as u64,
+            dropped: perf.pkt_rcv_drop_total.max(0) as u64,
+            connections: 1,
+        })
+    }
 }
 
 impl Drop for Listener {

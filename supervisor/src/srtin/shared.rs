@@ -55,6 +55,9 @@ pub(super) struct State {
     pub(super) backlog_bytes: usize,
     /// Peer of the connected caller, for status.
     pub(super) peer: Option<String>,
+    /// The connected caller's socket, for its link statistics; cleared
+    /// under this lock before the socket is closed.
+    pub(super) caller: Option<ffi::SrtSocket>,
     /// What happened while no sink was attached (between a pipeline's
     /// teardown and the next one's start): told to the next sink.
     pub(super) untold: Vec<CallerEvent>,

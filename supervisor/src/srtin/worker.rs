@@ -159,6 +159,7 @@ fn accept(sh: &Shared, eid: c_int, conn: &mut Option<Conn>) {
     });
     let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
     st.peer = Some(peer.clone());
+    st.caller = Some(s);
     st.backlog.clear();
     st.backlog_bytes = 0;
     // A pipeline that decoded another caller's stream is not fed this
@@ -202,16 +203,20 @@ fn receive(sh: &Shared, c: &mut Conn, buf: &mut [u8]) -> bool {
 }
 
 fn hang_up(sh: &Shared, eid: c_int, c: Conn) {
-    // SAFETY: the connection is owned here and closed once.
-    unsafe {
-        ffi::srt_epoll_remove_usock(eid, c.sock);
-        ffi::srt_close(c.sock);
-    }
     {
+        // First, so that no statistics call is made on it once closed.
         let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.peer.as_deref() == Some(c.peer.as_str()) {
             st.peer = None;
         }
+        if st.caller == Some(c.sock) {
+            st.caller = None;
+        }
+    }
+    // SAFETY: the connection is owned here and closed once.
+    unsafe {
+        ffi::srt_epoll_remove_usock(eid, c.sock);
+        ffi::srt_close(c.sock);
     }
     tell(sh, CallerEvent::Gone { peer: c.peer });
 }

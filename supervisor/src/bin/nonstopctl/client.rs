@@ -129,6 +129,8 @@ impl Client {
                 inputs: p.inputs().await?,
                 outputs: p.outputs().await?,
                 encoders: p.encoders().await?,
+                // An older nonstopd has no Links.
+                links: p.links().await.unwrap_or_default(),
             })
         })
         .await

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use nonstop_api::model::{EncoderRow, InputRow, MemberRow, OutputRow};
+use nonstop_api::model::{EncoderRow, InputRow, LinkRow, MemberRow, OutputRow};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 #[zbus::proxy(
@@ -49,6 +49,8 @@ pub trait Channel {
     fn outputs(&self) -> zbus::Result<Vec<OutputRow>>;
     #[zbus(property)]
     fn encoders(&self) -> zbus::Result<Vec<EncoderRow>>;
+    #[zbus(property)]
+    fn links(&self) -> zbus::Result<Vec<LinkRow>>;
     #[zbus(property)]
     fn switches(&self) -> zbus::Result<u64>;
     #[zbus(property)]

@@ -129,7 +129,7 @@ pub fn stamp() -> (String, String) {
 }
 
 /// A channel for people: a summary line and tables of its inputs,
-/// outputs and encoders.
+/// outputs, encoders and SRT links.
 pub fn channel_text(c: &ChannelStatus) -> String {
     let mut s = format!(
         "{}: {}, mode {}, {}, {} switch{}\n",
@@ -205,6 +205,33 @@ pub fn channel_text(c: &ChannelStatus) -> String {
                 e.id.clone(),
                 e.backend.clone(),
                 e.state.clone(),
+            ]);
+        }
+        s.push_str(&table(&rows, "  "));
+    }
+    if !c.links.is_empty() {
+        let mut rows = vec![[
+            "", "SRT LINK", "RTT", "LOSS 5S", "LOST", "RETRANS", "DROPPED", "RATE", "CAPACITY",
+            "ALARMS",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for l in &c.links {
+            rows.push(vec![
+                " ".into(),
+                format!("{} {}", l.kind, l.id),
+                format!("{:.1} ms", l.rtt_us as f64 / 1000.0),
+                format!("{:.2} %", l.loss_ppm as f64 / 10_000.0),
+                l.lost.to_string(),
+                l.retransmitted.to_string(),
+                l.dropped.to_string(),
+                format!("{:.2} Mb/s", l.rate_kbps as f64 / 1000.0),
+                format!("{:.0} Mb/s", l.bandwidth_kbps as f64 / 1000.0),
+                if l.alarms.is_empty() {
+                    "-".into()
+                } else {
+                    l.alarms.join(",")
+                },
             ]);
         }
         s.push_str(&table(&rows, "  "));
