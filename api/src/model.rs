@@ -207,11 +207,27 @@ mod tests {
                 backend: "x264".into(),
                 state: "on-air".into(),
             }],
+            links: vec![LinkRow {
+                kind: "output".into(),
+                id: "o".into(),
+                rtt_us: 1500,
+                alarms: vec!["rtt".into()],
+                ..Default::default()
+            }],
         };
         assert_eq!(
             serde_json::to_string(&s).expect("serializes"),
-            r#"{"Path":"/p","Id":"a","State":"on-air","Mode":"auto","ActiveInput":"","Switches":0,"Inputs":[],"Outputs":[{"id":"o","uri":"u","state":"live","bytes":1,"restarts":0}],"Encoders":[{"id":"e","backend":"x264","state":"on-air"}]}"#
+            concat!(
+                r#"{"Path":"/p","Id":"a","State":"on-air","Mode":"auto","ActiveInput":"","Switches":0,"Inputs":[],"Outputs":[{"id":"o","uri":"u","state":"live","bytes":1,"restarts":0}],"Encoders":[{"id":"e","backend":"x264","state":"on-air"}],"#,
+                r#""Links":[{"kind":"output","id":"o","rtt_us":1500,"bandwidth_kbps":0,"rate_kbps":0,"packets":0,"lost":0,"retransmitted":0,"dropped":0,"loss_ppm":0,"alarms":["rtt"]}]}"#
+            )
         );
+        // An older nonstopd's answer, without Links, still reads.
+        let old: ChannelStatus = serde_json::from_str(
+            r#"{"Path":"/p","Id":"a","State":"on-air","Mode":"auto","ActiveInput":"","Switches":0,"Inputs":[],"Outputs":[],"Encoders":[]}"#,
+        )
+        .expect("reads");
+        assert!(old.links.is_empty());
         let st = Status {
             version: "v".into(),
             started_at: 1,
