@@ -375,6 +375,16 @@ fn without_counters(s: &Snapshot) -> Snapshot {
     for o in &mut s.outputs {
         o.bytes = 0;
     }
+    // A link's figures move every second; its alarms and its presence
+    // are the shape.
+    for l in &mut s.links {
+        *l = nonstop_api::model::LinkRow {
+            kind: std::mem::take(&mut l.kind),
+            id: std::mem::take(&mut l.id),
+            alarms: std::mem::take(&mut l.alarms),
+            ..Default::default()
+        };
+    }
     s
 }
 
@@ -534,6 +544,9 @@ mod tests {
         let mut s = base.clone();
         s.outputs = vec![Default::default()];
         changed.push((Prop::Outputs, s));
+        let mut s = base.clone();
+        s.links = vec![Default::default()];
+        changed.push((Prop::Links, s));
         assert_eq!(changed.len(), Prop::ALL.len());
         for (p, s) in &changed {
             // A seat's field changes against a seat, not against none.
@@ -579,16 +592,23 @@ mod tests {
         let a = Snapshot {
             inputs: vec![Default::default()],
             outputs: vec![Default::default()],
+            links: vec![Default::default()],
             ..Default::default()
         };
         let mut b = a.clone();
         b.inputs[0].last_seen = 5;
         b.outputs[0].bytes = 9;
+        b.links[0].rtt_us = 41_000;
+        b.links[0].packets = 1200;
         b.status.inputs_live = 1;
         assert!(Prop::Inputs.differs(&a, &b) && Prop::Outputs.differs(&a, &b));
+        assert!(Prop::Links.differs(&a, &b));
         assert_eq!(without_counters(&a), without_counters(&b));
+        // A link's alarm is a change of shape, announced at once.
+        b.links[0].alarms = vec!["rtt".into()];
+        assert_ne!(without_counters(&a), without_counters(&b));
         assert!(Prop::ALL
             .iter()
-            .all(|p| p.has_counters() == matches!(p, Prop::Inputs | Prop::Outputs)));
+            .all(|p| p.has_counters() == matches!(p, Prop::Inputs | Prop::Outputs | Prop::Links)));
     }
 }
