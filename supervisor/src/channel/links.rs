@@ -30,11 +30,21 @@ pub(super) struct Link {
     pub(super) raised: (u64, u64),
 }
 
-/// The element that holds an end's SRT socket, and whether it sends.
-fn factory(end: End) -> (&'static str, bool) {
-    match end {
-        End::Input(_) => ("srtsrc", false),
-        End::Output(_) => ("srtsink", true),
+impl End {
+    /// `input` or `output`, as the rows, metrics and logs name it.
+    fn side(self) -> &'static str {
+        match self {
+            End::Input(_) => "input",
+            End::Output(_) => "output",
+        }
+    }
+
+    /// The element that holds its SRT socket, and whether it sends.
+    fn factory(self) -> (&'static str, bool) {
+        match self {
+            End::Input(_) => ("srtsrc", false),
+            End::Output(_) => ("srtsink", true),
+        }
     }
 }
 
@@ -94,7 +104,7 @@ impl Channel {
                 End::Input(i) => self.inputs[i].pipeline.as_ref(),
                 End::Output(o) => self.outputs[o].pipeline.as_ref(),
             };
-            let (name, sends) = factory(end);
+            let (name, sends) = end.factory();
             let listener = match end {
                 End::Input(i) => self.inputs[i].srt.as_ref(),
                 End::Output(_) => None,
@@ -120,11 +130,7 @@ impl Channel {
                         format!("{} ms", bounds.max_rtt.as_millis()),
                     ),
                 };
-                let side = if matches!(end, End::Input(_)) {
-                    "input"
-                } else {
-                    "output"
-                };
+                let side = end.side();
                 let kind = format!("srt-{}", c.kind);
                 if c.raised {
                     let l = &mut self.links[n];
@@ -160,11 +166,7 @@ impl Channel {
             .filter_map(|l| {
                 let s = l.last?;
                 Some(LinkRow {
-                    kind: match l.end {
-                        End::Input(_) => "input",
-                        End::Output(_) => "output",
-                    }
-                    .to_owned(),
+                    kind: l.end.side().to_owned(),
                     id: self.end_id(l.end).to_owned(),
                     rtt_us: (s.rtt_ms * 1000.0).round() as u64,
                     bandwidth_kbps: (s.bandwidth_mbps * 1000.0).round() as u64,
@@ -185,12 +187,8 @@ impl Channel {
         self.links
             .iter()
             .map(|l| {
-                let kind = match l.end {
-                    End::Input(_) => "input",
-                    End::Output(_) => "output",
-                };
                 (
-                    kind.to_owned(),
+                    l.end.side().to_owned(),
                     self.end_id(l.end).to_owned(),
                     l.raised.0,
                     l.raised.1,

@@ -57,6 +57,15 @@ impl Loudness {
         a
     }
 
+    /// A full reading, with the highest true peak since the last one
+    /// (what the meter holds beyond the last step included).
+    fn take_reading(&mut self) -> Option<Reading> {
+        let m = self.meter.as_mut()?;
+        let peak = m.take_peak();
+        let peak = self.report_peak.take().map_or(peak, |p| p.max(peak));
+        Some(m.reading(peak))
+    }
+
     /// How far short-term loudness moved over the last `SPAN` (0 while
     /// either end is below the gate or the window was still filling).
     fn moved(&mut self, t: ClockTime, short: f64, start: ClockTime) -> f64 {
@@ -174,8 +183,7 @@ impl NonstopWatchdog {
             } else {
                 due + every
             });
-            let peak = l.report_peak.take().unwrap_or(f64::NEG_INFINITY);
-            l.meter.as_mut().map(|m| m.reading(peak))
+            l.take_reading()
         } else {
             None
         };
@@ -209,12 +217,10 @@ impl NonstopWatchdog {
         let reading = {
             let mut st = self.lock_state();
             let l = &mut st.loudness;
-            let (Some(m), Some(t)) = (l.meter.as_mut(), l.last) else {
+            let (Some(t), Some(r)) = (l.last, l.take_reading()) else {
                 return;
             };
-            let peak = m.take_peak();
-            let peak = l.report_peak.take().map_or(peak, |p| p.max(peak));
-            (t, m.reading(peak))
+            (t, r)
         };
         let _ = self
             .obj()
