@@ -2,9 +2,11 @@
 //!
 //! - `nonstopswitch`: priority input switch whose output never stops.
 //! - `nonstopwatchdog`: stall, frozen picture, black and silence detection.
+//! - `captions`: closed captions on frames, taken off and paced back on.
 
 use gst::glib;
 
+pub mod captions;
 pub mod health;
 pub mod nonstopswitch;
 pub mod nonstopwatchdog;

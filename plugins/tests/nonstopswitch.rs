@@ -33,13 +33,15 @@ enum Content {
     Silence,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Out {
     pts: ClockTime,
     duration: ClockTime,
     content: Content,
     /// Audio: the chunk's first sample (a switch fades in from it).
     first_sample: i16,
+    /// Video: the caption bytes on the frame.
+    cc: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,7 +98,14 @@ impl Switch {
                 let mut data = vec![0x80u8; (W * H * 3 / 2) as usize];
                 data[0] = 0x40 + input as u8;
                 data[1..9].copy_from_slice(&seq.to_le_bytes());
-                gst::Buffer::from_mut_slice(data)
+                let mut buf = gst::Buffer::from_mut_slice(data);
+                // Captions naming the frame, as a decoder's would.
+                gst_video::VideoCaptionMeta::add(
+                    buf.get_mut().unwrap(),
+                    gst_video::VideoCaptionType::Cea708Raw,
+                    &[0xfc, 0x40 + input as u8, seq as u8],
+                );
+                buf
             }
             Media::Audio => {
                 let value = 1000 * (input as i16 + 1);
@@ -357,6 +366,9 @@ impl Rig {
                             duration: buf.duration().unwrap(),
                             content: decode(sw.media, &buf),
                             first_sample,
+                            cc: buf
+                                .meta::<gst_video::VideoCaptionMeta>()
+                                .map(|m| m.data().to_vec()),
                         });
                         want -= 1;
                     }
@@ -774,6 +786,59 @@ fn all_lost_repeats_then_black_then_recovers() {
         out.last().unwrap().content,
         Content::Frame { input: 0, .. }
     ));
+    rig.stop();
+}
+
+#[test]
+fn captions_go_with_their_frame_never_with_a_repeat_or_black() {
+    let mut rig = Rig::new();
+    let sw = rig.add(Media::Video, 2, &[]);
+    // The primary fails at 1 s (the backup goes on air), both are lost
+    // from 3 s to 5 s (repeats, then black), the backup is back at 5 s.
+    rig.down = Box::new(|_, i, t| {
+        (i == 0 && t >= ClockTime::SECOND)
+            || (t >= 3 * ClockTime::SECOND && t < 5 * ClockTime::SECOND)
+    });
+    rig.start();
+    rig.run_until(6 * ClockTime::SECOND);
+    let out = rig.out(sw);
+    assert_cadence(out, 20 * MS);
+    let (mut fresh, mut repeats, mut black) = (0, 0, 0);
+    let mut last = None;
+    for o in out {
+        match o.content {
+            Content::Frame { input, seq } if last != Some(o.content) => {
+                fresh += 1;
+                assert_eq!(
+                    o.cc.as_deref(),
+                    Some(&[0xfc, 0x40 + input, seq as u8][..]),
+                    "at {}: the frame's own captions",
+                    o.pts
+                );
+            }
+            Content::Frame { .. } => {
+                repeats += 1;
+                assert_eq!(o.cc, None, "at {}: a repeat carries no captions", o.pts);
+            }
+            _ => {
+                black += 1;
+                assert_eq!(o.cc, None, "at {}: black carries no captions", o.pts);
+            }
+        }
+        last = Some(o.content);
+    }
+    assert!(
+        fresh > 100 && repeats > 20 && black > 20,
+        "{fresh} {repeats} {black}"
+    );
+    let backup_frames = out
+        .iter()
+        .filter(|o| matches!(o.content, Content::Frame { input: 1, .. }))
+        .count();
+    assert!(
+        backup_frames > 50,
+        "the backup went on air: {backup_frames}"
+    );
     rig.stop();
 }
 

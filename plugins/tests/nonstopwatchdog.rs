@@ -530,3 +530,50 @@ fn quiet_waits_for_a_whole_window_and_true_peak_holds_a_second() {
     assert_eq!(alarms[1].2, "cleared");
     assert!(within(alarms[1].0, 3.4, 3.7), "{alarms:?}");
 }
+
+#[test]
+fn pictures_without_captions_raise_no_captions_which_can_fail_the_input() {
+    let mut r = Rig::new(
+        &[
+            ("captions-timeout", ClockTime::SECOND.nseconds().to_value()),
+            ("stall-timeout", 0u64.to_value()),
+        ],
+        &i420(),
+    );
+    r.el().set_property_from_str("fail-on", "no-captions");
+    // 1 s with captions, 2 s without, then captions again.
+    let mut seen = Vec::new();
+    let mut health = Vec::new();
+    for n in 0..100u64 {
+        let mut buf = gst::Buffer::from_mut_slice(frame(|x, _| x as u8));
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * n);
+            if !(25..75).contains(&n) {
+                gst_video::VideoCaptionMeta::add(
+                    b,
+                    gst_video::VideoCaptionType::Cea708Raw,
+                    &[0xf8, 0x80, 0x80],
+                );
+            }
+        }
+        r.h.push(buf).unwrap();
+        let out = r.h.pull().unwrap();
+        assert_eq!(
+            gstnonstop::captions::has(&out),
+            !(25..75).contains(&n),
+            "frame {n}: the captions pass as they came"
+        );
+        for a in r.alarms() {
+            seen.push((n, kind_state(&a)));
+        }
+        while let Some(ev) = r.h.try_pull_event() {
+            if let Some(s) = ev.structure().filter(|s| s.name() == "nonstop-health") {
+                health.push((n, s.get::<bool>("healthy").unwrap()));
+            }
+        }
+    }
+    let k = |s: &str| ("no-captions".to_string(), s.to_string());
+    assert_eq!(seen, vec![(50, k("raised")), (75, k("cleared"))]);
+    assert_eq!(health, vec![(50, false), (75, true)]);
+}

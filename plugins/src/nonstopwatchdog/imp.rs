@@ -1,6 +1,6 @@
 //! The `nonstopwatchdog` element: an in-place passthrough that raises and
 //! clears alarms (stall, freeze, black, silence, and the loudness alarms
-//! loud, quiet, true-peak, jump) and tells a downstream
+//! loud, quiet, true-peak, jump; no-captions) and tells a downstream
 //! `nonstopswitch` whether its input is usable (see crate::health).
 //!
 //! Content alarms are timed by the buffers' running times; the stall alarm
@@ -60,6 +60,8 @@ struct State {
     freeze: Detector,
     black: Detector,
     silence: Detector,
+    /// Pictures without closed captions.
+    captions: Detector,
     /// The loudness meter and its alarms (audio only, when measured).
     loudness: loud::Loudness,
     /// Reference picture of the freeze detector and when it was seen.
@@ -80,6 +82,7 @@ impl Default for State {
             freeze: Detector::default(),
             black: Detector::default(),
             silence: Detector::default(),
+            captions: Detector::default(),
             loudness: loud::Loudness::default(),
             reference: None,
             last_seen: None,
@@ -97,6 +100,7 @@ impl State {
         a.set(Alarms::FREEZE, self.freeze.raised);
         a.set(Alarms::BLACK, self.black.raised);
         a.set(Alarms::SILENCE, self.silence.raised);
+        a.set(Alarms::NO_CAPTIONS, self.captions.raised);
         a | self.loudness.alarms()
     }
 
@@ -122,6 +126,7 @@ fn alarm_names(a: Alarms) -> String {
         (Alarms::QUIET, "quiet"),
         (Alarms::TRUE_PEAK, "true-peak"),
         (Alarms::JUMP, "jump"),
+        (Alarms::NO_CAPTIONS, "no-captions"),
     ]
     .iter()
     .filter(|(f, _)| a.contains(*f))

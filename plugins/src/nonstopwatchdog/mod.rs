@@ -51,6 +51,11 @@ pub enum Alarms {
         nick = "jump"
     )]
     JUMP = 1 << 7,
+    #[flags_value(
+        name = "No closed captions on the pictures for captions-timeout",
+        nick = "no-captions"
+    )]
+    NO_CAPTIONS = 1 << 8,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

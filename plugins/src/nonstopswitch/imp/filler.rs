@@ -51,7 +51,15 @@ impl NonstopSwitch {
         match (&st.last_frame, is_video && within_repeat) {
             (Some(last), true) => {
                 st.frames_repeated += 1;
-                Some(last.clone())
+                if crate::captions::has(last) {
+                    // A repeat shows the picture again, never its
+                    // captions: 608 letters would be doubled. Kept without
+                    // them for the next repeats (a copy shares the pixels).
+                    let mut bare = last.copy();
+                    crate::captions::strip(bare.make_mut());
+                    st.last_frame = Some(bare);
+                }
+                st.last_frame.clone()
             }
             _ => {
                 st.frames_black += 1;

@@ -64,7 +64,7 @@ impl NonstopWatchdog {
     /// The `nonstop-alarm` message of a change of alarm `kind`, with the
     /// value measured (stall: seconds without data; black, freeze: mean
     /// luma; silence: dBFS of the loudest channel; loud, quiet: short-term
-    /// LUFS; true-peak: dBTP; jump: LU moved).
+    /// LUFS; true-peak: dBTP; jump: LU moved; no-captions: seconds without).
     pub(super) fn alarm_message(&self, kind: &str, change: Change, value: f64) -> gst::Message {
         let mut b = gst::Structure::builder(MSG_ALARM).field("kind", kind);
         b = match change {
@@ -136,6 +136,17 @@ impl NonstopWatchdog {
     ) {
         match st.media.clone() {
             Media::Video(info) => {
+                if !s.captions_timeout.is_zero() {
+                    let missing = (!crate::captions::has(buf)).then_some(t);
+                    if let Some(c) = st.captions.update(missing, t, s.captions_timeout) {
+                        let secs = match c {
+                            Change::Cleared { duration, .. } => duration.seconds_f64(),
+                            Change::Raised { .. } => s.captions_timeout.seconds_f64(),
+                        };
+                        out.messages
+                            .push(self.alarm_message("no-captions", c, secs));
+                    }
+                }
                 if s.freeze_timeout.is_zero() && s.black_timeout.is_zero() {
                     return;
                 }

@@ -28,6 +28,7 @@ const PROP_TRUE_PEAK_TIMEOUT: &str = "true-peak-timeout";
 const PROP_TRUE_PEAK_LIMIT: &str = "true-peak-limit";
 const PROP_JUMP_TIMEOUT: &str = "jump-timeout";
 const PROP_JUMP_THRESHOLD: &str = "jump-threshold";
+const PROP_CAPTIONS_TIMEOUT: &str = "captions-timeout";
 const PROP_FAIL_ON: &str = "fail-on";
 const PROP_ALARMS: &str = "alarms";
 
@@ -50,6 +51,7 @@ pub(super) struct Settings {
     pub(super) true_peak_limit: f64,
     pub(super) jump_timeout: ClockTime,
     pub(super) jump_threshold: f64,
+    pub(super) captions_timeout: ClockTime,
     pub(super) fail_on: Alarms,
 }
 
@@ -91,6 +93,7 @@ impl Default for Settings {
             true_peak_limit: -1.0,
             jump_timeout: ClockTime::ZERO,
             jump_threshold: 10.0,
+            captions_timeout: ClockTime::ZERO,
             fail_on: Alarms::STALL,
         }
     }
@@ -178,6 +181,7 @@ impl NonstopWatchdog {
                     .default_value(d.jump_threshold)
                     .mutable_playing()
                     .build(),
+                time(PROP_CAPTIONS_TIMEOUT, "Captions timeout", "Raise 'no-captions' when the pictures have carried no closed captions (GstVideoCaptionMeta) for this long (ns) (0 = off)", d.captions_timeout),
                 glib::ParamSpecFlags::builder::<Alarms>(PROP_FAIL_ON)
                     .nick("Fail on")
                     .blurb("Alarms that mark the stream unhealthy for a downstream nonstopswitch (nonstop-health event)")
@@ -215,6 +219,7 @@ impl NonstopWatchdog {
             PROP_TRUE_PEAK_LIMIT => s.true_peak_limit = value.get().expect("type checked"),
             PROP_JUMP_TIMEOUT => s.jump_timeout = time(),
             PROP_JUMP_THRESHOLD => s.jump_threshold = value.get().expect("type checked"),
+            PROP_CAPTIONS_TIMEOUT => s.captions_timeout = time(),
             PROP_FAIL_ON => s.fail_on = value.get().expect("type checked"),
             other => unreachable!("unknown property {other}"),
         }
@@ -240,6 +245,7 @@ impl NonstopWatchdog {
             PROP_TRUE_PEAK_LIMIT => s.true_peak_limit.to_value(),
             PROP_JUMP_TIMEOUT => s.jump_timeout.nseconds().to_value(),
             PROP_JUMP_THRESHOLD => s.jump_threshold.to_value(),
+            PROP_CAPTIONS_TIMEOUT => s.captions_timeout.nseconds().to_value(),
             PROP_FAIL_ON => s.fail_on.to_value(),
             PROP_ALARMS => self.lock_state().alarms().to_value(),
             other => unreachable!("unknown property {other}"),
