@@ -107,7 +107,7 @@ fn counter(
 }
 
 /// Every alarm a watchdog raises, each exported from the start at 0.
-const ALARM_KINDS: [&str; 8] = [
+const ALARM_KINDS: [&str; 9] = [
     "stall",
     "freeze",
     "black",
@@ -116,6 +116,7 @@ const ALARM_KINDS: [&str; 8] = [
     "quiet",
     "true-peak",
     "jump",
+    "no-captions",
 ];
 
 const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst_app::{AppSink, AppSrc};
 use gst_video::prelude::*;
-use nonstop_supervisor::config::{AudioFormat, VideoFormat};
+use nonstop_supervisor::config::{AudioFormat, Captions, VideoFormat};
 use nonstop_supervisor::ingest::{self, Bridge, InputStats};
 use nonstop_supervisor::uri;
 
@@ -62,9 +62,13 @@ fn channel() -> Channel {
 }
 
 fn start(uri: &str, ch: &Channel) -> (gst::Pipeline, Arc<InputStats>) {
+    start_with(uri, ch, Captions::Carry)
+}
+
+fn start_with(uri: &str, ch: &Channel, captions: Captions) -> (gst::Pipeline, Arc<InputStats>) {
     let kind = uri::input_kind(uri).unwrap();
     let stats = Arc::new(InputStats::default());
-    let ingest = ingest::build("t", &kind, &VIDEO, &AUDIO, &ch.bridge, &stats).unwrap();
+    let ingest = ingest::build("t", &kind, &VIDEO, &AUDIO, &ch.bridge, &stats, captions).unwrap();
     ingest.pipeline.set_state(gst::State::Playing).unwrap();
     (ingest.pipeline, stats)
 }
@@ -127,6 +131,113 @@ fn a_4_3_file_without_audio_is_pillarboxed_and_gets_silence() {
     assert!(a.buffer().unwrap().size() > 0);
     assert!(stats.has_synthetic_audio(), "the file has no audio");
     assert!(stats.last_data() > 0, "the real video counts as data");
+    input.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 608 byte: 7 bits and odd parity.
+fn parity(b: u8) -> u8 {
+    let b = b & 0x7f;
+    if b.count_ones().is_multiple_of(2) {
+        b | 0x80
+    } else {
+        b
+    }
+}
+
+/// 150 frames at 29.97 fps of H.264 whose SEI carries 608 text, a byte
+/// pair per frame (x264enc writes the frames' caption meta), in MPEG-TS.
+fn captioned_file(dir: &std::path::Path, text: &[u8]) -> std::path::PathBuf {
+    let file = dir.join("captioned.ts");
+    let make = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=150 pattern=ball ! video/x-raw,width=320,height=240,framerate=30000/1001 \
+         ! identity name=cc ! x264enc speed-preset=ultrafast ! h264parse ! mpegtsmux ! filesink location={}",
+        file.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let pairs: Vec<[u8; 2]> = text
+        .chunks(2)
+        .map(|p| [parity(p[0]), parity(*p.get(1).unwrap_or(&0))])
+        .collect();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let cc = make.by_name("cc").unwrap();
+    cc.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_mut() {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = pairs.get(i).copied().unwrap_or([0x80, 0x80]);
+                gst_video::VideoCaptionMeta::add(
+                    buf.make_mut(),
+                    gst_video::VideoCaptionType::Cea708Raw,
+                    &[0xfc, p[0], p[1]],
+                );
+            }
+            gst::PadProbeReturn::Ok
+        });
+    make.set_state(gst::State::Playing).unwrap();
+    make.bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
+        .expect("writing the test file");
+    make.set_state(gst::State::Null).unwrap();
+    file
+}
+
+/// The 608 field-1 letters (parity off, padding out) on the frames of
+/// `sink` until it has had nothing for a second; and how many frames came.
+fn caption_text(sink: &AppSink) -> (Vec<u8>, usize, usize) {
+    let (mut text, mut frames, mut captioned) = (Vec::new(), 0, 0);
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(1)) {
+        frames += 1;
+        if let Some(m) = s.buffer().unwrap().meta::<gst_video::VideoCaptionMeta>() {
+            captioned += 1;
+            assert_eq!(m.caption_type(), gst_video::VideoCaptionType::Cea708Raw);
+            for t in m.data().chunks_exact(3).filter(|t| t[0] == 0xfc) {
+                text.extend([t[1] & 0x7f, t[2] & 0x7f].into_iter().filter(|&b| b != 0));
+            }
+        }
+    }
+    (text, frames, captioned)
+}
+
+#[test]
+fn captions_cross_a_frame_rate_change_whole_or_are_dropped() {
+    gst::init().unwrap();
+    let dir = std::env::temp_dir().join(format!("nonstop-ingest-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text: Vec<u8> = b"EVERY LETTER ONCE, IN ORDER, FROM 29.97 FPS TO 25: ".repeat(5);
+    let file = captioned_file(&dir, &text);
+    let uri = format!("file://{}", file.display());
+
+    // 29.97 → 25 fps: videorate drops a frame in six; the letters are not
+    // dropped with them (nor repeated: they would come out twice).
+    let ch = channel();
+    let (input, _) = start(&uri, &ch);
+    let (got, frames, captioned) = caption_text(&ch.video);
+    assert!(frames >= 120, "{frames} frames of 5 s at 25 fps");
+    assert_eq!(
+        captioned, frames,
+        "every frame carries captions (letters or padding)"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&text)
+    );
+    input.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+
+    // `captions = "drop"`: none.
+    let ch = channel();
+    let (input, _) = start_with(&uri, &ch, Captions::Drop);
+    let (got, frames, captioned) = caption_text(&ch.video);
+    assert!(
+        frames >= 120 && captioned == 0 && got.is_empty(),
+        "{frames} {captioned}"
+    );
     input.set_state(gst::State::Null).unwrap();
     ch.pipeline.set_state(gst::State::Null).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -340,6 +340,13 @@ impl Channel {
             backend = self.renditions[r].instances[i].choice.plan.backend.name(),
             element = self.renditions[r].instances[i].choice.plan.factory,
             why = %self.renditions[r].instances[i].choice.why, "encoder started");
+        let factory = self.renditions[r].instances[i].choice.plan.factory;
+        if self.cfg.captions != crate::config::Captions::Drop
+            && !crate::encode::backend::captions_written(factory)
+        {
+            warn!(channel = %self.id, encoder = %self.renditions[r].id, instance = role(i),
+                element = factory, "{factory} cannot write closed captions (GStreamer 1.22): this rendition goes out without them");
+        }
         // A passive standby waits unfed; everything else encodes at once.
         let standby = mode == Redundancy::ActivePassive && i != active;
         let active_down = matches!(

@@ -98,6 +98,7 @@ impl Channel {
             &self.cfg.audio,
             &core.bridges[i],
             &input.stats,
+            self.cfg.captions,
         );
         let result = built.and_then(|ingest| {
             let held = forward(&ingest.pipeline, &self.tx, Origin::Input(i), input.gen);

@@ -273,6 +273,9 @@ impl Channel {
                         wd.set_property("black-timeout", ns(w.black_timeout));
                         wd.set_property("black-threshold", w.black_threshold);
                         wd.set_property("black-ratio", w.black_ratio);
+                        if cfg.captions == crate::config::Captions::Required {
+                            wd.set_property("captions-timeout", ns(w.no_captions_timeout));
+                        }
                     } else {
                         wd.set_property("silence-timeout", ns(w.silence_timeout));
                         wd.set_property("silence-threshold", w.silence_threshold);
@@ -591,5 +594,29 @@ uri = "slate://colour/black"
         assert!(core.pipeline.by_name(super::PROGRAM_METER).is_none());
         let a = core.pipeline.by_name("watchdog_1_audio").unwrap();
         assert_eq!(a.property::<u64>("loudness-interval"), 0);
+        let v = core.pipeline.by_name("watchdog_1_video").unwrap();
+        assert_eq!(
+            v.property::<u64>("captions-timeout"),
+            0,
+            "captions carried, not required: not judged"
+        );
+
+        // captions = "required": every judged input's pictures are.
+        let required = text
+            .replace(
+                "loss_repeat = \"3s\"",
+                "loss_repeat = \"3s\"\ncaptions = \"required\"",
+            )
+            .replace(
+                "jump_timeout = \"300ms\"",
+                "jump_timeout = \"300ms\"\nno_captions_timeout = \"2s\"",
+            );
+        let cfg = crate::config::Config::parse("t.toml", &required).unwrap();
+        let (ch, _handle) = Channel::new(cfg.channels[0].clone(), Vec::new());
+        let core = ch.build_core().unwrap();
+        for w in ["watchdog_0_video", "watchdog_1_video"] {
+            let v = core.pipeline.by_name(w).unwrap();
+            assert_eq!(v.property::<u64>("captions-timeout"), 2_000_000_000, "{w}");
+        }
     }
 }

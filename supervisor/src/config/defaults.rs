@@ -53,6 +53,11 @@ pub(super) fn default_stall_timeout() -> Duration {
 pub(super) fn default_content_timeout() -> Duration {
     Duration::ZERO
 }
+/// Encoders put captions (at least padding) on every picture of a
+/// captioned programme; 5 s without is no gap between two captions.
+pub(super) fn default_no_captions_timeout() -> Duration {
+    Duration::from_secs(5)
+}
 // nonstopwatchdog's own defaults.
 pub(super) fn default_freeze_tolerance() -> f64 {
     2.0

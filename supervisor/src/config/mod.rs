@@ -27,8 +27,8 @@ pub use fleet::{ChannelFleet, Fleet, FleetMode};
 pub use format::{AudioFormat, VideoFormat};
 pub use parse::{drop_in_dir, drop_ins};
 pub use schema::{
-    Alarm, AlertKind, AlertSink, Backoff, Channel, Config, Input, Output, OutputMode, SrtLinks,
-    Watchdog,
+    Alarm, AlertKind, AlertSink, Backoff, Captions, Channel, Config, Input, Output, OutputMode,
+    SrtLinks, Watchdog,
 };
 pub use units::fmt_duration;
 

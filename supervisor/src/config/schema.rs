@@ -11,8 +11,8 @@ use super::defaults::{
     default_alert_timeout, default_backoff_initial, default_backoff_max, default_black_ratio,
     default_black_threshold, default_clean_gap, default_content_timeout, default_failover_after,
     default_flap_window, default_freeze_tolerance, default_jump_threshold, default_loss_repeat,
-    default_loud_threshold, default_max_return_after, default_output_grace,
-    default_quiet_threshold, default_retry_primary, default_return_after,
+    default_loud_threshold, default_max_return_after, default_no_captions_timeout,
+    default_output_grace, default_quiet_threshold, default_retry_primary, default_return_after,
     default_silence_threshold, default_stall_timeout, default_startup_grace, default_timeout,
     default_true, default_true_peak_limit,
 };
@@ -45,6 +45,9 @@ pub struct Channel {
     pub video: VideoFormat,
     #[serde(default)]
     pub audio: AudioFormat,
+    /// Closed captions (CEA-608/708) from the input on air to the outputs.
+    #[serde(default)]
+    pub captions: Captions,
     /// No data from the input on air for this long: fail over.
     #[serde(default = "default_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
@@ -150,6 +153,33 @@ pub struct Watchdog {
     /// A change of short-term loudness (LU) within 3 s that is a jump.
     #[serde(default = "default_jump_threshold", deserialize_with = "lu")]
     pub jump_threshold: f64,
+    /// With `captions = "required"`: pictures without captions this long
+    /// raise `no-captions`.
+    #[serde(default = "default_no_captions_timeout", deserialize_with = "duration")]
+    pub no_captions_timeout: Duration,
+}
+
+/// What a channel does with its inputs' closed captions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Captions {
+    /// Carried from the input on air to the outputs, when it has them.
+    #[default]
+    Carry,
+    /// Carried, and an input without them raises `no-captions`.
+    Required,
+    /// Taken off every input.
+    Drop,
+}
+
+impl Captions {
+    pub fn name(self) -> &'static str {
+        match self {
+            Captions::Carry => "carry",
+            Captions::Required => "required",
+            Captions::Drop => "drop",
+        }
+    }
 }
 
 impl Default for Watchdog {
@@ -173,6 +203,7 @@ impl Default for Watchdog {
             true_peak_limit: default_true_peak_limit(),
             jump_timeout: default_content_timeout(),
             jump_threshold: default_jump_threshold(),
+            no_captions_timeout: default_no_captions_timeout(),
         }
     }
 }
@@ -189,6 +220,8 @@ pub enum Alarm {
     #[serde(rename = "true-peak")]
     TruePeak,
     Jump,
+    #[serde(rename = "no-captions")]
+    NoCaptions,
 }
 
 impl Alarm {
@@ -203,6 +236,7 @@ impl Alarm {
             Alarm::Quiet => "quiet",
             Alarm::TruePeak => "true-peak",
             Alarm::Jump => "jump",
+            Alarm::NoCaptions => "no-captions",
         }
     }
 }

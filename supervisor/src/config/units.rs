@@ -141,7 +141,7 @@ mod tests {
         );
         assert_eq!(
             errors(&input),
-            ["ch.toml:14:21: channel[0].input[1].fail_on[1]: unknown variant `hum`, expected one of `stall`, `freeze`, `black`, `silence`, `loud`, `quiet`, `true-peak`, `jump`"]
+            ["ch.toml:14:21: channel[0].input[1].fail_on[1]: unknown variant `hum`, expected one of `stall`, `freeze`, `black`, `silence`, `loud`, `quiet`, `true-peak`, `jump`, `no-captions`"]
         );
     }
 

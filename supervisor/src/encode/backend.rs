@@ -58,6 +58,17 @@ pub fn factories(backend: Backend, codec: Codec) -> &'static [&'static str] {
     }
 }
 
+/// Whether encoder `factory` writes the frames' closed captions (their
+/// `cc_data` caption meta) into its stream as A/53 SEI on GStreamer 1.22.
+/// docs/encoders.md has the table and where each element does it; the
+/// others drop them without a word.
+pub fn captions_written(factory: &str) -> bool {
+    matches!(
+        factory,
+        "x264enc" | "vah264enc" | "vah264lpenc" | "qsvh264enc" | "qsvh265enc"
+    )
+}
+
 /// `auto`: hardware first, then the codec's software encoder.
 pub fn auto_order(codec: Codec) -> [Backend; 5] {
     let software = match codec {
@@ -324,6 +335,42 @@ mod tests {
             .find(|(k, _)| *k == name)
             .unwrap_or_else(|| panic!("{} has no {name}", p.factory))
             .1
+    }
+
+    #[test]
+    fn the_encoders_that_write_captions_are_those_of_the_1_22_sources() {
+        // Read in GStreamer 1.22.12: gstx264enc.c gst_x264_enc_add_cc,
+        // gstvah264enc.c _add_sei_cc (cc-insert, on by default),
+        // gstqsvh264enc.cpp / gstqsvh265enc.cpp (cc-insert=insert); no
+        // caption code in nvcodec, vaapi, x265, openh264 or vah265enc.
+        let mut writing = Vec::new();
+        for backend in [
+            Backend::Nvenc,
+            Backend::Va,
+            Backend::Vaapi,
+            Backend::Qsv,
+            Backend::X264,
+            Backend::X265,
+            Backend::Openh264,
+        ] {
+            for codec in [Codec::H264, Codec::H265] {
+                for f in factories(backend, codec) {
+                    if captions_written(f) {
+                        writing.push(*f);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            writing,
+            [
+                "vah264enc",
+                "vah264lpenc",
+                "qsvh264enc",
+                "qsvh265enc",
+                "x264enc"
+            ]
+        );
     }
 
     #[test]

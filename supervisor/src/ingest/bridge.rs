@@ -163,7 +163,13 @@ pub(super) fn filler_due(last_real: u64, now: u64) -> bool {
 /// Hands every normalized buffer to the channel's appsrc, stamped with the
 /// channel's running time at arrival: the channel judges timing by
 /// arrival, and the input's own timestamps mean nothing there.
-pub(super) fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, media: Media) {
+pub(super) fn bridge(
+    sink: &AppSink,
+    target: AppSrc,
+    stats: Arc<InputStats>,
+    media: Media,
+    captions: Option<super::captions::Shared>,
+) {
     sink.set_callbacks(
         AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -171,14 +177,28 @@ pub(super) fn bridge(sink: &AppSink, target: AppSrc, stats: Arc<InputStats>, med
                 let Some(mut buffer) = sample.buffer_owned() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                match (stats.fault(), media) {
+                let fault = stats.fault();
+                if let Some(cc) = &captions {
+                    let on = fault != InputFault::Stall;
+                    super::captions::put_on(cc, on.then(|| buffer.make_mut()));
+                }
+                match (fault, media) {
                     (InputFault::Stall, _) => return Ok(gst::FlowSuccess::Ok),
                     (InputFault::Black, Media::Video) => {
                         // I420: a luma plane of 2/3 of the size, then chroma.
                         let luma = buffer.size() * 2 / 3;
-                        if let Some(b) =
+                        if let Some(mut b) =
                             blanked(&buffer, &[(luma, 16), (buffer.size() - luma, 128)])
                         {
+                            // The captions stay: a black picture is no
+                            // reason to lose the words.
+                            if let Some(m) = buffer.meta::<gst_video::VideoCaptionMeta>() {
+                                gst_video::VideoCaptionMeta::add(
+                                    b.make_mut(),
+                                    m.caption_type(),
+                                    m.data(),
+                                );
+                            }
                             buffer = b;
                         }
                     }

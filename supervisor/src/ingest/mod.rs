@@ -6,6 +6,9 @@
 //! the channel pipeline
 //! ```
 //!
+//! Closed captions leave the frames before the normalizer and are paced
+//! back on after it, in the bridge (`captions`).
+//!
 //! Every input leaves here with the channel's exact caps, so the switch
 //! never sees a format change. A source without audio (or video) gets a
 //! synthetic stream (silence, black) that does not count as the input
@@ -18,7 +21,7 @@ use anyhow::anyhow;
 use gst::glib;
 use gst::prelude::*;
 
-use crate::config::{AudioFormat, VideoFormat};
+use crate::config::{AudioFormat, Captions, VideoFormat};
 use crate::element::make;
 use crate::uri::{InputKind, Slate, TestSource};
 
@@ -50,6 +53,7 @@ pub fn audio_caps(a: &AudioFormat) -> gst::Caps {
 }
 
 mod bridge;
+mod captions;
 mod multicast;
 mod sources;
 
@@ -66,6 +70,7 @@ pub fn build(
     audio: &AudioFormat,
     target: &Bridge,
     stats: &Arc<InputStats>,
+    captions: Captions,
 ) -> anyhow::Result<Ingest> {
     let pipeline = gst::Pipeline::with_name(name);
     // Every pipeline of the process on the same monotonic clock.
@@ -73,8 +78,21 @@ pub fn build(
     let paced = matches!(kind, InputKind::Uri { paced: true, .. });
     let (vin, vsink) = video_normalizer(&pipeline, video, paced)?;
     let (ain, asink) = audio_normalizer(&pipeline, audio, paced)?;
-    bridge(&vsink, target.video.clone(), stats.clone(), Media::Video);
-    bridge(&asink, target.audio.clone(), stats.clone(), Media::Audio);
+    let cc = captions::take_off(&vin, video.framerate, captions);
+    bridge(
+        &vsink,
+        target.video.clone(),
+        stats.clone(),
+        Media::Video,
+        cc,
+    );
+    bridge(
+        &asink,
+        target.audio.clone(),
+        stats.clone(),
+        Media::Audio,
+        None,
+    );
     let mut looped = false;
     let mut feed = None;
     match kind {
