@@ -16,6 +16,9 @@ _nonstopctl() {
             ",$1")
                 cmd="nonstopctl"
                 ;;
+            nonstopctl,cue)
+                cmd="nonstopctl__subcmd__cue"
+                ;;
             nonstopctl,drill)
                 cmd="nonstopctl__subcmd__drill"
                 ;;
@@ -62,12 +65,46 @@ _nonstopctl() {
 
     case "${cmd}" in
         nonstopctl)
-            opts="-h -V --help --version --user --session --system --address --json --for status switch mode restart start stop drill watch reload fleet"
+            opts="-h -V --help --version --user --session --system --address --json --for status switch mode restart start stop drill cue watch reload fleet"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nonstopctl__subcmd__cue)
+            opts="-h -V --duration --preroll --at --help --version --user --session --system --address --json --for splice-out splice-in"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preroll)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -38,6 +38,7 @@ complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "restart" -d '
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "start" -d 'Build and start a stopped channel'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "stop" -d 'Take the channel off air until `start`'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "drill" -d 'A failover drill; exit 0 only if it passed'
+complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "cue" -d 'Place an SCTE-35 cue (ad break) on a channel\'s TS outputs'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "watch" -d 'Live events as lines, until SIGINT or SIGTERM'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "reload" -d 'Re-read nonstopd\'s config file (all or nothing)'
 complete -c nonstopctl -n "__fish_nonstopctl_needs_command" -f -a "fleet" -d 'The fleet: its members and each channel\'s role; drain or undrain a box'
@@ -90,6 +91,16 @@ complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -s V -l ver
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l system -d 'The system bus only'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand drill" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l duration -d 'A splice-out\'s break: it returns by itself after this (e.g. 30s)' -r
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l preroll -d 'The splice this long from now (default 4s)' -r
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l at -d 'The splice at this UTC time (RFC 3339, e.g. 2026-12-07T20:00:00Z)' -r
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -s h -l help -d 'Everything, with the exit codes'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -s V -l version -d 'nonstopctl\'s version'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l session -l user -d 'The session bus only (default: the system bus, then the session bus)'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l system -d 'The system bus only'
+complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand cue" -l json -d 'Machine-readable output (status, drill, watch, fleet status)'
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l address -d 'The bus at ADDR, e.g. unix:path=/run/nonstop/bus' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -l for -d 'How long a drill\'s fault lasts (default 10s; e.g. 500ms, 10s, 1m)' -r
 complete -c nonstopctl -n "__fish_nonstopctl_using_subcommand watch" -s h -l help -d 'Everything, with the exit codes'

@@ -305,6 +305,27 @@ impl Collector for Channels {
         let rows: Vec<_> = snaps
             .iter()
             .flat_map(|(c, s)| {
+                ["splice-out", "splice-in"].iter().map(move |k| {
+                    let key = ((*k).to_owned(), "operator".to_owned());
+                    let n = s.counters.cues.get(&key).copied().unwrap_or(0);
+                    let labels = vec![
+                        ch(c),
+                        ("kind", (*k).to_owned()),
+                        ("source", "operator".to_owned()),
+                    ];
+                    (labels, n)
+                })
+            })
+            .collect();
+        counter(
+            e,
+            "nonstop_scte35_cues",
+            "SCTE-35 cues placed, by kind and source",
+            &rows,
+        )?;
+        let rows: Vec<_> = snaps
+            .iter()
+            .flat_map(|(c, s)| {
                 [
                     ("emitted", s.counters.frames_emitted),
                     ("repeated", s.counters.frames_repeated),

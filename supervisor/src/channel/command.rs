@@ -49,6 +49,13 @@ pub enum Command {
     },
     /// The fleet's decision: lead, stand by, or neither.
     SetSeat(super::Seat),
+    /// An SCTE-35 cue: its splice_event_id back.
+    InsertCue {
+        kind: String,
+        duration: Duration,
+        at: super::CueAt,
+        reply: Reply<u32>,
+    },
 }
 
 // The checks of what D-Bus callers send, before the channel is touched:
@@ -177,6 +184,15 @@ impl Channel {
                 reply,
             } => self.start_drill(&kind, &target, duration, reply),
             Command::SetSeat(seat) => self.set_seat(seat),
+            Command::InsertCue {
+                kind,
+                duration,
+                at,
+                reply,
+            } => {
+                let r = super::parse_cue_kind(&kind).and_then(|k| self.insert_cue(k, duration, at));
+                let _ = reply.send(r);
+            }
         }
         self.update_status();
         self.publish_snapshot();

@@ -44,6 +44,9 @@ pub(super) struct Taps {
     /// The output's frame for the status page, kept every 2 s.
     thumb: Mutex<Option<gst::Buffer>>,
     thumb_at: std::sync::atomic::AtomicU64,
+    /// The PTS of the last raw frame (`u64::MAX`: none yet): where the
+    /// frame grid is, for splice points.
+    last_pts: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Taps {
@@ -55,6 +58,7 @@ impl Default for Taps {
             ring_at: std::array::from_fn(|_| Default::default()),
             thumb: Mutex::default(),
             thumb_at: Default::default(),
+            last_pts: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -67,6 +71,16 @@ impl Taps {
             .then(|| self.ring_at[slot].load(Ordering::Relaxed))
     }
 
+    /// The PTS of the output frame nearest `t` (running time), from the
+    /// last frame and the frame rate; `t` itself before the first frame.
+    pub(super) fn frame_at(&self, t: u64, fps: (u32, u32)) -> u64 {
+        let last = self.last_pts.load(Ordering::Relaxed);
+        if last == u64::MAX || t <= last || fps.0 == 0 {
+            return t;
+        }
+        snap(last, t, fps)
+    }
+
     pub(super) fn last_frame(&self) -> Option<gst::Buffer> {
         self.thumb.lock().ok().and_then(|t| t.clone())
     }
@@ -74,6 +88,7 @@ impl Taps {
     pub(super) fn push(&self, buffer: &gst::Buffer) {
         let now = crate::monotonic_ns();
         if let Some(pts) = buffer.pts() {
+            self.last_pts.store(pts.nseconds(), Ordering::Relaxed);
             let slot = (pts.nseconds() / 1_000_000) as usize % RING;
             self.ring_at[slot].store(now, Ordering::Relaxed);
             self.ring_pts[slot].store(pts.nseconds(), Ordering::Relaxed);
@@ -137,8 +152,9 @@ pub(super) struct Rendition {
     selector: Arc<Mutex<Selector<gst::Buffer>>>,
     /// Caps of the encoded stream (the active instance's).
     caps: Arc<Mutex<Option<gst::Caps>>>,
-    /// Keyframe wanted from this running time on (`u64::MAX`: none).
-    force: Arc<std::sync::atomic::AtomicU64>,
+    /// Keyframes wanted besides the schedule (an output's start, splice
+    /// points).
+    force: Arc<encode::schedule::Requests>,
     faults: Vec<(config::Fault, bool)>,
 }
 
@@ -196,7 +212,7 @@ impl Rendition {
                 line_delay(&cfg),
             ))),
             caps: Arc::new(Mutex::new(None)),
-            force: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+            force: Arc::default(),
             faults: cfg.faults.iter().map(|f| (*f, false)).collect(),
             cfg,
         }
@@ -540,7 +556,15 @@ impl Channel {
     /// an output just started.
     pub(super) fn request_keyframes(&self, now: gst::ClockTime) {
         for ren in &self.renditions {
-            ren.force.store(now.nseconds(), Ordering::Relaxed);
+            ren.force.from_now(now.nseconds());
+        }
+    }
+
+    /// Asks every rendition for an IDR on the frame nearest `at` (running
+    /// time): a splice point.
+    pub(super) fn request_splice(&self, at: u64) {
+        for ren in &self.renditions {
+            ren.force.splice_at(at);
         }
     }
 
@@ -585,6 +609,15 @@ impl Channel {
 }
 
 /// The switch's raw video to the encoders: an appsink callback.
+/// The frame time nearest `t` on the grid of `fps` through `origin` (the
+/// switch's slots are `origin + floor(k × den / num s)`).
+fn snap(origin: u64, t: u64, fps: (u32, u32)) -> u64 {
+    let (num, den) = (fps.0.max(1) as u128, fps.1.max(1) as u128);
+    let per = den * 1_000_000_000;
+    let k = ((t - origin) as u128 * num + per / 2) / per;
+    origin + (k * per / num) as u64
+}
+
 pub(super) fn raw_sink(sink: &AppSink, taps: Arc<Taps>) {
     let eos = taps.clone();
     sink.set_callbacks(
@@ -599,4 +632,20 @@ pub(super) fn raw_sink(sink: &AppSink, taps: Arc<Taps>) {
             .eos(move |_| eos.eos())
             .build(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snap;
+
+    #[test]
+    fn a_splice_time_snaps_to_the_nearest_frame_of_the_grid() {
+        // 25 fps from a frame at 1 s: 1.019 s is nearest 1.0 s.
+        assert_eq!(snap(1_000_000_000, 1_019_000_000, (25, 1)), 1_000_000_000);
+        assert_eq!(snap(1_000_000_000, 1_021_000_000, (25, 1)), 1_040_000_000);
+        assert_eq!(snap(1_000_000_000, 5_000_000_001, (25, 1)), 5_000_000_000);
+        // 29.97: frame k of the grid is floor(k × 1001/30000 s) after it.
+        assert_eq!(snap(0, 10_000_000_000, (30000, 1001)), 10_010_000_000);
+        assert_eq!(snap(0, 10_040_000_000, (30000, 1001)), 10_043_366_666);
+    }
 }

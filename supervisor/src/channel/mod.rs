@@ -17,6 +17,7 @@
 
 mod bus;
 mod command;
+mod cues;
 mod drill;
 mod encoders;
 mod failover;
@@ -29,6 +30,7 @@ mod snapshot;
 mod state;
 
 pub use command::{parse_mode, Command, CtlError, Reply};
+pub use cues::{check_cue_duration, parse_cue_kind, CueAt};
 pub use drill::{check_drill_duration, parse_drill_kind, DrillKind, DrillReport};
 pub use fleet::{Role, Seat};
 pub use pipeline::TEST_HANG;
@@ -184,6 +186,8 @@ pub struct Channel {
     thumbs_at: Option<Instant>,
     /// Its seat in the fleet (`None`: runs alone, as without `[fleet]`).
     fleet: Option<fleet::FleetPart>,
+    /// SCTE-35 cues not yet sent, and the next splice_event_id.
+    cues: cues::Cues,
 }
 
 fn make(factory: &str, name: &str) -> anyhow::Result<gst::Element> {
@@ -395,6 +399,7 @@ impl Channel {
                 thumbs: thumbs.clone(),
                 thumbs_at: None,
                 fleet: None,
+                cues: cues::Cues::default(),
             },
             handle,
         )
@@ -453,6 +458,7 @@ impl Channel {
                     self.check_inputs();
                     self.check_outputs();
                     self.check_drill();
+                    self.tick_cues();
                     self.update_status();
                     self.update_counters();
                     self.refresh_thumbs();

@@ -52,6 +52,8 @@ pub struct Counters {
     /// Per SRT link: (`input`/`output`, its id, loss alarms raised, RTT
     /// alarms raised).
     pub link_alarms: Vec<(String, String, u64, u64)>,
+    /// SCTE-35 cues placed, by (kind, source: `operator`).
+    pub cues: std::collections::BTreeMap<(String, String), u64>,
 }
 
 /// A loudness reading (`nonstop-loudness`, EBU R128): LUFS, the range in

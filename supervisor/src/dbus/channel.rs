@@ -218,6 +218,53 @@ impl ChannelObject {
         .map(report_dict)
     }
 
+    /// Places an SCTE-35 cue `preroll_ms` from now: `kind` splice-out
+    /// (with a break of `duration_ms`, 0: open-ended) or splice-in
+    /// (`duration_ms` 0). Returns its splice_event_id.
+    async fn insert_cue(
+        &self,
+        kind: String,
+        duration_ms: u64,
+        preroll_ms: u64,
+    ) -> Result<u32, Error> {
+        let at = crate::channel::CueAt::In(Duration::from_millis(preroll_ms));
+        let duration = Duration::from_millis(duration_ms);
+        self.ask(
+            |reply| Command::InsertCue {
+                kind,
+                duration,
+                at,
+                reply,
+            },
+            COMMAND_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Like InsertCue, the splice at `utc` (RFC 3339, e.g.
+    /// 2026-12-07T20:00:00Z).
+    async fn schedule_cue(
+        &self,
+        kind: String,
+        duration_ms: u64,
+        utc: String,
+    ) -> Result<u32, Error> {
+        let t = humantime::parse_rfc3339_weak(&utc).map_err(|e| {
+            Error::InvalidArgument(format!("\"{utc}\" is not an RFC 3339 UTC time ({e})"))
+        })?;
+        let duration = Duration::from_millis(duration_ms);
+        self.ask(
+            |reply| Command::InsertCue {
+                kind,
+                duration,
+                at: crate::channel::CueAt::Utc(t),
+                reply,
+            },
+            COMMAND_TIMEOUT,
+        )
+        .await
+    }
+
     #[zbus(signal)]
     async fn input_switched(
         emitter: &SignalEmitter<'_>,

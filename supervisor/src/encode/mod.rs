@@ -24,7 +24,7 @@ use gst_app::{AppSink, AppSrc};
 
 use crate::config::{AudioFormat, Codec, Encoder, Profile};
 use backend::{Plan, Value};
-use schedule::Schedule;
+use schedule::{Requests, Schedule, Served};
 
 /// AAC encoders in order of preference; the first present is used.
 const AAC_ENCODERS: [&str; 3] = ["avenc_aac", "fdkaacenc", "voaacenc"];
@@ -163,7 +163,7 @@ pub fn instance(
     name: &str,
     spec: &Spec,
     stats: &Arc<InstanceStats>,
-    force: &Arc<AtomicU64>,
+    force: &Arc<Requests>,
 ) -> anyhow::Result<Instance> {
     let Spec {
         plan,
@@ -209,26 +209,23 @@ pub fn instance(
 }
 
 /// Before each frame that opens a GOP, a downstream force-key-unit event
-/// into the chain, in order with the frame. Also before the first frame at
-/// or after `force` (running time; `u64::MAX`: none), set when an output
-/// starts and wants a keyframe now: every instance of the rendition reads
-/// the same threshold, so they all force the same frame. (Upstream
+/// into the chain, in order with the frame. Also on the frames `force`
+/// asks for (an output that starts wants a keyframe now; a splice point
+/// wants an IDR): every instance of the rendition reads the same
+/// requests, so they all force the same frame. (Upstream
 /// force-key-unit events are not used: GstVideoEncoder times them on its
 /// output segment and would then ignore every later scheduled request.)
-fn force_keyframes(src: &AppSrc, schedule: Schedule, force: Arc<AtomicU64>) {
+fn force_keyframes(src: &AppSrc, schedule: Schedule, force: Arc<Requests>) {
     let Some(pad) = src.static_pad("src") else {
         return;
     };
     let count = std::sync::atomic::AtomicU32::new(0);
-    let handled = AtomicU64::new(u64::MAX);
+    let served = Served::default();
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
             return gst::PadProbeReturn::Ok;
         };
-        let wanted = force.load(Ordering::Relaxed);
-        let requested = wanted != u64::MAX
-            && pts.nseconds() >= wanted
-            && handled.swap(wanted, Ordering::Relaxed) != wanted;
+        let requested = force.wanted(pts.nseconds(), schedule.frame, &served);
         if schedule.is_boundary(pts.nseconds()) || requested {
             if let Some(peer) = pad.peer() {
                 let n = count.fetch_add(1, Ordering::Relaxed) + 1;

@@ -3,6 +3,9 @@
 //! there, so redundant encoders (and the renditions of a ladder) share
 //! their GOP boundaries, whenever each was (re)started.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
 /// The keyframe schedule of one encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
@@ -29,10 +32,101 @@ impl Schedule {
     }
 }
 
+/// Keyframes asked for besides the schedule: from a running time on (an
+/// output just started and wants one now) and at splice points (SCTE-35
+/// cues: the splice frame must be an IDR). Shared by every instance of a
+/// rendition, so they all force the same frames.
+#[derive(Debug)]
+pub struct Requests {
+    /// `u64::MAX`: none.
+    from: AtomicU64,
+    /// Splice points (running time), ascending.
+    splices: Mutex<Vec<u64>>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            from: AtomicU64::new(u64::MAX),
+            splices: Mutex::default(),
+        }
+    }
+}
+
+/// What one encoder instance has served of the [`Requests`].
+#[derive(Debug, Default)]
+pub struct Served {
+    from: AtomicU64,
+    splice: AtomicU64,
+}
+
+/// Splice points this far behind the newest are forgotten.
+const SPLICE_MEMORY: u64 = 600_000_000_000;
+
+impl Requests {
+    /// A keyframe on the first frame at or after `t`.
+    pub fn from_now(&self, t: u64) {
+        self.from.store(t, Ordering::Relaxed);
+    }
+
+    /// A keyframe on the frame nearest `t`.
+    pub fn splice_at(&self, t: u64) {
+        let mut s = self.splices.lock().unwrap_or_else(|e| e.into_inner());
+        s.push(t);
+        s.sort_unstable();
+        s.dedup();
+        let newest = *s.last().unwrap_or(&0);
+        s.retain(|&x| x + SPLICE_MEMORY >= newest);
+    }
+
+    /// Whether the frame at `pts` (lasting `frame` ns) must be a keyframe
+    /// for an instance that has served `served` so far (updated).
+    pub fn wanted(&self, pts: u64, frame: u64, served: &Served) -> bool {
+        let from = self.from.load(Ordering::Relaxed);
+        let mut want =
+            from != u64::MAX && pts >= from && served.from.swap(from, Ordering::Relaxed) != from;
+        let done = served.splice.load(Ordering::Relaxed);
+        let reach = pts + frame / 2;
+        let due = {
+            let s = self.splices.lock().unwrap_or_else(|e| e.into_inner());
+            s.iter().copied().filter(|&t| t > done && t <= reach).max()
+        };
+        if let Some(t) = due {
+            served.splice.store(t, Ordering::Relaxed);
+            want = true;
+        }
+        want
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_splice_point_forces_its_nearest_frame_once_per_instance() {
+        let r = Requests::default();
+        let (a, b) = (Served::default(), Served::default());
+        r.splice_at(1_010_000_000);
+        r.splice_at(3_000_000_000);
+        let forced = |s: &Served| -> Vec<u64> {
+            (0..100u64)
+                .map(|n| n * 40_000_000)
+                .filter(|&pts| r.wanted(pts, 40_000_000, s))
+                .collect()
+        };
+        // 1.010 s is nearest the frame at 1.000 s (within half a frame).
+        assert_eq!(forced(&a), vec![1_000_000_000, 3_000_000_000]);
+        assert_eq!(
+            forced(&b),
+            vec![1_000_000_000, 3_000_000_000],
+            "each instance"
+        );
+        assert_eq!(forced(&a), Vec::<u64>::new(), "served once");
+        r.from_now(2_000_000_001);
+        assert_eq!(forced(&a), vec![2_040_000_000]);
+    }
 
     #[test]
     fn one_boundary_per_interval_whatever_the_phase() {

@@ -22,6 +22,7 @@ use crate::uri::{Container, OutputKind};
 
 mod fence;
 mod playlist;
+pub mod scte35;
 
 pub use fence::{boottime_ns, Fence};
 
@@ -62,6 +63,32 @@ pub struct Feed {
     pub bytes: Arc<AtomicU64>,
     /// Encoded video frames accepted so far (of its first rendition).
     pub frames: Arc<AtomicU64>,
+}
+
+impl Feed {
+    /// Sends `event` down every track's video, in order with its frames
+    /// (appsrc queues serialized events with its buffers).
+    pub fn send_video_event(&self, event: &gst::Event) -> usize {
+        self.tracks
+            .iter()
+            .filter(|t| t.video.send_event(event.clone()))
+            .count()
+    }
+
+    /// What the output's timeline is behind the channel's (its muxers'
+    /// running time = channel running time − this); None until it has
+    /// started on a keyframe.
+    pub fn timeline_base(&self) -> Option<u64> {
+        let t = self.tracks.first()?;
+        if !t.started.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(if self.rebase {
+            t.base.load(Ordering::Relaxed)
+        } else {
+            0
+        })
+    }
 }
 
 impl Track {
@@ -399,6 +426,7 @@ fn muxer(container: Container) -> anyhow::Result<gst::Element> {
         Container::Ts => {
             let m = make("mpegtsmux")?;
             m.set_property("alignment", 7i32);
+            scte35::enable(&m);
             m
         }
         Container::Mp4 => {
@@ -488,6 +516,7 @@ fn sink_for(
             if let Some(seq) = seq {
                 playlist::attach(&sink, seq.clone());
             }
+            scte35::enable_hls(&sink);
             pipeline.add(&sink)?;
             *target = Some(PathBuf::from(dir));
             (sink.clone(), sink, false)

@@ -134,6 +134,27 @@ enum Cmd {
         /// What the drill breaks
         target: Option<String>,
     },
+    /// Place an SCTE-35 cue (ad break) on a channel's TS outputs
+    #[command(long_about = "Place an SCTE-35 splice_insert on every TS output of \
+        CHANNEL (UDP, SRT, HLS, TS recordings), the splice --preroll from now (default 4s) \
+        or --at a UTC time (RFC 3339), on an IDR the encoders put there. splice-out \
+        [--duration D]: a break (that returns by itself after D); splice-in: the return. \
+        Prints the cue's splice_event_id (--json: {\"id\": N}).")]
+    Cue {
+        /// A channel id
+        channel: String,
+        #[arg(value_name = "KIND", value_parser = ["splice-out", "splice-in"])]
+        kind: String,
+        /// A splice-out's break: it returns by itself after this (e.g. 30s)
+        #[arg(long = "duration", id = "break", value_name = "DURATION", value_parser = parse_duration)]
+        break_len: Option<Duration>,
+        /// The splice this long from now (default 4s)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "at")]
+        preroll: Option<Duration>,
+        /// The splice at this UTC time (RFC 3339, e.g. 2026-12-07T20:00:00Z)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
     /// Live events as lines, until SIGINT or SIGTERM
     #[command(long_about = "First the state of each channel, then every change and \
         signal as it happens, one line each, prefixed with the local time, until SIGINT or \
@@ -229,11 +250,24 @@ pub enum Command {
         target: String,
         duration: Duration,
     },
+    Cue {
+        channel: String,
+        kind: String,
+        duration: Duration,
+        when: CueWhen,
+    },
     Watch(Option<String>),
     Reload,
     FleetStatus,
     Drain(String),
     Undrain(String),
+}
+
+/// When a cue's splice happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CueWhen {
+    Preroll(Duration),
+    Utc(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +348,21 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             target: target.unwrap_or_default(),
             duration: cli.duration.unwrap_or(Duration::from_secs(10)),
         },
+        Cmd::Cue {
+            channel,
+            kind,
+            break_len,
+            preroll,
+            at,
+        } => Command::Cue {
+            channel,
+            kind,
+            duration: break_len.unwrap_or_default(),
+            when: match at {
+                Some(t) => CueWhen::Utc(t),
+                None => CueWhen::Preroll(preroll.unwrap_or(Duration::from_secs(4))),
+            },
+        },
         Cmd::Watch { channel } => Command::Watch(channel),
         Cmd::Reload => Command::Reload,
         Cmd::Fleet { action } => match action {
@@ -367,6 +416,10 @@ fn first_option(args: &[String]) -> Option<Result<Parsed, String>> {
             Word::Option("-V" | "--version") => return Some(Ok(Parsed::Version)),
             Word::Option("--session" | "--user" | "--system" | "--json") => {}
             Word::Option(o) if o.starts_with("--address=") => {}
+            Word::Option(o)
+                if ["--duration=", "--preroll=", "--at="]
+                    .iter()
+                    .any(|p| o.starts_with(p)) => {}
             Word::Option(o) if o.starts_with("--for=") => {
                 if let Err(msg) = parse_duration(&o["--for=".len()..]) {
                     return Some(Err(msg));
@@ -411,7 +464,7 @@ fn option_words(args: &[String]) -> impl Iterator<Item = Word<'_>> {
                 dashes = true;
                 Word::Dashes(i - 1)
             }
-            "--address" | "--for" => match args.get(i) {
+            "--address" | "--for" | "--duration" | "--preroll" | "--at" => match args.get(i) {
                 Some(v) => {
                     i += 1;
                     Word::Value(a, v)
@@ -426,7 +479,7 @@ fn option_words(args: &[String]) -> impl Iterator<Item = Word<'_>> {
 
 /// What each command takes, for "CMD takes WHAT" (a fleet action by its
 /// two words).
-const ARITY: [(&str, &str); 13] = [
+const ARITY: [(&str, &str); 14] = [
     ("status", "at most one CHANNEL"),
     ("switch", "CHANNEL INPUT"),
     ("mode", "CHANNEL auto|manual"),
@@ -434,6 +487,7 @@ const ARITY: [(&str, &str); 13] = [
     ("start", "CHANNEL"),
     ("stop", "CHANNEL"),
     ("drill", "CHANNEL KIND [TARGET]"),
+    ("cue", "CHANNEL splice-out|splice-in"),
     ("watch", "at most one CHANNEL"),
     ("reload", "no arguments"),
     ("fleet", "status, drain NODE or undrain NODE"),
@@ -548,6 +602,44 @@ mod tests {
             Ok(Parsed::Run(i)) => i,
             other => panic!("{args:?}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn cue_takes_a_kind_a_break_and_a_preroll_or_a_time() {
+        let i = run_of(&[
+            "cue",
+            "news",
+            "splice-out",
+            "--duration",
+            "30s",
+            "--preroll",
+            "4s",
+        ]);
+        assert_eq!(
+            i.command,
+            Command::Cue {
+                channel: "news".into(),
+                kind: "splice-out".into(),
+                duration: Duration::from_secs(30),
+                when: CueWhen::Preroll(Duration::from_secs(4)),
+            }
+        );
+        let i = run_of(&["cue", "news", "splice-in", "--at", "2026-12-07T20:00:00Z"]);
+        assert_eq!(
+            i.command,
+            Command::Cue {
+                channel: "news".into(),
+                kind: "splice-in".into(),
+                duration: Duration::ZERO,
+                when: CueWhen::Utc("2026-12-07T20:00:00Z".into()),
+            }
+        );
+        let i = run_of(&["cue", "news", "splice-out"]);
+        assert!(
+            matches!(i.command, Command::Cue { when: CueWhen::Preroll(p), .. } if p == Duration::from_secs(4))
+        );
+        assert!(p(&["cue", "news", "splice-out", "--preroll", "4s", "--at", "x"]).is_err());
+        assert!(p(&["cue", "news", "break"]).is_err());
     }
 
     #[test]

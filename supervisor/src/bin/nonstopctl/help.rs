@@ -10,6 +10,8 @@ usage: nonstopctl [--session | --system | --address ADDR] COMMAND [ARGS]
   start CHANNEL | stop CHANNEL     take a channel off air until started again
   drill CHANNEL KIND [TARGET] [--for DURATION] [--json]
                                    a failover drill; exit 0 only if it passed
+  cue CHANNEL splice-out|splice-in [--duration D] [--preroll D | --at UTC]
+                                   place an SCTE-35 cue; prints its event id
   watch [CHANNEL] [--json]         live events as lines, until SIGINT
   reload                           re-read nonstopd's config (all or nothing)
   fleet status [--json]            the fleet: members, each channel's role and leader
@@ -45,6 +47,14 @@ Commands:
                           input-stall, input-black, input-silence (TARGET: an
                           input), encoder-fail (TARGET: a rendition; none: the
                           first), output-fail (TARGET: an output).
+  cue CHANNEL splice-out|splice-in [--duration D] [--preroll D | --at UTC]
+                          Place an SCTE-35 splice_insert on every TS output of
+                          CHANNEL (UDP, SRT, HLS, TS recordings): the splice
+                          --preroll from now (default 4s) or --at a UTC time
+                          (RFC 3339, e.g. 2026-12-07T20:00:00Z), on an IDR the
+                          encoders put there. splice-out --duration D: a break
+                          that returns by itself after D. Prints the cue's
+                          splice_event_id (--json: {\"id\": N}).
   watch [CHANNEL]         First the state of each channel, then every change and
                           signal as it happens, one line each, prefixed with the
                           local time, until SIGINT or SIGTERM (exit 0):

@@ -85,6 +85,34 @@ async fn run(inv: Invocation) -> Result<(), Fail> {
                 .drill(&channel, &kind, &target, duration, inv.json)
                 .await
         }
+        Command::Cue {
+            channel,
+            kind,
+            duration,
+            when,
+        } => {
+            let c = client.channel(&channel).await?;
+            let ms = duration.as_millis() as u64;
+            let id = match when {
+                cli::CueWhen::Preroll(p) => {
+                    bounded(
+                        &bus,
+                        CALL_TIMEOUT,
+                        c.insert_cue(&kind, ms, p.as_millis() as u64),
+                    )
+                    .await?
+                }
+                cli::CueWhen::Utc(t) => {
+                    bounded(&bus, CALL_TIMEOUT, c.schedule_cue(&kind, ms, &t)).await?
+                }
+            };
+            out(&if inv.json {
+                format!("{{\"id\": {id}}}\n")
+            } else {
+                format!("{id}\n")
+            });
+            Ok(())
+        }
         Command::Watch(ch) => client.watch(ch, inv.json).await,
         Command::Reload => {
             let m = client.manager(CacheProperties::No).await?;

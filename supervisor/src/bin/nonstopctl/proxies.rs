@@ -71,4 +71,6 @@ pub trait Channel {
         target: &str,
         duration_ms: u64,
     ) -> zbus::Result<HashMap<String, OwnedValue>>;
+    fn insert_cue(&self, kind: &str, duration_ms: u64, preroll_ms: u64) -> zbus::Result<u32>;
+    fn schedule_cue(&self, kind: &str, duration_ms: u64, utc: &str) -> zbus::Result<u32>;
 }

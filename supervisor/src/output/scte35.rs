@@ -1,0 +1,174 @@
+//! SCTE-35 cues in the TS outputs. Every MPEG-TS muxer of an output
+//! (UDP, SRT, TS recordings, HLS segments) carries an SCTE-35 PID; a cue
+//! becomes a `splice_info_section` built by libgstmpegts with its splice
+//! time in the output's running time, which mpegtsmux writes as that
+//! output's own PTS (so `pts_adjustment` stays 0). The encoders put an IDR
+//! on the splice frame (`channel::cues`), so the time names a keyframe.
+
+use gst::glib::translate::{from_glib_full, IntoGlib};
+use gst::prelude::*;
+use gst_mpegts_sys as ffi;
+
+use super::Feed;
+
+/// The PID of the SCTE-35 stream in every TS output (its PMT says CUEI).
+pub const PID: u16 = 0x1f6;
+
+/// What a cue does to the programme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CueKind {
+    /// Leave the network feed (an ad break begins).
+    SpliceOut,
+    /// Return to it.
+    SpliceIn,
+}
+
+impl CueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CueKind::SpliceOut => "splice-out",
+            CueKind::SpliceIn => "splice-in",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CueKind> {
+        match s {
+            "splice-out" => Some(CueKind::SpliceOut),
+            "splice-in" => Some(CueKind::SpliceIn),
+            _ => None,
+        }
+    }
+}
+
+/// One cue as the muxers get it: the splice at `at`, the channel's
+/// running time (the PTS of the splice frame on the switch's output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cue {
+    pub id: u32,
+    pub kind: CueKind,
+    pub at: u64,
+    /// A splice-out's break duration (the break returns by itself).
+    pub duration: Option<std::time::Duration>,
+}
+
+/// Gives `mux` (an mpegtsmux) its SCTE-35 PID.
+pub fn enable(mux: &gst::Element) {
+    if mux.find_property("scte-35-pid").is_some() {
+        mux.set_property("scte-35-pid", u32::from(PID));
+    }
+}
+
+/// hlssink2's own muxer (inside its splitmuxsink), given the PID too.
+pub fn enable_hls(hlssink: &gst::Element) {
+    let Some(bin) = hlssink.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    for e in bin.iterate_elements().into_iter().flatten() {
+        if e.factory().is_some_and(|f| f.name() == "splitmuxsink") {
+            if let Some(mux) = e.property::<Option<gst::Element>>("muxer") {
+                enable(&mux);
+            }
+        }
+    }
+}
+
+/// The splice_info_section of `cue` for a muxer whose running time is
+/// the channel's minus `base`.
+fn section(cue: &Cue, base: u64) -> Option<gst_mpegts::Section> {
+    gst_mpegts::init();
+    let at = cue.at.checked_sub(base)?;
+    // SAFETY: the constructors return a new table (is_running_time set);
+    // from_scte_sit takes it (transfer full) and returns a new section.
+    unsafe {
+        let sit = match cue.kind {
+            CueKind::SpliceOut => {
+                let d = cue.duration.map_or(0, |d| d.as_nanos() as u64);
+                let sit = ffi::gst_mpegts_scte_splice_out_new(cue.id, at, d);
+                if d > 0 {
+                    // The break ends by itself at the splice-in point
+                    // (auto_return), without waiting for a splice-in.
+                    if let Some(ev) = first_event(sit) {
+                        (*ev).break_duration_auto_return = true.into_glib();
+                    }
+                }
+                sit
+            }
+            CueKind::SpliceIn => ffi::gst_mpegts_scte_splice_in_new(cue.id, at),
+        };
+        if sit.is_null() {
+            return None;
+        }
+        let section = ffi::gst_mpegts_section_from_scte_sit(sit, PID);
+        (!section.is_null()).then(|| from_glib_full(section))
+    }
+}
+
+/// The table's first splice event.
+///
+/// # Safety
+/// `sit` is a valid table.
+unsafe fn first_event(
+    sit: *mut ffi::GstMpegtsSCTESIT,
+) -> Option<*mut ffi::GstMpegtsSCTESpliceEvent> {
+    let splices = (*sit).splices;
+    if splices.is_null() || (*splices).len == 0 {
+        return None;
+    }
+    Some(*(*splices).pdata as *mut ffi::GstMpegtsSCTESpliceEvent)
+}
+
+/// Sends `cue` into an output whose pipeline has an mpegtsmux (its own,
+/// or HLS's), in order with its frames: the muxer writes the section where
+/// it meets it in the stream, so it leads its splice by the pre-roll. (Sent
+/// to the muxer directly, it waits in a single slot for the muxer's next
+/// packet, which splitmuxsink may hold back for a whole GOP, and a second
+/// cue would replace it.) The output's timeline is the channel's minus
+/// `base`. Returns whether it went in.
+pub fn send(pipeline: &gst::Pipeline, feed: &Feed, cue: &Cue, base: u64) -> bool {
+    let has_ts = pipeline.iterate_recurse().into_iter().flatten().any(|e| {
+        e.factory()
+            .is_some_and(|f| f.name() == "mpegtsmux" || f.name() == "hlssink2")
+    });
+    if !has_ts {
+        return false;
+    }
+    let Some(s) = section(cue, base) else {
+        return false;
+    };
+    feed.send_video_event(&gst_mpegts::event_new_mpegts_section(&s)) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_splice_out_section_names_its_time_duration_and_event() {
+        gst::init().unwrap();
+        let cue = Cue {
+            id: 77,
+            kind: CueKind::SpliceOut,
+            at: 10_000_000_000,
+            duration: Some(std::time::Duration::from_secs(30)),
+        };
+        let s = section(&cue, 4_000_000_000).unwrap();
+        // SAFETY: a parsed view of our own section.
+        unsafe {
+            let sit = ffi::gst_mpegts_section_get_scte_sit(s.as_ptr() as *mut _);
+            assert!(!sit.is_null());
+            assert_ne!((*sit).is_running_time, 0);
+            let ev = first_event(sit as *mut _).unwrap();
+            assert_eq!((*ev).splice_event_id, 77);
+            assert_ne!((*ev).out_of_network_indicator, 0);
+            assert_eq!((*ev).program_splice_time, 6_000_000_000, "minus the base");
+            assert_eq!((*ev).break_duration, 30_000_000_000);
+            assert_ne!((*ev).break_duration_auto_return, 0);
+        }
+        assert!(
+            section(&cue, 11_000_000_000).is_none(),
+            "before the output began"
+        );
+        assert_eq!(CueKind::parse("splice-in"), Some(CueKind::SpliceIn));
+        assert_eq!(CueKind::parse("splice"), None);
+    }
+}
