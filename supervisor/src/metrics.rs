@@ -119,6 +119,9 @@ const ALARM_KINDS: [&str; 9] = [
     "no-captions",
 ];
 
+/// The kinds of SCTE-35 cue a channel places.
+const CUE_KINDS: [&str; 3] = ["splice-out", "splice-in", "cancel"];
+
 const SWITCH_REASONS: [&str; 6] = ["start", "stall", "recovered", "manual", "eos", "all-lost"];
 
 /// Why this box took a channel's leadership (the agent's reasons).
@@ -305,15 +308,14 @@ impl Collector for Channels {
         let rows: Vec<_> = snaps
             .iter()
             .flat_map(|(c, s)| {
-                ["splice-out", "splice-in"].iter().map(move |k| {
-                    let key = ((*k).to_owned(), "operator".to_owned());
-                    let n = s.counters.cues.get(&key).copied().unwrap_or(0);
-                    let labels = vec![
-                        ch(c),
-                        ("kind", (*k).to_owned()),
-                        ("source", "operator".to_owned()),
-                    ];
-                    (labels, n)
+                CUE_KINDS.iter().flat_map(move |k| {
+                    ["operator", "input"].map(|src| {
+                        let key = ((*k).to_owned(), src.to_owned());
+                        let n = s.counters.cues.get(&key).copied().unwrap_or(0);
+                        let labels =
+                            vec![ch(c), ("kind", (*k).to_owned()), ("source", src.to_owned())];
+                        (labels, n)
+                    })
                 })
             })
             .collect();

@@ -68,7 +68,19 @@ fn start(uri: &str, ch: &Channel) -> (gst::Pipeline, Arc<InputStats>) {
 fn start_with(uri: &str, ch: &Channel, captions: Captions) -> (gst::Pipeline, Arc<InputStats>) {
     let kind = uri::input_kind(uri).unwrap();
     let stats = Arc::new(InputStats::default());
-    let ingest = ingest::build("t", &kind, &VIDEO, &AUDIO, &ch.bridge, &stats, captions).unwrap();
+    let ingest = ingest::build(
+        "t",
+        &kind,
+        &VIDEO,
+        &AUDIO,
+        &ch.bridge,
+        &stats,
+        nonstop_supervisor::ingest::Carry {
+            captions,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     ingest.pipeline.set_state(gst::State::Playing).unwrap();
     (ingest.pipeline, stats)
 }

@@ -97,11 +97,13 @@ impl Channel {
                     self.srt_caller(i, s);
                 }
             }
-            V::Element(e) if fresh => {
-                if let Some(s) = e.structure() {
-                    self.element_message(&ev.msg, s);
+            V::Element(e) if fresh => match (ev.origin, e.structure()) {
+                (Origin::Input(i), Some(s)) if s.name() == crate::ingest::SCTE35_MESSAGE => {
+                    self.input_cue(i, s);
                 }
-            }
+                (_, Some(s)) => self.element_message(&ev.msg, s),
+                _ => {}
+            },
             _ => {}
         }
     }

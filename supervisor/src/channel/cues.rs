@@ -82,7 +82,17 @@ pub fn check_cue_duration(kind: CueKind, duration: Duration) -> Result<(), CtlEr
 }
 
 impl Channel {
-    /// Places a cue: returns its splice_event_id.
+    /// The channel pipeline's running time now, if it runs.
+    fn now_rt(&self) -> Result<u64, CtlError> {
+        self.running()?;
+        self.core
+            .as_ref()
+            .and_then(|c| c.pipeline.current_running_time())
+            .map(|t| t.nseconds())
+            .ok_or_else(|| CtlError::Busy(format!("channel {} is not running", self.id)))
+    }
+
+    /// Places an operator's cue: returns its splice_event_id.
     pub(super) fn insert_cue(
         &mut self,
         kind: CueKind,
@@ -90,12 +100,7 @@ impl Channel {
         at: CueAt,
     ) -> Result<u32, CtlError> {
         check_cue_duration(kind, duration)?;
-        self.running()?;
-        let now = self
-            .core
-            .as_ref()
-            .and_then(|c| c.pipeline.current_running_time())
-            .ok_or_else(|| CtlError::Busy(format!("channel {} is not running", self.id)))?;
+        let now = self.now_rt()?;
         let ahead = match at {
             CueAt::In(d) => d,
             CueAt::Utc(t) => t.duration_since(SystemTime::now()).map_err(|_| {
@@ -112,47 +117,102 @@ impl Channel {
         }
         let id = self.cues.next_id;
         self.cues.next_id = self.cues.next_id.wrapping_add(1) & 0x3fff_ffff;
-        // On a frame of the output, so the splice time is the IDR's PTS.
-        let fps = self.cfg.video.framerate;
-        let at = self
-            .taps
-            .frame_at(now.nseconds() + ahead.as_nanos() as u64, fps);
         let cue = Cue {
             id,
             kind,
-            at,
+            at: now + ahead.as_nanos() as u64,
             duration: (!duration.is_zero()).then_some(duration),
+            auto_return: true,
         };
-        // The IDRs: the splice, and the return of a break that ends by
-        // itself.
-        self.request_splice(cue.at);
-        if let Some(d) = cue.duration {
-            self.request_splice(self.taps.frame_at(cue.at + d.as_nanos() as u64, fps));
+        self.place(cue, now, "operator");
+        Ok(id)
+    }
+
+    /// An input's cue (its TS's splice_insert, as tsdemux has it): placed
+    /// when the input is on air, on the output frame its splice time
+    /// became; else let go.
+    pub(super) fn input_cue(&mut self, i: usize, s: &gst::StructureRef) {
+        let input = self.inputs[i].id.clone();
+        let Some(section) = s.get::<gst_mpegts::Section>("section").ok() else {
+            warn!(channel = %self.id, input = %input, "an SCTE-35 event without its section");
+            return;
+        };
+        let splices = match scte35::read_splices(&section) {
+            Ok(v) => v,
+            Err(what) if what == "splice_null" => return,
+            Err(what) => {
+                warn!(channel = %self.id, input = %input, "SCTE-35 {what} from the input is not passed: only splice_insert is");
+                return;
+            }
+        };
+        if self.active != Some(i) {
+            for sp in &splices {
+                info!(channel = %self.id, input = %input, id = sp.id, "SCTE-35 {} #{} from {input}, not on air: not passed", sp.kind.name(), sp.id);
+            }
+            return;
         }
-        let wall = SystemTime::now() + ahead;
-        info!(channel = %self.id, event = "cue", kind = kind.name(), id,
+        let Ok(now) = self.now_rt() else {
+            return;
+        };
+        let times = s.get::<gst::Structure>("running-time-map").ok();
+        for sp in splices {
+            // The splice's running time in the input, then on the output.
+            let input_t = times
+                .as_ref()
+                .and_then(|m| m.get::<u64>(format!("event-{}-splice-time", sp.id)).ok());
+            let at = match (sp.immediate, input_t) {
+                (false, Some(t)) => self.taps.output_time_of(i as u32, t),
+                _ => None,
+            };
+            if sp.kind != CueKind::Cancel && !sp.immediate && at.is_none() {
+                warn!(channel = %self.id, input = %input, id = sp.id, "SCTE-35 #{}: its splice time cannot be placed on the output; passed as immediate", sp.id);
+            }
+            let cue = Cue {
+                id: sp.id,
+                kind: sp.kind,
+                // Immediate, or past: the next frame.
+                at: at.unwrap_or(0).max(now),
+                duration: sp.duration,
+                auto_return: sp.auto_return,
+            };
+            self.place(cue, now, "input");
+        }
+    }
+
+    /// Puts `cue` on a frame of the output, asks the encoders for its
+    /// IDRs, logs and counts it, and sends it when due.
+    fn place(&mut self, mut cue: Cue, now: u64, source: &str) {
+        // On a frame of the output, so the splice time is the IDR's PTS.
+        let fps = self.cfg.video.framerate;
+        cue.at = self.taps.frame_at(cue.at, fps);
+        if cue.kind != CueKind::Cancel {
+            // The IDRs: the splice, and the return of a break that ends
+            // by itself.
+            self.request_splice(cue.at);
+            if let (Some(d), true) = (cue.duration, cue.auto_return) {
+                self.request_splice(self.taps.frame_at(cue.at + d.as_nanos() as u64, fps));
+            }
+        }
+        let wall = SystemTime::now() + Duration::from_nanos(cue.at.saturating_sub(now));
+        let span = cue.duration.map_or(String::new(), |d| {
+            format!(" for {}", crate::config::fmt_duration(d))
+        });
+        let (kind, id) = (cue.kind.name(), cue.id);
+        info!(channel = %self.id, event = "cue", kind, id, source,
             at = %humantime::format_rfc3339_millis(wall),
-            duration_s = duration.as_secs_f64(), pts_ns = cue.at,
-            "SCTE-35 {} #{id} placed at {}{}", kind.name(),
-            humantime::format_rfc3339_millis(wall),
-            cue.duration.map_or(String::new(), |d| format!(" for {}", crate::config::fmt_duration(d))));
+            duration_s = cue.duration.map_or(0.0, |d| d.as_secs_f64()), pts_ns = cue.at,
+            "SCTE-35 {kind} #{id} placed at {}{span} ({source})", humantime::format_rfc3339_millis(wall));
         *self
             .counters
             .cues
-            .entry((kind.name().to_owned(), "operator".to_owned()))
+            .entry((kind.to_owned(), source.to_owned()))
             .or_default() += 1;
         self.note_event(format!(
-            "SCTE-35 {} #{id} at {}{}",
-            kind.name(),
-            humantime::format_rfc3339_seconds(wall),
-            cue.duration.map_or(String::new(), |d| format!(
-                " for {}",
-                crate::config::fmt_duration(d)
-            ))
+            "SCTE-35 {kind} #{id} at {}{span} ({source})",
+            humantime::format_rfc3339_seconds(wall)
         ));
         self.cues.pending.push(cue);
-        self.send_cues(now.nseconds());
-        Ok(id)
+        self.send_cues(now);
     }
 
     /// Sends the cues due within [`SEND_AHEAD`] of `now` (running time) to

@@ -47,6 +47,9 @@ pub(super) struct Taps {
     /// The PTS of the last raw frame (`u64::MAX`: none yet): where the
     /// frame grid is, for splice points.
     last_pts: std::sync::atomic::AtomicU64,
+    /// The last fresh frame that said its input time (SCTE-35 passing):
+    /// (input, its running time there, its PTS here).
+    input_map: Mutex<Option<(u32, u64, u64)>>,
 }
 
 impl Default for Taps {
@@ -59,6 +62,7 @@ impl Default for Taps {
             thumb: Mutex::default(),
             thumb_at: Default::default(),
             last_pts: std::sync::atomic::AtomicU64::new(u64::MAX),
+            input_map: Mutex::default(),
         }
     }
 }
@@ -81,6 +85,13 @@ impl Taps {
         snap(last, t, fps)
     }
 
+    /// Where input `input`'s running time `t` falls on the output (PTS),
+    /// by its last fresh frame; None unless that frame was its.
+    pub(super) fn output_time_of(&self, input: u32, t: u64) -> Option<u64> {
+        let (i, at, pts) = (*self.input_map.lock().unwrap_or_else(|e| e.into_inner()))?;
+        (i == input).then(|| (pts + t).saturating_sub(at))
+    }
+
     pub(super) fn last_frame(&self) -> Option<gst::Buffer> {
         self.thumb.lock().ok().and_then(|t| t.clone())
     }
@@ -89,6 +100,13 @@ impl Taps {
         let now = crate::monotonic_ns();
         if let Some(pts) = buffer.pts() {
             self.last_pts.store(pts.nseconds(), Ordering::Relaxed);
+            if let Some((input, t)) = crate::ingest::input_time(buffer) {
+                let mut m = self.input_map.lock().unwrap_or_else(|e| e.into_inner());
+                // A repeat says the time of the frame it repeats: not a map.
+                if m.is_none_or(|(i, last, _)| (i, last) != (input, t)) {
+                    *m = Some((input, t, pts.nseconds()));
+                }
+            }
             let slot = (pts.nseconds() / 1_000_000) as usize % RING;
             self.ring_at[slot].store(now, Ordering::Relaxed);
             self.ring_pts[slot].store(pts.nseconds(), Ordering::Relaxed);

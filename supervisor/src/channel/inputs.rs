@@ -98,7 +98,11 @@ impl Channel {
             &self.cfg.audio,
             &core.bridges[i],
             &input.stats,
-            self.cfg.captions,
+            ingest::Carry {
+                captions: self.cfg.captions,
+                scte35: self.cfg.pass_scte35,
+                index: i as u32,
+            },
         );
         let result = built.and_then(|ingest| {
             let held = forward(&ingest.pipeline, &self.tx, Origin::Input(i), input.gen);

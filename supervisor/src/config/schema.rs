@@ -48,6 +48,11 @@ pub struct Channel {
     /// Closed captions (CEA-608/708) from the input on air to the outputs.
     #[serde(default)]
     pub captions: Captions,
+    /// SCTE-35 cues of the inputs' TS (from the input on air) go to the
+    /// outputs too; off by default (GStreamer 1.22's tsdemux, see
+    /// docs/config.md).
+    #[serde(default)]
+    pub pass_scte35: bool,
     /// No data from the input on air for this long: fail over.
     #[serde(default = "default_timeout", deserialize_with = "duration")]
     pub timeout: Duration,

@@ -163,13 +163,24 @@ pub(super) fn filler_due(last_real: u64, now: u64) -> bool {
 /// Hands every normalized buffer to the channel's appsrc, stamped with the
 /// channel's running time at arrival: the channel judges timing by
 /// arrival, and the input's own timestamps mean nothing there.
+/// What a bridge puts on its frames besides passing them.
+#[derive(Default)]
+pub(super) struct Extras {
+    /// The input's paced captions.
+    pub captions: Option<super::captions::Shared>,
+    /// The caps of the reference timestamp that marks each frame with its
+    /// input running time (for SCTE-35 cues).
+    pub mark: Option<gst::Caps>,
+}
+
 pub(super) fn bridge(
     sink: &AppSink,
     target: AppSrc,
     stats: Arc<InputStats>,
     media: Media,
-    captions: Option<super::captions::Shared>,
+    extras: Extras,
 ) {
+    let Extras { captions, mark } = extras;
     sink.set_callbacks(
         AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -260,7 +271,14 @@ pub(super) fn bridge(
                 // Not playing (channel starting or stopping): drop, the
                 // input must not fail because of the channel.
                 if let Some(rt) = target.current_running_time() {
+                    let input_rt = mark.as_ref().and_then(|_| {
+                        let seg = sample.segment()?.downcast_ref::<gst::ClockTime>()?.clone();
+                        seg.to_running_time(buffer.pts()?)
+                    });
                     let b = buffer.make_mut();
+                    if let (Some(caps), Some(t)) = (&mark, input_rt) {
+                        gst::ReferenceTimestampMeta::add(b, caps, t, gst::ClockTime::NONE);
+                    }
                     b.set_pts(rt);
                     b.set_dts(gst::ClockTime::NONE);
                     // DISCONT upstream is about the source's own timestamps,

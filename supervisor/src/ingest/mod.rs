@@ -54,11 +54,23 @@ pub fn audio_caps(a: &AudioFormat) -> gst::Caps {
 
 mod bridge;
 mod captions;
+mod cues;
 mod multicast;
 mod sources;
 
 use bridge::{bridge, Media};
 pub use bridge::{Bridge, Ingest, InputFault, InputStats};
+pub use cues::{input_time, SCTE35_MESSAGE};
+
+/// What an input carries besides one picture and one sound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carry {
+    pub captions: Captions,
+    /// Its TS's SCTE-35 cues go to the channel (`pass_scte35`).
+    pub scte35: bool,
+    /// Its index in the channel (its frames say it, for the cues).
+    pub index: u32,
+}
 use sources::*;
 
 /// Builds the pipeline for one input. `name` names the pipeline in logs
@@ -70,7 +82,7 @@ pub fn build(
     audio: &AudioFormat,
     target: &Bridge,
     stats: &Arc<InputStats>,
-    captions: Captions,
+    carry: Carry,
 ) -> anyhow::Result<Ingest> {
     let pipeline = gst::Pipeline::with_name(name);
     // Every pipeline of the process on the same monotonic clock.
@@ -78,21 +90,15 @@ pub fn build(
     let paced = matches!(kind, InputKind::Uri { paced: true, .. });
     let (vin, vsink) = video_normalizer(&pipeline, video, paced)?;
     let (ain, asink) = audio_normalizer(&pipeline, audio, paced)?;
-    let cc = captions::take_off(&vin, video.framerate, captions);
-    bridge(
-        &vsink,
-        target.video.clone(),
-        stats.clone(),
-        Media::Video,
-        cc,
-    );
-    bridge(
-        &asink,
-        target.audio.clone(),
-        stats.clone(),
-        Media::Audio,
-        None,
-    );
+    let cc = captions::take_off(&vin, video.framerate, carry.captions);
+    let mark = carry.scte35.then(|| cues::input_time_caps(carry.index));
+    if carry.scte35 {
+        cues::forward_events(&vsink);
+    }
+    let v = bridge::Extras { captions: cc, mark };
+    bridge(&vsink, target.video.clone(), stats.clone(), Media::Video, v);
+    let a = bridge::Extras::default();
+    bridge(&asink, target.audio.clone(), stats.clone(), Media::Audio, a);
     let mut looped = false;
     let mut feed = None;
     match kind {
@@ -112,6 +118,9 @@ pub fn build(
                 let udp = udp.as_ref().map(multicast::UdpSetup::new).transpose()?;
                 uri_decoder(&pipeline, uri, stats, udp)?
             };
+            if carry.scte35 {
+                cues::demux_events(&dec);
+            }
             decoded(&pipeline, &dec, None, &vin, &ain, !paced, stats)?;
         }
         InputKind::Test(t) => test_source(&pipeline, t, video, &vin, &ain)?,

@@ -21,6 +21,8 @@ pub enum CueKind {
     SpliceOut,
     /// Return to it.
     SpliceIn,
+    /// Call off an announced splice (its id).
+    Cancel,
 }
 
 impl CueKind {
@@ -28,6 +30,7 @@ impl CueKind {
         match self {
             CueKind::SpliceOut => "splice-out",
             CueKind::SpliceIn => "splice-in",
+            CueKind::Cancel => "cancel",
         }
     }
 
@@ -47,8 +50,10 @@ pub struct Cue {
     pub id: u32,
     pub kind: CueKind,
     pub at: u64,
-    /// A splice-out's break duration (the break returns by itself).
+    /// A splice-out's break duration.
     pub duration: Option<std::time::Duration>,
+    /// The break returns by itself at its end (no splice-in needed).
+    pub auto_return: bool,
 }
 
 /// Gives `mux` (an mpegtsmux) its SCTE-35 PID.
@@ -85,15 +90,14 @@ fn section(cue: &Cue, base: u64) -> Option<gst_mpegts::Section> {
                 let d = cue.duration.map_or(0, |d| d.as_nanos() as u64);
                 let sit = ffi::gst_mpegts_scte_splice_out_new(cue.id, at, d);
                 if d > 0 {
-                    // The break ends by itself at the splice-in point
-                    // (auto_return), without waiting for a splice-in.
                     if let Some(ev) = first_event(sit) {
-                        (*ev).break_duration_auto_return = true.into_glib();
+                        (*ev).break_duration_auto_return = cue.auto_return.into_glib();
                     }
                 }
                 sit
             }
             CueKind::SpliceIn => ffi::gst_mpegts_scte_splice_in_new(cue.id, at),
+            CueKind::Cancel => ffi::gst_mpegts_scte_cancel_new(cue.id),
         };
         if sit.is_null() {
             return None;
@@ -115,6 +119,64 @@ unsafe fn first_event(
         return None;
     }
     Some(*(*splices).pdata as *mut ffi::GstMpegtsSCTESpliceEvent)
+}
+
+/// One splice of an input's splice_insert, as the section has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    pub id: u32,
+    pub kind: CueKind,
+    /// Immediate: no time in the section.
+    pub immediate: bool,
+    pub duration: Option<std::time::Duration>,
+    pub auto_return: bool,
+}
+
+/// The splices of an input's section: its splice_insert's events; or
+/// what else it is (time_signal, bandwidth_reservation, …) as an error.
+pub fn read_splices(section: &gst_mpegts::Section) -> Result<Vec<Splice>, String> {
+    // SAFETY: the section is alive for the call; the table and its events
+    // belong to it and are only read.
+    unsafe {
+        let sit = ffi::gst_mpegts_section_get_scte_sit(section.as_ptr() as *mut _);
+        if sit.is_null() {
+            return Err("a section that does not parse as SCTE-35".into());
+        }
+        let sit = &*sit;
+        if sit.splice_command_type != ffi::GST_MTS_SCTE_SPLICE_COMMAND_INSERT {
+            return Err(match sit.splice_command_type {
+                ffi::GST_MTS_SCTE_SPLICE_COMMAND_NULL => "splice_null".to_owned(),
+                ffi::GST_MTS_SCTE_SPLICE_COMMAND_TIME => "time_signal".to_owned(),
+                ffi::GST_MTS_SCTE_SPLICE_COMMAND_SCHEDULE => "splice_schedule".to_owned(),
+                t => format!("splice command {t}"),
+            });
+        }
+        let mut out = Vec::new();
+        if sit.splices.is_null() {
+            return Ok(out);
+        }
+        for k in 0..(*sit.splices).len as usize {
+            let ev = &*(*(*sit.splices).pdata.add(k) as *const ffi::GstMpegtsSCTESpliceEvent);
+            let kind = if ev.splice_event_cancel_indicator != 0 {
+                CueKind::Cancel
+            } else if ev.out_of_network_indicator != 0 {
+                CueKind::SpliceOut
+            } else {
+                CueKind::SpliceIn
+            };
+            // A parsed table counts in 90 kHz ticks.
+            let duration = (ev.duration_flag != 0 && ev.break_duration > 0)
+                .then(|| std::time::Duration::from_nanos(ev.break_duration * 100_000 / 9));
+            out.push(Splice {
+                id: ev.splice_event_id,
+                kind,
+                immediate: ev.splice_immediate_flag != 0 || ev.program_splice_time_specified == 0,
+                duration,
+                auto_return: ev.break_duration_auto_return != 0,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Sends `cue` into an output whose pipeline has an mpegtsmux (its own,
@@ -150,6 +212,7 @@ mod tests {
             kind: CueKind::SpliceOut,
             at: 10_000_000_000,
             duration: Some(std::time::Duration::from_secs(30)),
+            auto_return: true,
         };
         let s = section(&cue, 4_000_000_000).unwrap();
         // SAFETY: a parsed view of our own section.
