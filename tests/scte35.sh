@@ -191,4 +191,38 @@ print(f"   {name}.ts: the feed's cues {feed} passed, each on its first black pic
       f"the spare's none; {len(cues)} sections, each at least 3 s ahead")
 PY
 done
+echo "-- the HLS playlist marks each break on the segment that holds its splice"
+for seg in "$WORK"/hls/segment-*.ts; do
+  echo "$(basename "$seg") $(ffprobe -v error -select_streams v -show_entries packet=pts_time -of csv=p=0 "$seg" | head -1 | tr -d ,)"
+done >"$WORK/hls.starts"
+"$PYTOOLS" - "$WORK/hls" "$out_id" "$in_id" <<'PY' || fail "the HLS playlist does not mark the breaks: $(cat "$WORK/hls/index.m3u8")"
+import sys
+import threefive
+stem, out_id, in_id = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+starts = [(n, float(t)) for n, t in (l.split() for l in open(stem + ".starts") if len(l.split()) == 2)]
+def segment_of(t):
+    return [n for n, s in starts if s <= t + 0.0005][-1]
+edges = {}  # segment -> tags before it
+cur = []
+for line in open(stem + "/index.m3u8").read().splitlines():
+    if line.startswith("#EXT-X-CUE"):
+        cur.append(line)
+    elif line and not line.startswith("#"):
+        edges[line], cur = cur, []
+cues = []
+threefive.Stream(stem + ".ts").decode(func=lambda c: cues.append(c.command) if c.command.name == "Splice Insert" else None)
+want = {}
+for c in cues:
+    if c.out_of_network_indicator:
+        want.setdefault(segment_of(c.pts_time), []).append(f"#EXT-X-CUE-OUT:DURATION={c.break_duration:g}")
+        if c.break_auto_return:
+            want.setdefault(segment_of(c.pts_time + c.break_duration), []).append("#EXT-X-CUE-IN")
+    else:
+        want.setdefault(segment_of(c.pts_time), []).append("#EXT-X-CUE-IN")
+got = {n: t for n, t in edges.items() if t}
+# Breaks whose splice falls after the last segment written are not there.
+want = {n: sorted(t) for n, t in want.items() if n != starts[-1][0] or n in got}
+assert {n: sorted(t) for n, t in got.items()} == want, f"playlist {got}, want {want}"
+print("   index.m3u8:", "; ".join(f"{', '.join(t)} before {n}" for n, t in sorted(got.items())))
+PY
 echo "PASS scte35"

@@ -237,6 +237,7 @@ impl Channel {
                 let Some(base) = f.timeline_base() else {
                     continue;
                 };
+                f.mark_cue(&cue, base);
                 if scte35::send(p, f, &cue, base) {
                     reached.push(out.id.as_str());
                 }

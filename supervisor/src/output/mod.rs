@@ -45,6 +45,8 @@ pub struct Track {
     /// of the segment duration of UTC (segment, frame, ns), and numbers
     /// its playlist from there.
     align: Option<(u64, u64, playlist::SequenceBase)>,
+    /// The PTS of its first keyframe (`u64::MAX`: not started).
+    first_key: Arc<AtomicU64>,
     /// Audio that came before the first keyframe: the part at or after it
     /// goes out once video starts (video may be delayed, e.g. by an
     /// active-active encoder's delay line, while audio is not).
@@ -58,6 +60,8 @@ const PENDING_AUDIO: usize = 1000;
 /// The entry points of one running output pipeline.
 pub struct Feed {
     tracks: Vec<Track>,
+    /// An HLS output's SCTE-35 breaks, for its playlists.
+    breaks: Option<Arc<playlist::Breaks>>,
     rebase: bool,
     /// Encoded bytes accepted by the output so far.
     pub bytes: Arc<AtomicU64>,
@@ -65,7 +69,48 @@ pub struct Feed {
     pub frames: Arc<AtomicU64>,
 }
 
+/// What an HLS output's playlist writer needs of its track.
+struct HlsPlaylist {
+    sequence: Option<playlist::SequenceBase>,
+    breaks: Arc<playlist::Breaks>,
+    first: Arc<AtomicU64>,
+}
+
+impl HlsPlaylist {
+    fn of(track: &Track, breaks: &Arc<playlist::Breaks>) -> HlsPlaylist {
+        HlsPlaylist {
+            sequence: track.align.as_ref().map(|a| a.2.clone()),
+            breaks: breaks.clone(),
+            first: track.first_key.clone(),
+        }
+    }
+}
+
 impl Feed {
+    /// Marks an SCTE-35 cue in an HLS output's playlists (`base`: its
+    /// timeline's, as for the section).
+    pub fn mark_cue(&self, cue: &scte35::Cue, base: u64) {
+        let Some(b) = &self.breaks else {
+            return;
+        };
+        let Some(at) = cue.at.checked_sub(base) else {
+            return;
+        };
+        match cue.kind {
+            scte35::CueKind::SpliceOut => {
+                b.add(
+                    at,
+                    playlist::Edge::Out(cue.duration.map(|d| d.as_secs_f64())),
+                );
+                if let (Some(d), true) = (cue.duration, cue.auto_return) {
+                    b.add(at + d.as_nanos() as u64, playlist::Edge::In);
+                }
+            }
+            scte35::CueKind::SpliceIn => b.add(at, playlist::Edge::In),
+            scte35::CueKind::Cancel => {}
+        }
+    }
+
     /// Sends `event` down every track's video, in order with its frames
     /// (appsrc queues serialized events with its buffers).
     pub fn send_video_event(&self, event: &gst::Event) -> usize {
@@ -119,6 +164,7 @@ impl Track {
                 let first = buffer.dts().or(buffer.pts()).map_or(0, |t| t.nseconds());
                 self.base.store(first, Ordering::Relaxed);
                 let key = buffer.pts().map_or(0, |t| t.nseconds());
+                self.first_key.store(key, Ordering::Release);
                 let held: Vec<(gst::Buffer, Option<gst::Caps>)> = pending
                     .drain(..)
                     .filter(|(b, _)| b.pts().is_some_and(|t| t.nseconds() >= key))
@@ -447,7 +493,7 @@ fn sink_for(
     kind: &OutputKind,
     target: &mut Option<PathBuf>,
     fence: Option<&Arc<Fence>>,
-    seq: Option<&playlist::SequenceBase>,
+    hls: HlsPlaylist,
 ) -> anyhow::Result<(gst::Element, gst::Element, bool)> {
     // The last element before the network or the disk checks the fence
     // too: what a muxer held back must not leave after it closed.
@@ -513,9 +559,7 @@ fn sink_for(
             sink.set_property("target-duration", segment.as_secs().max(1) as u32);
             sink.set_property("playlist-length", *playlist);
             sink.set_property("max-files", *playlist + 4);
-            if let Some(seq) = seq {
-                playlist::attach(&sink, seq.clone());
-            }
+            playlist::attach(&sink, hls.sequence, hls.breaks, hls.first);
             scte35::enable_hls(&sink);
             pipeline.add(&sink)?;
             *target = Some(PathBuf::from(dir));
@@ -651,6 +695,7 @@ pub fn build(
             audio: asrc,
             started: AtomicBool::new(false),
             base: AtomicU64::new(0),
+            first_key: Arc::new(AtomicU64::new(u64::MAX)),
             align: match kind {
                 OutputKind::Hls { segment, .. } if epoch => Some((
                     (segment.as_nanos() as u64).max(1),
@@ -665,6 +710,7 @@ pub fn build(
     }
     let mut target = None;
     let mut rebase = false;
+    let breaks = Arc::new(playlist::Breaks::default());
     match kind {
         OutputKind::Hls {
             dir,
@@ -677,8 +723,8 @@ pub fn build(
                     segment: *segment,
                     playlist: *playlist,
                 };
-                let seq = tracks[k].align.as_ref().map(|a| &a.2);
-                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence, seq)?;
+                let hls = HlsPlaylist::of(&tracks[k], &breaks);
+                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence, hls)?;
                 link_request(vparse, &v, "video")?;
                 link_request(aparse, &a, "audio")?;
             }
@@ -688,8 +734,8 @@ pub fn build(
             target = Some(master);
         }
         _ => {
-            let seq = tracks[0].align.as_ref().map(|a| &a.2);
-            let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence, seq)?;
+            let hls = HlsPlaylist::of(&tracks[0], &breaks);
+            let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence, hls)?;
             rebase = r;
             link_request(&parsed[0].0, &v, "video")?;
             link_request(&parsed[0].1, &a, "audio")?;
@@ -697,6 +743,7 @@ pub fn build(
     }
     let feed = Arc::new(Feed {
         tracks,
+        breaks: matches!(kind, OutputKind::Hls { .. }).then_some(breaks),
         rebase,
         bytes,
         frames,
