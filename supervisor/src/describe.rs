@@ -145,6 +145,15 @@ pub(crate) fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         }
         let _ = writeln!(
             s,
+            "  SCTE-35: operator cues{} on every TS output",
+            if ch.pass_scte35 {
+                ", and the input on air's"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            s,
             "  captions (CEA-608/708): {}",
             match ch.captions {
                 Captions::Carry => "carried from the input on air".to_owned(),

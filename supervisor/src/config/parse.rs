@@ -205,7 +205,7 @@ mod tests {
             errors(&text),
             vec![
                 "ch.toml:5:1: channel[0].timeuot: unknown field `timeuot`, expected one of `id`, \
-                  `video`, `audio`, `captions`, `timeout`, `return_after`, `clean_gap`, `flap_window`, \
+                  `video`, `audio`, `captions`, `pass_scte35`, `timeout`, `return_after`, `clean_gap`, `flap_window`, \
                   `max_return_after`, `startup_grace`, `auto_return`, `loss_repeat`, `watchdog`, \
                   `srt`, `backoff`, `input`, `encoder`, `output`, `fleet`"
             ]
