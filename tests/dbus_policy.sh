@@ -6,9 +6,9 @@
 # an unprivileged caller (uid nobody, gid nogroup, no other groups) may
 # introspect, read properties, call GetChannel and Peer, and receives the
 # signals, but every call that changes something (SwitchTo, SetMode,
-# RestartInput, RestartOutput, Start, Stop, Drill, Reload, Properties.Set)
-# and owning the name are refused by the bus with AccessDenied, and change
-# nothing. Root may switch. Then, with the user "nonstop" and the group
+# RestartInput, RestartOutput, Start, Stop, Drill, InsertCue, ScheduleCue,
+# Reload, Properties.Set) and owning the name are refused by the bus with
+# AccessDenied, and change nothing. Root may switch. Then, with the user "nonstop" and the group
 # "nonstop-operators" mapped to existing stand-ins (unless the host has
 # them: the package creates them), a member of the operators' group may
 # switch and the service user may own the name. A broken policy file stops
@@ -237,6 +237,8 @@ mutating() {
   denied "$who" Start "$CH" "$CHIF.Start"
   denied "$who" Stop "$CH" "$CHIF.Stop"
   denied "$who" Drill "$CH" "$CHIF.Drill" string:input-stall string:ball uint64:1000
+  denied "$who" InsertCue "$CH" "$CHIF.InsertCue" string:splice-out uint64:30000 uint64:4000
+  denied "$who" ScheduleCue "$CH" "$CHIF.ScheduleCue" string:splice-in uint64:0 string:2030-01-01T00:00:00Z
   denied "$who" Reload "$MGR" "$SVC.Reload"
   denied "$who" Properties.Set "$CH" org.freedesktop.DBus.Properties.Set \
     string:"$CHIF" string:Mode variant:string:manual
