@@ -33,8 +33,9 @@ FPS = 50
 
 
 def make_input(path):
-    """The captioned, cued 1080p50 input file (GStreamer, as fast as it
-    encodes)."""
+    """The captioned, cued 1080p50 input file, made in real time (30 s):
+    mpegtsmux writes a section sent while the stream runs live, not one a
+    pipeline running ahead of the clock sends it."""
     import gi
 
     gi.require_version("Gst", "1.0")
@@ -45,20 +46,31 @@ def make_input(path):
     GstMpegts.initialize()
     frames = 30 * FPS
     p = Gst.parse_launch(
-        "appsrc name=cc format=time caps=closedcaption/x-cea-608,format=raw,framerate=50/1 "
+        "appsrc name=cc format=time is-live=true block=true max-bytes=64 "
+        "caps=closedcaption/x-cea-608,format=raw,framerate=50/1 "
         "! ccconverter ! closedcaption/x-cea-708,format=cc_data ! queue ! comb.caption "
-        f"videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=1920,height=1080,framerate=50/1 "
+        f"videotestsrc is-live=true num-buffers={frames} pattern=ball ! video/x-raw,width=1920,height=1080,framerate=50/1 "
         "! cccombiner name=comb ! x264enc speed-preset=ultrafast bitrate=8000 key-int-max=100 "
-        "! h264parse ! mux. "
-        f"audiotestsrc num-buffers={30 * 48000 // 1024} samplesperbuffer=1024 ! audioconvert ! avenc_aac ! aacparse ! mux. "
+        "! h264parse name=vparse ! mux. "
+        f"audiotestsrc is-live=true num-buffers={30 * 48000 // 1024} samplesperbuffer=1024 ! audioconvert ! avenc_aac ! aacparse ! mux. "
         f"mpegtsmux name=mux scte-35-pid=500 ! filesink location={path}"
     )
     src, mux = p.get_by_name("cc"), p.get_by_name("mux")
     parity = lambda b: b | (0x80 if bin(b).count("1") % 2 == 0 else 0)  # noqa: E731
-    for k in range(3):
-        at = (5 + 10 * k) * Gst.SECOND
-        sit = GstMpegts.scte_splice_out_new(100 + k, at, 3 * Gst.SECOND)
-        GstMpegts.section_from_scte_sit(sit, 500).send_event(mux)
+    cues = [(4 + 10 * k) * Gst.SECOND for k in range(3)]
+
+    def cue(pad, info):
+        # A cue as the stream passes 4, 14 and 24 s, its splice 1 s later.
+        # In running time: x264enc's output segment starts 1000 h in.
+        seg = pad.get_sticky_event(Gst.EventType.SEGMENT, 0).parse_segment()
+        pts = seg.to_running_time(Gst.Format.TIME, info.get_buffer().pts)
+        while cues and pts >= cues[0]:
+            k = 3 - len(cues)
+            sit = GstMpegts.scte_splice_out_new(100 + k, cues.pop(0) + Gst.SECOND, 3 * Gst.SECOND)
+            GstMpegts.section_from_scte_sit(sit, 500).send_event(mux)
+        return Gst.PadProbeReturn.OK
+
+    p.get_by_name("vparse").get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, cue)
 
     def feed():
         for n in range(frames):
