@@ -18,16 +18,14 @@ usage: bench-content.py [run] --nonstopd BIN [--quick] [--reps N] [--secs S] [--
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from benchlib import cpu_seconds, free_port
+from benchlib import cpu_seconds, free_port, start_nonstopd, stop
 
 FPS = 50
 
@@ -160,23 +158,12 @@ def cpu_run(binary, src, carried, secs):
         port = free_port()
         rx = Counter(port)
         rx.start()
-        path = os.path.join(d, "ch.toml")
-        with open(path, "w") as f:
-            f.write(config(src, port, carried))
-        log = open(os.path.join(d, "log"), "w")
-        env = dict(os.environ, RUST_LOG="info")
-        proc = subprocess.Popen([binary, "--config", path, "--no-dbus", "--metrics", ""],
-                                stderr=log, stdout=subprocess.DEVNULL, env=env)
+        proc, log = start_nonstopd(binary, d, config(src, port, carried), "--no-dbus", "--metrics", "")
         time.sleep(6)  # warm-up
         c0, t0, n0 = cpu_seconds(proc.pid), time.time(), rx.frames
         time.sleep(secs)
         c1, t1, n1 = cpu_seconds(proc.pid), time.time(), rx.frames
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         rx.stop()
         log.close()
         text = open(os.path.join(d, "log")).read()

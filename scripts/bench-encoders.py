@@ -24,15 +24,13 @@ import datetime
 import json
 import os
 import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from benchlib import free_port, cpu_seconds  # noqa: E402
+from benchlib import cpu_seconds, free_port, start_nonstopd as start, stop  # noqa: E402
 
 
 
@@ -118,24 +116,6 @@ stall_timeout = "1s"
 id = "udp"
 uri = "udp://127.0.0.1:{port}"
 """
-
-
-def start(binary, dir_, text):
-    path = os.path.join(dir_, "ch.toml")
-    with open(path, "w") as f:
-        f.write(text)
-    log = open(os.path.join(dir_, "log"), "w")
-    env = dict(os.environ, RUST_LOG="info")
-    return subprocess.Popen([binary, "--config", path], stderr=log, stdout=subprocess.DEVNULL, env=env), log
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def failover_run(binary, mode, fault, at):

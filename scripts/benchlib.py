@@ -1,7 +1,9 @@
 """Shared helpers of the benchmark harnesses in scripts/ (stdlib only)."""
 
 import os
+import signal
 import socket
+import subprocess
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -27,6 +29,28 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def start_nonstopd(binary, dir_, text, *args):
+    """nonstopd on config `text` (written to DIR/ch.toml), logging at info
+    to DIR/log; returns the process and the open log."""
+    path = os.path.join(dir_, "ch.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    log = open(os.path.join(dir_, "log"), "w")
+    env = dict(os.environ, RUST_LOG="info")
+    proc = subprocess.Popen([binary, "--config", path, *args], stderr=log, stdout=subprocess.DEVNULL, env=env)
+    return proc, log
+
+
+def stop(proc):
+    """SIGINT, then SIGKILL after 10 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def channels_config(n, base_port):
