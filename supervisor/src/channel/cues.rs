@@ -138,8 +138,8 @@ impl Channel {
             return;
         };
         let splices = match scte35::read_splices(&section) {
+            Ok(v) if v.is_empty() => return,
             Ok(v) => v,
-            Err(what) if what == "splice_null" => return,
             Err(what) => {
                 warn!(channel = %self.id, input = %input, "SCTE-35 {what} from the input is not passed: only splice_insert is");
                 return;
@@ -256,12 +256,8 @@ impl Channel {
         if self.cues.pending.is_empty() {
             return;
         }
-        if let Some(now) = self
-            .core
-            .as_ref()
-            .and_then(|c| c.pipeline.current_running_time())
-        {
-            self.send_cues(now.nseconds());
+        if let Ok(now) = self.now_rt() {
+            self.send_cues(now);
         }
     }
 }

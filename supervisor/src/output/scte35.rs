@@ -132,8 +132,9 @@ pub struct Splice {
     pub auto_return: bool,
 }
 
-/// The splices of an input's section: its splice_insert's events; or
-/// what else it is (time_signal, bandwidth_reservation, …) as an error.
+/// The splices of an input's section: its splice_insert's events, none
+/// for a splice_null (a heartbeat); or what else it is (time_signal, …) as
+/// an error.
 pub fn read_splices(section: &gst_mpegts::Section) -> Result<Vec<Splice>, String> {
     // SAFETY: the section is alive for the call; the table and its events
     // belong to it and are only read.
@@ -143,9 +144,11 @@ pub fn read_splices(section: &gst_mpegts::Section) -> Result<Vec<Splice>, String
             return Err("a section that does not parse as SCTE-35".into());
         }
         let sit = &*sit;
+        if sit.splice_command_type == ffi::GST_MTS_SCTE_SPLICE_COMMAND_NULL {
+            return Ok(Vec::new());
+        }
         if sit.splice_command_type != ffi::GST_MTS_SCTE_SPLICE_COMMAND_INSERT {
             return Err(match sit.splice_command_type {
-                ffi::GST_MTS_SCTE_SPLICE_COMMAND_NULL => "splice_null".to_owned(),
                 ffi::GST_MTS_SCTE_SPLICE_COMMAND_TIME => "time_signal".to_owned(),
                 ffi::GST_MTS_SCTE_SPLICE_COMMAND_SCHEDULE => "splice_schedule".to_owned(),
                 t => format!("splice command {t}"),
