@@ -156,6 +156,8 @@ def key_at(t):
     # The nearest keyframe, to a 90 kHz tick and ffprobe's µs rounding.
     k = min(keyframes, key=lambda k: abs(k - t))
     assert abs(k - t) <= 0.0001, f"{name}: no keyframe at {t:.6f} (nearest {k:.6f})"
+for want in (out_id, in_id):
+    assert want in by_id, f"{name}: no section for #{want}; the sections' ids: {sorted(by_id)}"
 brk = by_id[out_id][0].command
 assert brk.out_of_network_indicator and brk.break_auto_return, f"{name}: {vars(brk)}"
 assert abs(brk.break_duration - 6.0) < 1e-6, f"{name}: break {brk.break_duration}"

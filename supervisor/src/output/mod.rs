@@ -51,6 +51,28 @@ pub struct Track {
     /// goes out once video starts (video may be delayed, e.g. by an
     /// active-active encoder's delay line, while audio is not).
     pending: Mutex<std::collections::VecDeque<(gst::Buffer, Option<gst::Caps>)>>,
+    /// SCTE-35 sections waiting for a video frame to pass.
+    cues: Mutex<CueGate>,
+}
+
+/// mpegtsmux (1.22) keeps one SCTE-35 section in a single slot until it
+/// writes its next packet: two section events with no frame between them
+/// reach it in the same pass and the first is lost. So a track sends a
+/// section only once a video frame followed the last one; the rest wait
+/// in order, one per frame.
+struct CueGate {
+    /// A video frame went in since the last section.
+    frame_since: bool,
+    held: std::collections::VecDeque<gst::Event>,
+}
+
+impl Default for CueGate {
+    fn default() -> Self {
+        CueGate {
+            frame_since: true,
+            held: Default::default(),
+        }
+    }
 }
 
 /// Audio buffers held for a track that waits for its first keyframe
@@ -114,10 +136,7 @@ impl Feed {
     /// Sends `event` down every track's video, in order with its frames
     /// (appsrc queues serialized events with its buffers).
     pub fn send_video_event(&self, event: &gst::Event) -> usize {
-        self.tracks
-            .iter()
-            .filter(|t| t.video.send_event(event.clone()))
-            .count()
+        self.tracks.iter().filter(|t| t.send_cue(event)).count()
     }
 
     /// What the output's timeline is behind the channel's (its muxers'
@@ -137,6 +156,30 @@ impl Feed {
 }
 
 impl Track {
+    /// Sends a section event now if a frame followed the last one, else
+    /// holds it for the next frame ([`CueGate`]).
+    fn send_cue(&self, event: &gst::Event) -> bool {
+        let mut gate = self.cues.lock().unwrap_or_else(|e| e.into_inner());
+        if gate.frame_since && gate.held.is_empty() {
+            gate.frame_since = false;
+            return self.video.send_event(event.clone());
+        }
+        gate.held.push_back(event.clone());
+        true
+    }
+
+    /// A video frame went in: the next held section may follow it.
+    fn frame_passed(&self) {
+        let mut gate = self.cues.lock().unwrap_or_else(|e| e.into_inner());
+        match gate.held.pop_front() {
+            Some(e) => {
+                gate.frame_since = false;
+                let _ = self.video.send_event(e);
+            }
+            None => gate.frame_since = true,
+        }
+    }
+
     fn push(&self, buffer: &gst::Buffer, caps: Option<&gst::Caps>, video: bool, rebase: bool) {
         let src = if video { &self.video } else { &self.audio };
         if !self.started.load(Ordering::Acquire) {
@@ -203,6 +246,9 @@ impl Track {
             buffer.clone()
         };
         let _ = src.push_buffer(buffer);
+        if src == &self.video {
+            self.frame_passed();
+        }
     }
 }
 
@@ -705,6 +751,7 @@ pub fn build(
                 _ => None,
             },
             pending: Mutex::new(std::collections::VecDeque::new()),
+            cues: Mutex::default(),
         });
         parsed.push((vparse, aparse));
     }
@@ -900,6 +947,82 @@ mod tests {
         std::fs::write(dir.join("seg-x.ts"), b"x").unwrap();
         assert_eq!(next_segment_index(&s), 5);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_cues_never_reach_the_muxer_without_a_frame_between() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let (vsrc, asrc) = (appsrc("video_0"), appsrc("audio_0"));
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+            .unwrap();
+        pipeline
+            .add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &sink])
+            .unwrap();
+        vsrc.link(&sink).unwrap();
+        // What leaves the video appsrc, in order: C (a cue) or F (a frame).
+        let seen = Arc::new(Mutex::new(String::new()));
+        let s = seen.clone();
+        vsrc.static_pad("src").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let mark = match &info.data {
+                    Some(gst::PadProbeData::Buffer(_)) => Some('F'),
+                    Some(gst::PadProbeData::Event(e))
+                        if e.type_() == gst::EventType::CustomDownstream =>
+                    {
+                        Some('C')
+                    }
+                    _ => None,
+                };
+                if let Some(m) = mark {
+                    s.lock().unwrap().push(m);
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+        let track = Track {
+            rendition: 0,
+            video: vsrc,
+            audio: asrc,
+            started: AtomicBool::new(false),
+            base: AtomicU64::new(0),
+            first_key: Arc::new(AtomicU64::new(u64::MAX)),
+            align: None,
+            pending: Mutex::default(),
+            cues: Mutex::default(),
+        };
+        let feed = Feed {
+            tracks: vec![track],
+            breaks: None,
+            rebase: false,
+            bytes: Default::default(),
+            frames: Default::default(),
+        };
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let cue = || gst::event::CustomDownstream::new(gst::Structure::new_empty("cue"));
+        let frame = |n: u64| {
+            let mut b = gst::Buffer::with_size(8).unwrap();
+            b.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * n));
+            feed.tracks[0].push(&b, None, true, false);
+        };
+        frame(0);
+        // Three cues in one frame's time: one now, one after each frame.
+        for _ in 0..3 {
+            assert_eq!(feed.send_video_event(&cue()), 1);
+        }
+        for n in 1..4 {
+            frame(n);
+        }
+        let want = "FCFCFCF";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while seen.lock().unwrap().len() < want.len() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(*seen.lock().unwrap(), want);
     }
 
     fn rendition(index: usize, id: &str) -> Rendition {
