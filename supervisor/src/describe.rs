@@ -30,14 +30,13 @@ pub(crate) fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         let v = ch.video;
         let _ = writeln!(
             s,
-            "channel {}: video {}x{} @ {}/{} fps, audio {} Hz {} ch",
+            "channel {}: video {}x{} @ {}/{} fps, audio {}",
             ch.id.get_ref(),
             v.width,
             v.height,
             v.framerate.0,
             v.framerate.1,
-            ch.audio.rate,
-            ch.audio.channels
+            tracks(&ch.audio)
         );
         if c.fleet.is_some() {
             let nodes: Vec<&str> = ch
@@ -197,7 +196,14 @@ pub(crate) fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
                 uri::redact(input.uri.get_ref())
             );
         }
-        let _ = writeln!(s, "  audio encoder: AAC {} kbit/s", ch.audio.bitrate);
+        for t in &ch.audio {
+            let of = if ch.audio.len() > 1 {
+                format!(" ({})", t.id)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(s, "  audio encoder{of}: AAC {} kbit/s", t.format.bitrate);
+        }
         for (e, enc) in ch.encoders.iter().enumerate() {
             let (w, h) = enc.size(&ch.video);
             let _ =
@@ -284,4 +290,22 @@ pub(crate) fn describe(c: &Config, choices: &[Vec<Vec<Choice>>]) -> String {
         }
     }
     s
+}
+
+/// `48000 Hz 2 ch`, or per track `eng [eng] 48000 Hz 2 ch; spa [spa] …`.
+fn tracks(audio: &[nonstop_supervisor::config::AudioTrack]) -> String {
+    let one = |t: &nonstop_supervisor::config::AudioTrack| {
+        format!("{} Hz {} ch", t.format.rate, t.format.channels)
+    };
+    match audio {
+        [t] if t.id == nonstop_supervisor::config::MAIN_TRACK => one(t),
+        _ => audio
+            .iter()
+            .map(|t| match &t.language {
+                Some(l) => format!("{} [{l}] {}", t.id, one(t)),
+                None => format!("{} {}", t.id, one(t)),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }

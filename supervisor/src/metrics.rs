@@ -106,8 +106,10 @@ fn counter(
     })
 }
 
-/// Every alarm a watchdog raises, each exported from the start at 0.
-const ALARM_KINDS: [&str; 9] = [
+/// Every alarm a watchdog raises, and `missing` (an input without a
+/// stream for one of the channel's audio tracks), each exported from the
+/// start at 0.
+const ALARM_KINDS: [&str; 10] = [
     "stall",
     "freeze",
     "black",
@@ -117,6 +119,7 @@ const ALARM_KINDS: [&str; 9] = [
     "true-peak",
     "jump",
     "no-captions",
+    "missing",
 ];
 
 /// The kinds of SCTE-35 cue a channel places.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst_app::{AppSink, AppSrc};
 use gst_video::prelude::*;
-use nonstop_supervisor::config::{AudioFormat, Captions, VideoFormat};
+use nonstop_supervisor::config::{AudioFormat, AudioTrack, Captions, TrackSource, VideoFormat};
 use nonstop_supervisor::ingest::{self, Bridge, InputStats};
 use nonstop_supervisor::uri;
 
@@ -28,13 +28,23 @@ struct Channel {
     pipeline: gst::Pipeline,
     bridge: Bridge,
     video: AppSink,
+    /// The first audio track.
     audio: AppSink,
+    /// The others.
+    more: Vec<AppSink>,
 }
 
 fn channel() -> Channel {
+    channel_with(1)
+}
+
+/// With `tracks` audio tracks.
+fn channel_with(tracks: usize) -> Channel {
     let pipeline = gst::Pipeline::new();
     let mut pair = Vec::new();
-    for caps in [ingest::video_caps(&VIDEO), ingest::audio_caps(&AUDIO)] {
+    let mut caps = vec![ingest::video_caps(&VIDEO)];
+    caps.extend((0..tracks).map(|_| ingest::audio_caps(&AUDIO)));
+    for caps in caps {
         let src = AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
@@ -48,17 +58,27 @@ fn channel() -> Channel {
         pair.push((src, sink));
     }
     pipeline.set_state(gst::State::Playing).unwrap();
-    let (asrc, audio) = pair.pop().unwrap();
-    let (vsrc, video) = pair.pop().unwrap();
+    let (vsrc, video) = pair.remove(0);
+    let (asrcs, mut sinks): (Vec<AppSrc>, Vec<AppSink>) = pair.into_iter().unzip();
+    let audio = sinks.remove(0);
     Channel {
         pipeline,
         bridge: Bridge {
             video: vsrc,
-            audio: asrc,
+            audio: asrcs,
         },
         video,
         audio,
+        more: sinks,
     }
+}
+
+fn main_track() -> Vec<AudioTrack> {
+    vec![AudioTrack {
+        id: "main".into(),
+        language: None,
+        format: AUDIO,
+    }]
 }
 
 fn start(uri: &str, ch: &Channel) -> (gst::Pipeline, Arc<InputStats>) {
@@ -72,7 +92,8 @@ fn start_with(uri: &str, ch: &Channel, captions: Captions) -> (gst::Pipeline, Ar
         "t",
         &kind,
         &VIDEO,
-        &AUDIO,
+        &main_track(),
+        &Default::default(),
         &ch.bridge,
         &stats,
         nonstop_supervisor::ingest::Carry {
@@ -369,4 +390,191 @@ fn a_live_source_with_neither_video_nor_audio_sends_nothing() {
     assert!(synthetic, "the decoder found no audio (nor video)");
     assert!(got.is_none(), "filler from a source without any media");
     assert_eq!(stats.last_data(), 0, "and no data");
+}
+
+/// Zero crossings per second of a stereo S16 sample's left channel: the
+/// frequency of a sine.
+fn frequency(sample: &gst::Sample) -> f64 {
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let left: Vec<i16> = map
+        .chunks_exact(4)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let crossings = left.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    crossings as f64 / 2.0 / (left.len() as f64 / 48000.0)
+}
+
+/// Pulls until a sample of at least `n` ms of sound (the first after a
+/// decoder's start can be short).
+fn pull_audio(sink: &AppSink) -> gst::Sample {
+    loop {
+        let s = pull(sink);
+        if s.buffer().unwrap().size() >= 48 * 4 * 20 {
+            return s;
+        }
+    }
+}
+
+#[test]
+fn audio_streams_go_to_the_tracks_of_their_language_and_a_missing_one_gets_silence() {
+    gst::init().unwrap();
+    if std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        panic!("ffmpeg is missing (scripts/bootstrap installs it)");
+    }
+    let dir = std::env::temp_dir().join(format!("nonstop-tracks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("two.ts");
+    // Spanish at 880 Hz first in the PMT, English at 440 Hz second.
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=320x180:r=25:d=20",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=880:d=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=20",
+        ])
+        .args([
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-map",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-c:a", "aac", "-ac", "2", "-ar", "48000"])
+        .args([
+            "-metadata:s:a:0",
+            "language=spa",
+            "-metadata:s:a:1",
+            "language=eng",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let track = |id: &str, lang: &str| AudioTrack {
+        id: id.into(),
+        language: Some(lang.into()),
+        format: AUDIO,
+    };
+    let tracks = [
+        track("eng", "eng"),
+        track("spa", "spa"),
+        track("fre", "fre"),
+    ];
+    let ch = channel_with(3);
+    let kind = uri::input_kind(&format!("file://{}", file.display())).unwrap();
+    let stats = Arc::new(InputStats::default());
+    let ingest = ingest::build(
+        "t",
+        &kind,
+        &VIDEO,
+        &tracks,
+        &Default::default(),
+        &ch.bridge,
+        &stats,
+        Default::default(),
+    )
+    .unwrap();
+    let bus = ingest.pipeline.bus().unwrap();
+    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    // tsdemux posts its tables as element messages too.
+    let msg = loop {
+        let m = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::Element],
+            )
+            .expect("no tracks message");
+        if m.structure()
+            .is_some_and(|s| s.name() == ingest::TRACKS_MESSAGE)
+        {
+            break m;
+        }
+    };
+    let s = msg.structure().unwrap();
+    assert_eq!(
+        s.get::<String>("missing").unwrap(),
+        "2",
+        "French is missing"
+    );
+    assert_eq!(s.get::<u32>("streams").unwrap(), 2);
+    let mapping = s.get::<String>("mapping").unwrap();
+    assert_eq!(
+        mapping,
+        "eng ← stream 1 [eng], spa ← stream 0 [spa], fre: none (silence)"
+    );
+    let (eng, spa, fre) = (
+        pull_audio(&ch.audio),
+        pull_audio(&ch.more[0]),
+        pull_audio(&ch.more[1]),
+    );
+    let (fe, fs) = (frequency(&eng), frequency(&spa));
+    assert!((fe - 440.0).abs() < 20.0, "English reads {fe} Hz, want 440");
+    assert!((fs - 880.0).abs() < 20.0, "Spanish reads {fs} Hz, want 880");
+    let map = fre.buffer().unwrap().map_readable().unwrap();
+    assert!(map.iter().all(|b| *b == 0), "French is silence");
+    drop(map);
+    ingest.pipeline.set_state(gst::State::Null).unwrap();
+
+    // The input says where its tracks are: by index, overriding language.
+    let ch = channel_with(2);
+    let map = [("eng".to_owned(), TrackSource::Index(0))]
+        .into_iter()
+        .collect();
+    let ingest = ingest::build(
+        "t",
+        &kind,
+        &VIDEO,
+        &tracks[..2],
+        &map,
+        &ch.bridge,
+        &Arc::new(InputStats::default()),
+        Default::default(),
+    )
+    .unwrap();
+    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    let (eng, spa) = (pull_audio(&ch.audio), pull_audio(&ch.more[0]));
+    let (fe, fs) = (frequency(&eng), frequency(&spa));
+    assert!(
+        (fe - 880.0).abs() < 20.0,
+        "the map's stream 0 reads {fe} Hz, want 880"
+    );
+    // Spanish's own stream is taken, and the one at its position (1) is
+    // English: silence, not the wrong language.
+    let silent = spa
+        .buffer()
+        .unwrap()
+        .map_readable()
+        .unwrap()
+        .iter()
+        .all(|b| *b == 0);
+    assert!(silent, "Spanish reads {fs} Hz, want silence");
+    ingest.pipeline.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -101,6 +101,9 @@ impl Channel {
                 (Origin::Input(i), Some(s)) if s.name() == crate::ingest::SCTE35_MESSAGE => {
                     self.input_cue(i, s);
                 }
+                (Origin::Input(i), Some(s)) if s.name() == crate::ingest::TRACKS_MESSAGE => {
+                    self.input_tracks(i, s);
+                }
                 (_, Some(s)) => self.element_message(&ev.msg, s),
                 _ => {}
             },

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::pipeline::{forward, start, teardown};
-use super::{fmt_duration, Channel, Event, Origin, Phase, START_GRACE};
+use super::{fmt_duration, Channel, ChannelEvent, Event, Origin, Phase, START_GRACE};
 use crate::backoff::Backoff;
 use crate::ingest::{self, InputStats};
 use crate::srtin;
@@ -55,6 +55,49 @@ pub(super) struct Input {
 }
 
 impl Channel {
+    /// Input `i` found its audio streams: log which feeds which track,
+    /// and raise `audio-<track>:missing` for each track it lacks (clear it
+    /// for one it has again, after a restart).
+    pub(super) fn input_tracks(&mut self, i: usize, s: &gst::StructureRef) {
+        let missing: Vec<usize> = s
+            .get::<String>("missing")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        let mapping = s.get::<String>("mapping").unwrap_or_default();
+        let input = self.inputs[i].id.clone();
+        info!(channel = %self.id, input = %input, "audio tracks: {mapping}");
+        for k in 0..self.cfg.audio.len() {
+            let media = match k {
+                0 => "audio".to_owned(),
+                k => format!("audio-{}", self.cfg.audio[k].id),
+            };
+            let raised = missing.contains(&k);
+            let was = self.alarms[i].contains(&format!("{media}:missing"));
+            if raised == was {
+                continue;
+            }
+            if raised {
+                warn!(channel = %self.id, event = "alarm-raised", input = %input, media = %media, alarm = "missing",
+                    "input {input} has no stream for audio track {}: it gets silence", self.cfg.audio[k].id);
+                *self.counters.input_alarms[i]
+                    .entry("missing".to_owned())
+                    .or_default() += 1;
+            } else {
+                info!(channel = %self.id, event = "alarm-cleared", input = %input, media = %media, alarm = "missing",
+                    "input {input} has a stream for audio track {} again", self.cfg.audio[k].id);
+            }
+            self.note_alarm(i, &media, "missing", raised);
+            self.emit(ChannelEvent::Alarm {
+                target: format!("{input}:{media}"),
+                kind: "missing".to_owned(),
+                raised,
+            });
+        }
+        self.publish_snapshot();
+    }
+
     pub(super) fn start_input(&mut self, i: usize) {
         let Some(core) = &self.core else {
             return;
@@ -96,6 +139,12 @@ impl Channel {
             &input.kind,
             &self.cfg.video,
             &self.cfg.audio,
+            &self
+                .cfg
+                .inputs
+                .get(i)
+                .map(|c| c.audio.clone())
+                .unwrap_or_default(),
             &core.bridges[i],
             &input.stats,
             ingest::Carry {

@@ -48,6 +48,19 @@ impl Output {
 }
 
 impl Channel {
+    /// What an output needs to know of the channel's audio tracks.
+    pub(super) fn audio_outs(&self) -> Vec<output::AudioOut> {
+        self.cfg
+            .audio
+            .iter()
+            .map(|t| output::AudioOut {
+                id: t.id.clone(),
+                language: t.language.as_deref().and_then(crate::config::iso639_2b),
+                bitrate: u64::from(t.format.bitrate) * 1000,
+            })
+            .collect()
+    }
+
     /// What an output needs to know of the renditions it carries.
     pub(super) fn rendition_infos(&self, list: &[usize]) -> Vec<output::Rendition> {
         list.iter()
@@ -58,7 +71,10 @@ impl Channel {
                     id: ren.id.clone(),
                     parser: ren.instances.first()?.choice.plan.parser,
                     size: ren.size,
-                    bandwidth: (ren.cfg.video_bitrate as u64 + self.cfg.audio.bitrate as u64)
+                    // The variant's own audio: the first track (the
+                    // others are renditions of their own in HLS).
+                    bandwidth: (ren.cfg.video_bitrate as u64
+                        + self.cfg.audio[0].format.bitrate as u64)
                         * 1000,
                     codecs: crate::encode::codecs_string(
                         &ren.cfg,
@@ -85,26 +101,34 @@ impl Channel {
         if self.holds_outputs() {
             return self.hold_output(o, &infos, fence);
         }
+        let audio = self.audio_outs();
         let out = &mut self.outputs[o];
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, shown) = out.dests[out.policy.current()].clone();
-        let result = output::build(&name, &kind, &infos, fence.as_ref(), self.fleet.is_some())
-            .and_then(|egress| {
-                let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
-                let started = start(
-                    &egress.pipeline,
-                    &held,
-                    &self.tx,
-                    Origin::Output(o),
-                    out.gen,
-                );
-                out.pipeline = Some(egress.pipeline);
-                started?;
-                self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
-                out.feed = Some(egress.feed);
-                Ok(egress.target)
-            });
+        let result = output::build(
+            &name,
+            &kind,
+            &infos,
+            &audio,
+            fence.as_ref(),
+            self.fleet.is_some(),
+        )
+        .and_then(|egress| {
+            let held = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+            let started = start(
+                &egress.pipeline,
+                &held,
+                &self.tx,
+                Origin::Output(o),
+                out.gen,
+            );
+            out.pipeline = Some(egress.pipeline);
+            started?;
+            self.fanout.add(feed_key(o, out.gen), egress.feed.clone());
+            out.feed = Some(egress.feed);
+            Ok(egress.target)
+        });
         out.phase = Phase::Starting {
             since: Instant::now(),
         };
@@ -141,21 +165,23 @@ impl Channel {
         fence: Option<Arc<output::Fence>>,
     ) {
         let epoch = self.fleet.is_some();
+        let audio = self.audio_outs();
         let out = &mut self.outputs[o];
         out.gen += 1;
         let name = format!("{}.output.{}", self.id, out.id);
         let (kind, _) = out.dests[out.policy.current()].clone();
-        let result = output::build(&name, &kind, infos, fence.as_ref(), epoch).and_then(|egress| {
-            let errors = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
-            out.pipeline = Some(egress.pipeline.clone());
-            egress
-                .pipeline
-                .set_state(gst::State::Ready)
-                .map_err(|_| anyhow::anyhow!("the output pipeline did not reach READY"))?;
-            out.errors = Some(errors);
-            out.feed = Some(egress.feed);
-            Ok(())
-        });
+        let result =
+            output::build(&name, &kind, infos, &audio, fence.as_ref(), epoch).and_then(|egress| {
+                let errors = forward(&egress.pipeline, &self.tx, Origin::Output(o), out.gen);
+                out.pipeline = Some(egress.pipeline.clone());
+                egress
+                    .pipeline
+                    .set_state(gst::State::Ready)
+                    .map_err(|_| anyhow::anyhow!("the output pipeline did not reach READY"))?;
+                out.errors = Some(errors);
+                out.feed = Some(egress.feed);
+                Ok(())
+            });
         match result {
             Ok(()) => {
                 out.phase = Phase::Held;

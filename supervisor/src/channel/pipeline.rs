@@ -229,8 +229,15 @@ impl Channel {
         // Unique per incarnation: switch groups are process-wide by name.
         let group = format!("nonstopd/{}/{}", self.id, self.core_gen);
         let vswitch = make("nonstopswitch", "vswitch")?;
-        let aswitch = make("nonstopswitch", "aswitch")?;
-        for s in [&vswitch, &aswitch] {
+        // One audio switch per track, all in the video's group: every
+        // track cuts with the picture.
+        let aswitches: Vec<gst::Element> = cfg
+            .audio
+            .iter()
+            .enumerate()
+            .map(|(k, _)| make("nonstopswitch", &audio_name("aswitch", k)))
+            .collect::<anyhow::Result<_>>()?;
+        for s in std::iter::once(&vswitch).chain(&aswitches) {
             s.set_property("timeout", ns(cfg.timeout).max(1));
             s.set_property("return-after", ns(cfg.return_after));
             s.set_property("clean-gap", ns(cfg.clean_gap));
@@ -245,50 +252,60 @@ impl Channel {
             s.set_property("sync-inputs", false);
             s.set_property("group", &group);
             s.set_property("epoch-grid", epoch);
+            pipeline.add(s)?;
         }
-        pipeline.add_many([&vswitch, &aswitch])?;
         let vcaps = ingest::video_caps(&cfg.video);
-        let acaps = ingest::audio_caps(&cfg.audio);
         let fail_on: Vec<&str> = cfg.watchdog.fail_on.iter().map(|a| a.name()).collect();
         let mut bridges = Vec::new();
         for (i, input) in self.inputs.iter().enumerate() {
-            let mut pair = Vec::new();
-            for (media, caps, switch, depth) in [
-                ("video", &vcaps, &vswitch, 8u64),
-                ("audio", &acaps, &aswitch, 32u64),
-            ] {
+            // The input's own list, else the channel's.
+            let own: Option<Vec<&str>> = cfg
+                .inputs
+                .get(i)
+                .and_then(|c| c.fail_on.as_ref())
+                .map(|l| l.iter().map(|a| a.name()).collect());
+            let fail_on = own.as_ref().unwrap_or(&fail_on);
+            let mut streams = vec![(Media::Video, vcaps.clone(), &vswitch, 8u64)];
+            for (k, t) in cfg.audio.iter().enumerate() {
+                let caps = ingest::audio_caps(&t.format);
+                streams.push((Media::Audio(k), caps, &aswitches[k], 32u64));
+            }
+            let mut srcs = Vec::new();
+            for (media, caps, switch, depth) in streams {
+                let label = media.label(&cfg.audio);
                 // A burst beyond the switch's appetite drops the oldest.
-                let name = format!("{}_{media}", input.id);
-                let src = crate::element::leaky_appsrc(&name, Some(caps), true, depth);
+                let name = format!("{}_{label}", input.id);
+                let src = crate::element::leaky_appsrc(&name, Some(&caps), true, depth);
                 pipeline.add(&src)?;
                 let mut last: gst::Element = src.clone().upcast();
                 // A slate is the last resort: it is never judged.
                 if !matches!(input.kind, InputKind::Slate(_)) {
-                    let wd = make("nonstopwatchdog", &format!("watchdog_{i}_{media}"))?;
+                    let wd = make("nonstopwatchdog", &format!("watchdog_{i}_{label}"))?;
                     let w = &cfg.watchdog;
                     wd.set_property("stall-timeout", ns(w.stall_timeout));
-                    if media == "video" {
-                        wd.set_property("freeze-timeout", ns(w.freeze_timeout));
-                        wd.set_property("freeze-tolerance", w.freeze_tolerance);
-                        wd.set_property("black-timeout", ns(w.black_timeout));
-                        wd.set_property("black-threshold", w.black_threshold);
-                        wd.set_property("black-ratio", w.black_ratio);
-                        if cfg.captions == crate::config::Captions::Required {
-                            wd.set_property("captions-timeout", ns(w.no_captions_timeout));
+                    match media {
+                        Media::Video => {
+                            wd.set_property("freeze-timeout", ns(w.freeze_timeout));
+                            wd.set_property("freeze-tolerance", w.freeze_tolerance);
+                            wd.set_property("black-timeout", ns(w.black_timeout));
+                            wd.set_property("black-threshold", w.black_threshold);
+                            wd.set_property("black-ratio", w.black_ratio);
+                            if cfg.captions == crate::config::Captions::Required {
+                                wd.set_property("captions-timeout", ns(w.no_captions_timeout));
+                            }
                         }
-                    } else {
-                        wd.set_property("silence-timeout", ns(w.silence_timeout));
-                        wd.set_property("silence-threshold", w.silence_threshold);
-                        set_loudness(&wd, w);
+                        Media::Audio(k) => {
+                            wd.set_property("silence-timeout", ns(w.silence_timeout));
+                            wd.set_property("silence-threshold", w.silence_threshold);
+                            // The first track is the programme's sound: it
+                            // is metered and its alarms can fail over. The
+                            // others raise alarms only.
+                            if k == 0 {
+                                set_loudness(&wd, w);
+                            }
+                        }
                     }
-                    // The input's own list, else the channel's.
-                    let own: Option<Vec<&str>> = cfg
-                        .inputs
-                        .get(i)
-                        .and_then(|c| c.fail_on.as_ref())
-                        .map(|l| l.iter().map(|a| a.name()).collect());
-                    let fail_on = own.as_ref().unwrap_or(&fail_on);
-                    if !fail_on.is_empty() {
+                    if !fail_on.is_empty() && media.judged() {
                         wd.set_property_from_str("fail-on", &fail_on.join("+"));
                     }
                     pipeline.add(&wd)?;
@@ -302,11 +319,10 @@ impl Channel {
                 last.static_pad("src")
                     .ok_or_else(|| anyhow!("no src pad"))?
                     .link(&pad)?;
-                pair.push(src);
+                srcs.push(src);
             }
-            let audio = pair.pop().expect("two appsrcs");
-            let video = pair.pop().expect("two appsrcs");
-            bridges.push(Bridge { video, audio });
+            let video = srcs.remove(0);
+            bridges.push(Bridge { video, audio: srcs });
         }
         // Video: raw frames to the encoder instances (own pipelines).
         let queue = gst::ElementFactory::make("queue").build()?;
@@ -318,8 +334,11 @@ impl Channel {
         pipeline.add_many([&queue, raw.upcast_ref()])?;
         gst::Element::link_many([&vswitch, &queue, raw.upcast_ref()])?;
         encoders::raw_sink(&raw, self.taps.clone());
-        // Audio: one AAC encoder here, shared by every rendition.
-        self.encoded_audio(&pipeline, &aswitch, crate::encode::audio_chain(&cfg.audio)?)?;
+        // Audio: one AAC encoder per track here, shared by every rendition.
+        for (k, (t, switch)) in cfg.audio.iter().zip(&aswitches).enumerate() {
+            let chain = crate::encode::audio_chain(&t.format, k)?;
+            self.encoded_audio(&pipeline, switch, chain, k)?;
+        }
         Ok(Core { pipeline, bridges })
     }
 
@@ -330,15 +349,16 @@ impl Channel {
         pipeline: &gst::Pipeline,
         switch: &gst::Element,
         encoder: Vec<gst::Element>,
+        track: usize,
     ) -> anyhow::Result<()> {
         let queue = gst::ElementFactory::make("queue").build()?;
         let sink = AppSink::builder()
-            .name("audio_out")
+            .name(audio_name("audio_out", track))
             .sync(false)
             .enable_last_sample(false)
             .build();
         let mut chain = vec![switch.clone()];
-        if self.cfg.watchdog.loudness {
+        if self.cfg.watchdog.loudness && track == 0 {
             // The programme as it goes to air: metered only, never judged
             // (there is nothing to fail over to after the switch).
             let meter = make("nonstopwatchdog", PROGRAM_METER)?;
@@ -358,10 +378,10 @@ impl Channel {
             AppSinkCallbacks::builder()
                 .new_sample(move |s| {
                     let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    fanout.audio(&sample);
+                    fanout.audio(track, &sample);
                     Ok(gst::FlowSuccess::Ok)
                 })
-                .eos(move |_| fanout_eos.eos_audio())
+                .eos(move |_| fanout_eos.eos_audio(track))
                 .build(),
         );
         Ok(())
@@ -482,6 +502,42 @@ impl Channel {
 pub(super) const PROGRAM_METER: &str = "program_loudness";
 /// Loudness readings for metrics and the status page: once a second.
 const LOUDNESS_EVERY: Duration = Duration::from_secs(1);
+
+/// `base` for the first audio track (the names a channel with one track
+/// always had), `base_k` for the others.
+fn audio_name(base: &str, track: usize) -> String {
+    match track {
+        0 => base.to_owned(),
+        k => format!("{base}_{k}"),
+    }
+}
+
+/// What a channel pipeline branch of an input carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Video,
+    /// The n-th audio track.
+    Audio(usize),
+}
+
+impl Media {
+    /// Names its appsrc and watchdog, and its alarms: `video`, `audio`
+    /// (the first track), `audio-<track id>` (the others).
+    fn label(self, tracks: &[crate::config::AudioTrack]) -> String {
+        match self {
+            Media::Video => "video".into(),
+            Media::Audio(0) => "audio".into(),
+            Media::Audio(k) => format!("audio-{}", tracks[k].id),
+        }
+    }
+
+    /// Its alarms can take the input off air (`fail_on`): the picture
+    /// and the first track. A second language's silence is reported,
+    /// not a reason to leave a source whose programme is fine.
+    fn judged(self) -> bool {
+        matches!(self, Media::Video | Media::Audio(0))
+    }
+}
 
 /// An input's audio watchdog: its loudness meter and alarms.
 fn set_loudness(wd: &gst::Element, w: &crate::config::Watchdog) {

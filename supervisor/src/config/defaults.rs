@@ -158,8 +158,11 @@ mod tests {
         assert_eq!(ch.watchdog.silence_threshold, -50.0);
         assert!(ch.inputs.iter().all(|i| i.fail_on.is_none()));
         assert_eq!(ch.startup_grace, Duration::from_secs(1));
+        assert_eq!(ch.audio.len(), 1);
+        assert_eq!(ch.audio[0].id, "main");
+        assert_eq!(ch.audio[0].language, None);
         assert_eq!(
-            ch.audio,
+            ch.audio[0].format,
             AudioFormat {
                 rate: 48000,
                 channels: 2,

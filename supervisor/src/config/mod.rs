@@ -24,7 +24,9 @@ pub use encoder::{
 };
 pub use error::ConfigError;
 pub use fleet::{ChannelFleet, Fleet, FleetMode};
-pub use format::{AudioFormat, VideoFormat};
+pub use format::{
+    iso639_1, iso639_2b, AudioFormat, AudioTrack, TrackSource, VideoFormat, MAIN_TRACK,
+};
 pub use parse::{drop_in_dir, drop_ins};
 pub use schema::{
     Alarm, AlertKind, AlertSink, Backoff, Captions, Channel, Config, Input, Output, OutputMode,

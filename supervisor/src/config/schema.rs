@@ -17,7 +17,7 @@ use super::defaults::{
     default_true, default_true_peak_limit,
 };
 use super::encoder::{default_encoders, one_or_many, Encoder};
-use super::format::{AudioFormat, VideoFormat};
+use super::format::{default_tracks, tracks, AudioTrack, TrackSource, VideoFormat};
 use super::units::{dbfs, dbtp, duration, lu, lufs, luma, percent, share};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,8 +43,10 @@ pub struct Channel {
     pub id: Spanned<String>,
     #[serde(default)]
     pub video: VideoFormat,
-    #[serde(default)]
-    pub audio: AudioFormat,
+    /// `[channel.audio]` (one track, `main`) or `[[channel.audio]]`
+    /// (tracks, each with its id and language).
+    #[serde(default = "default_tracks", deserialize_with = "tracks")]
+    pub audio: Vec<AudioTrack>,
     /// Closed captions (CEA-608/708) from the input on air to the outputs.
     #[serde(default)]
     pub captions: Captions,
@@ -313,6 +315,11 @@ pub struct Input {
     /// `watchdog.fail_on`.
     #[serde(default)]
     pub fail_on: Option<Vec<Alarm>>,
+    /// `[channel.input.audio]`: track id → its stream in this input (an
+    /// index or a language); a track not named takes the stream in its
+    /// language, else the one at its position.
+    #[serde(default)]
+    pub audio: std::collections::BTreeMap<String, TrackSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

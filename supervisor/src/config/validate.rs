@@ -90,6 +90,7 @@ impl Config {
                     ),
                 );
             }
+            check_tracks(ch, &at, errors);
             let mut ids = HashSet::new();
             for (i, input) in ch.inputs.iter().enumerate() {
                 let at = format!("{at}.input[{i}]");
@@ -97,6 +98,7 @@ impl Config {
                 if let Err(e) = crate::uri::check_input(input.uri.get_ref()) {
                     errors.push(input.uri.span(), format!("{at}.uri"), e);
                 }
+                check_track_map(ch, input, &at, errors);
             }
             let mut encoder_ids = HashSet::new();
             for (e, enc) in ch.encoders.iter().enumerate() {
@@ -332,6 +334,92 @@ impl Encoder {
     }
 }
 
+/// The channel's audio tracks: ids (they name outputs' streams, HLS
+/// renditions and alarms: no '_'), languages libgsttag knows, and formats
+/// an AAC encoder takes.
+fn check_tracks(ch: &super::Channel, at: &str, errors: &mut Errors) {
+    let span = ch.id.span();
+    if ch.audio.len() > MAX_TRACKS {
+        errors.push(
+            span.clone(),
+            format!("{at}.audio"),
+            format!("{} audio tracks: at most {MAX_TRACKS}", ch.audio.len()),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (t, track) in ch.audio.iter().enumerate() {
+        let at = format!("{at}.audio[{t}]");
+        let id = &track.id;
+        let ok = !id.is_empty()
+            && id.len() <= 32
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            errors.push(
+                span.clone(),
+                format!("{at}.id"),
+                format!("invalid audio track id \"{id}\"; expected 1 to 32 letters, digits or '-'"),
+            );
+        } else if !seen.insert(id.clone()) {
+            errors.push(
+                span.clone(),
+                format!("{at}.id"),
+                format!("duplicate audio track id \"{id}\""),
+            );
+        }
+        if let Some(l) = &track.language {
+            if super::iso639_2b(l).is_none() {
+                errors.push(
+                    span.clone(),
+                    format!("{at}.language"),
+                    format!("\"{l}\" is not an ISO 639 language code (such as \"eng\" or \"spa\")"),
+                );
+            }
+        }
+        let f = &track.format;
+        if !matches!(f.channels, 1 | 2 | 6) || !(8000..=96000).contains(&f.rate) {
+            errors.push(
+                span.clone(),
+                at.clone(),
+                format!(
+                    "{} Hz, {} channels: AAC here takes 8000 to 96000 Hz, 1, 2 or 6 channels",
+                    f.rate, f.channels
+                ),
+            );
+        }
+    }
+}
+
+/// At most this many audio tracks per channel (each is a switch, an
+/// encoder and a stream in every output).
+pub const MAX_TRACKS: usize = 8;
+
+/// `[channel.input.audio]`: names tracks of the channel, with languages
+/// libgsttag knows.
+fn check_track_map(ch: &super::Channel, input: &super::Input, at: &str, errors: &mut Errors) {
+    for (track, source) in &input.audio {
+        let path = format!("{at}.audio.{track}");
+        if !ch.audio.iter().any(|t| &t.id == track) {
+            let known: Vec<&str> = ch.audio.iter().map(|t| t.id.as_str()).collect();
+            errors.push(
+                input.id.span(),
+                path,
+                format!(
+                    "the channel has no audio track \"{track}\" (its tracks: {})",
+                    known.join(", ")
+                ),
+            );
+        } else if let super::TrackSource::Language(l) = source {
+            if super::iso639_2b(l).is_none() {
+                errors.push(
+                    input.id.span(),
+                    path,
+                    format!("\"{l}\" is not an ISO 639 language code nor a stream index"),
+                );
+            }
+        }
+    }
+}
+
 /// Ids name D-Bus objects and metrics labels: keep them plain.
 fn check_id(
     errors: &mut Errors,
@@ -434,6 +522,61 @@ mod tests {
                  expected srt, udp, rtmp, rtmps, hls or file",
             ]
         );
+    }
+
+    #[test]
+    fn audio_tracks_and_the_inputs_maps_are_read_and_checked() {
+        let tracks = r#"
+[[channel]]
+id = "news"
+
+[[channel.audio]]
+id = "eng"
+language = "eng"
+
+[[channel.audio]]
+id = "spa"
+language = "es"
+bitrate = 96
+
+[[channel.input]]
+id = "a"
+uri = "test://smpte"
+audio = { spa = 2, eng = "en" }
+"#;
+        let c = Config::parse("ch.toml", tracks).unwrap();
+        let ch = &c.channels[0];
+        let ids: Vec<&str> = ch.audio.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["eng", "spa"]);
+        assert_eq!(ch.audio[1].language.as_deref(), Some("es"));
+        assert_eq!(ch.audio[1].format.bitrate, 96);
+        assert_eq!(ch.audio[1].format.rate, 48000);
+        use crate::config::TrackSource;
+        assert_eq!(ch.inputs[0].audio["spa"], TrackSource::Index(2));
+        assert_eq!(
+            ch.inputs[0].audio["eng"],
+            TrackSource::Language("en".into())
+        );
+
+        let bad = tracks
+            .replace("id = \"spa\"", "id = \"eng\"")
+            .replace("language = \"eng\"", "language = \"english please\"")
+            .replace("spa = 2", "fre = 2");
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "ch.toml:3:6: channel[0].audio[0].language: \"english please\" is not an ISO 639 \
+                 language code (such as \"eng\" or \"spa\")",
+                "ch.toml:3:6: channel[0].audio[1].id: duplicate audio track id \"eng\"",
+                "ch.toml:15:6: channel[0].input[0].audio.fre: the channel has no audio track \"fre\" \
+                 (its tracks: eng, eng)",
+            ]
+        );
+        let typo = tracks.replace("bitrate = 96", "bitrat = 96");
+        let e = errors(&typo).join("\n");
+        assert!(e.contains("unknown field `bitrat`"), "{e}");
+        let neither = tracks.replace("[[channel.input]]", "audio = 3\n[[channel.input]]");
+        assert!(!errors(&neither).is_empty());
     }
 
     #[test]

@@ -293,10 +293,15 @@ pub fn aac_properties(a: &AudioFormat) -> Vec<(&'static str, Value)> {
     vec![("bitrate", Value::I32(bps as i32))]
 }
 
-/// convert → resample → AAC encoder → aacparse.
-pub fn audio_chain(a: &AudioFormat) -> anyhow::Result<Vec<gst::Element>> {
+/// convert → resample → AAC encoder → aacparse, for audio track `track`
+/// (its encoder is `aenc`, `aenc_1`, …).
+pub fn audio_chain(a: &AudioFormat, track: usize) -> anyhow::Result<Vec<gst::Element>> {
     let factory = aac_factory()?;
-    let enc = gst::ElementFactory::make(factory).name("aenc").build()?;
+    let name = match track {
+        0 => "aenc".to_owned(),
+        k => format!("aenc_{k}"),
+    };
+    let enc = gst::ElementFactory::make(factory).name(name).build()?;
     apply(&enc, &aac_properties(a), &[])?;
     Ok(vec![
         make("audioconvert")?,
@@ -485,7 +490,7 @@ mod tests {
         assert_eq!(aac_properties(&a), vec![("bitrate", Value::I32(96_000))]);
         gst::init().unwrap();
         assert_eq!(
-            audio_chain(&a).unwrap()[2].property::<i32>("bitrate"),
+            audio_chain(&a, 0).unwrap()[2].property::<i32>("bitrate"),
             96_000
         );
     }

@@ -15,7 +15,8 @@ use super::MAX_DUPLICATION;
 #[derive(Clone, Debug)]
 pub struct Bridge {
     pub video: AppSrc,
-    pub audio: AppSrc,
+    /// One per audio track of the channel.
+    pub audio: Vec<AppSrc>,
 }
 
 /// What the input's streaming threads record and the channel reads:
@@ -25,7 +26,10 @@ pub struct InputStats {
     last_video: AtomicU64,
     last_audio: AtomicU64,
     pub(super) video_synthetic: AtomicBool,
+    /// The first audio track is synthetic.
     pub(super) audio_synthetic: AtomicBool,
+    /// The other tracks that are: bit k for track k.
+    tracks_synthetic: std::sync::atomic::AtomicU32,
     pub buffers: AtomicU64,
     pub bytes: AtomicU64,
     /// Decoded video frames (real ones).
@@ -62,6 +66,23 @@ impl InputStats {
         ] {
             f.store(false, Ordering::Relaxed);
         }
+        self.tracks_synthetic.store(0, Ordering::Relaxed);
+    }
+
+    /// Audio track `k` of this input is silence made here (the source
+    /// has no stream for it).
+    pub(super) fn set_audio_synthetic(&self, k: usize) {
+        match k {
+            0 => self.audio_synthetic.store(true, Ordering::Relaxed),
+            k => {
+                self.tracks_synthetic
+                    .fetch_or(1 << k.min(31), Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn track_synthetic(&self, k: usize) -> bool {
+        self.tracks_synthetic.load(Ordering::Relaxed) & (1 << k.min(31)) != 0
     }
 
     /// When the source last delivered real media (monotonic ns; 0: never).
@@ -139,7 +160,10 @@ pub(super) fn blanked(buffer: &gst::Buffer, planes: &[(usize, u8)]) -> Option<gs
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Media {
     Video,
+    /// The first audio track: with the video, what tells the input is live.
     Audio,
+    /// Another audio track (its index): passed and counted, nothing more.
+    Track(usize),
 }
 
 /// A built (not yet started) input pipeline.
@@ -213,7 +237,7 @@ pub(super) fn bridge(
                             buffer = b;
                         }
                     }
-                    (InputFault::Silence, Media::Audio) => {
+                    (InputFault::Silence, Media::Audio | Media::Track(_)) => {
                         if let Some(b) = blanked(&buffer, &[(buffer.size(), 0)]) {
                             buffer = b;
                         }
@@ -221,24 +245,42 @@ pub(super) fn bridge(
                     _ => {}
                 }
                 let (synthetic, other_last) = match media {
-                    Media::Video => (&stats.video_synthetic, &stats.last_audio),
-                    Media::Audio => (&stats.audio_synthetic, &stats.last_video),
+                    Media::Video => (
+                        stats.video_synthetic.load(Ordering::Relaxed),
+                        stats.last_audio.load(Ordering::Relaxed),
+                    ),
+                    Media::Audio => (
+                        stats.audio_synthetic.load(Ordering::Relaxed),
+                        stats.last_video.load(Ordering::Relaxed),
+                    ),
+                    Media::Track(k) => (stats.track_synthetic(k), stats.last_data()),
                 };
-                if synthetic.load(Ordering::Relaxed) {
+                if let Media::Track(_) = media {
+                    if synthetic && !filler_due(other_last, crate::monotonic_ns()) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    if !synthetic {
+                        stats
+                            .bytes
+                            .fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                    }
+                } else if synthetic {
                     // Filler for the stream a source lacks flows only while
                     // the source delivers the other one: a source with
                     // neither (garbage typefound as subtitles), or whose
                     // decoder made one frame of some garbage, must not
                     // look alive to the switch.
-                    let last = other_last.load(Ordering::Relaxed);
-                    if !filler_due(last, crate::monotonic_ns()) {
+                    if !filler_due(other_last, crate::monotonic_ns()) {
                         return Ok(gst::FlowSuccess::Ok);
                     }
                 } else {
                     let now = crate::monotonic_ns().max(1);
                     match media {
                         Media::Video => stats.last_video.store(now, Ordering::Relaxed),
-                        Media::Audio => stats.last_audio.store(now, Ordering::Relaxed),
+                        // (Other tracks took the branch above.)
+                        Media::Audio | Media::Track(_) => {
+                            stats.last_audio.store(now, Ordering::Relaxed)
+                        }
                     }
                     stats.buffers.fetch_add(1, Ordering::Relaxed);
                     if media == Media::Video {
@@ -256,7 +298,7 @@ pub(super) fn bridge(
                     }
                     let first = match media {
                         Media::Video => &stats.first_video,
-                        Media::Audio => &stats.first_audio,
+                        Media::Audio | Media::Track(_) => &stats.first_audio,
                     };
                     if !first.swap(true, Ordering::AcqRel) {
                         let notify = stats.on_first.lock().ok().and_then(|f| f.clone());

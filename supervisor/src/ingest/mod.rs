@@ -21,7 +21,7 @@ use anyhow::anyhow;
 use gst::glib;
 use gst::prelude::*;
 
-use crate::config::{AudioFormat, Captions, VideoFormat};
+use crate::config::{AudioFormat, AudioTrack, Captions, TrackSource, VideoFormat};
 use crate::element::make;
 use crate::uri::{InputKind, Slate, TestSource};
 
@@ -57,10 +57,12 @@ mod captions;
 mod cues;
 mod multicast;
 mod sources;
+mod tracks;
 
 use bridge::{bridge, Media};
 pub use bridge::{Bridge, Ingest, InputFault, InputStats};
 pub use cues::{input_time, SCTE35_MESSAGE};
+pub use tracks::TRACKS_MESSAGE;
 
 /// What an input carries besides one picture and one sound.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,11 +77,13 @@ use sources::*;
 
 /// Builds the pipeline for one input. `name` names the pipeline in logs
 /// (`channel.input.id`).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     name: &str,
     kind: &InputKind,
     video: &VideoFormat,
-    audio: &AudioFormat,
+    audio: &[AudioTrack],
+    map: &std::collections::BTreeMap<String, TrackSource>,
     target: &Bridge,
     stats: &Arc<InputStats>,
     carry: Carry,
@@ -89,7 +93,24 @@ pub fn build(
     pipeline.use_clock(Some(&gst::SystemClock::obtain()));
     let paced = matches!(kind, InputKind::Uri { paced: true, .. });
     let (vin, vsink) = video_normalizer(&pipeline, video, paced)?;
-    let (ain, asink) = audio_normalizer(&pipeline, audio, paced)?;
+    let mut ains = Vec::new();
+    for (k, (t, to)) in audio.iter().zip(&target.audio).enumerate() {
+        let (ain, asink) = audio_normalizer(&pipeline, &t.format, paced, k)?;
+        let media = if k == 0 {
+            Media::Audio
+        } else {
+            Media::Track(k)
+        };
+        bridge(
+            &asink,
+            to.clone(),
+            stats.clone(),
+            media,
+            bridge::Extras::default(),
+        );
+        ains.push(ain);
+    }
+    let plan = tracks::Plan::new(audio, map);
     let cc = captions::take_off(&vin, video.framerate, carry.captions);
     let mark = carry.scte35.then(|| cues::input_time_caps(carry.index));
     if carry.scte35 {
@@ -97,8 +118,6 @@ pub fn build(
     }
     let v = bridge::Extras { captions: cc, mark };
     bridge(&vsink, target.video.clone(), stats.clone(), Media::Video, v);
-    let a = bridge::Extras::default();
-    bridge(&asink, target.audio.clone(), stats.clone(), Media::Audio, a);
     let mut looped = false;
     let mut feed = None;
     match kind {
@@ -121,9 +140,9 @@ pub fn build(
             if carry.scte35 {
                 cues::demux_events(&dec);
             }
-            decoded(&pipeline, &dec, None, &vin, &ain, !paced, stats)?;
+            decoded(&pipeline, &dec, None, &vin, &ains, &plan, !paced, stats)?;
         }
-        InputKind::Test(t) => test_source(&pipeline, t, video, &vin, &ain)?,
+        InputKind::Test(t) => test_source(&pipeline, t, video, &vin, &ains)?,
         InputKind::Slate(Slate::Colour { argb, text }) => {
             let t = TestSource {
                 pattern: "solid-color".into(),
@@ -132,7 +151,7 @@ pub fn build(
                 level: crate::uri::DEFAULT_TONE_LEVEL,
                 stall: None,
             };
-            test_source(&pipeline, &t, video, &vin, &ain)?;
+            test_source(&pipeline, &t, video, &vin, &ains)?;
             if let Some(src) = pipeline.by_name("vsrc") {
                 src.set_property("foreground-color", *argb);
             }
@@ -151,7 +170,16 @@ pub fn build(
             let uri = glib::filename_to_uri(path, None)
                 .map_err(|e| anyhow!("slate image {path}: {e}"))?;
             let dec = uri_decoder(&pipeline, &uri, stats, None)?;
-            decoded(&pipeline, &dec, Some(&freeze), &vin, &ain, true, stats)?;
+            decoded(
+                &pipeline,
+                &dec,
+                Some(&freeze),
+                &vin,
+                &ains,
+                &plan,
+                true,
+                stats,
+            )?;
         }
     }
     Ok(Ingest {

@@ -3,7 +3,7 @@
 //! give every input the channel's caps.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -68,17 +68,24 @@ pub(super) fn video_normalizer(
     Ok((first, sink))
 }
 
+/// The normalizer of audio track `track`: its first element is `ain`
+/// (`ain_1`, … for the others), its appsink `asink` (`asink_1`, …).
 pub(super) fn audio_normalizer(
     pipeline: &gst::Pipeline,
     a: &AudioFormat,
     paced: bool,
+    track: usize,
 ) -> anyhow::Result<(gst::Element, AppSink)> {
-    let first = make("audioconvert", Some("ain"))?;
+    let name = |base: &str| match track {
+        0 => base.to_owned(),
+        k => format!("{base}_{k}"),
+    };
+    let first = make("audioconvert", Some(&name("ain")))?;
     let resample = make("audioresample", None)?;
     let convert = make("audioconvert", None)?;
     let caps = make("capsfilter", None)?;
     caps.set_property("caps", audio_caps(a));
-    let sink = appsink("asink", paced)?;
+    let sink = appsink(&name("asink"), paced)?;
     chain(
         pipeline,
         &[
@@ -178,16 +185,19 @@ pub(super) fn fed_decoder(
     Ok((src, dec))
 }
 
-/// A decoder (uridecodebin, decodebin) with its pads linked to the
-/// normalizers as they appear; at no-more-pads a missing stream is made
-/// synthetic. `video_to` overrides where video goes (the slate's
-/// imagefreeze).
+/// A decoder (uridecodebin, decodebin) with its video pad linked to the
+/// normalizer as it appears, and its audio pads collected; at
+/// no-more-pads the audio streams go to the tracks by `plan` and a missing
+/// stream is made synthetic. `video_to` overrides where video goes (the
+/// slate's imagefreeze).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decoded(
     pipeline: &gst::Pipeline,
     dec: &gst::Element,
     video_to: Option<&gst::Element>,
     vin: &gst::Element,
-    ain: &gst::Element,
+    ains: &[gst::Element],
+    plan: &super::tracks::Plan,
     live: bool,
     stats: &Arc<InputStats>,
 ) -> anyhow::Result<()> {
@@ -195,38 +205,68 @@ pub(super) fn decoded(
         .unwrap_or(vin)
         .static_pad("sink")
         .ok_or_else(|| anyhow!("normalizer without a sink pad"))?;
-    let apad = ain
-        .static_pad("sink")
+    let apads: Vec<gst::Pad> = ains
+        .iter()
+        .map(|a| a.static_pad("sink"))
+        .collect::<Option<_>>()
         .ok_or_else(|| anyhow!("normalizer without a sink pad"))?;
+    // The decoder's audio pads with their languages, until no-more-pads.
+    let audio: Arc<Mutex<super::tracks::Streams>> = Arc::default();
     {
-        let (vpad, apad) = (vpad.clone(), apad.clone());
+        let (vpad, audio) = (vpad.clone(), audio.clone());
         dec.connect_pad_added(move |_, pad| {
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
             let Some(kind) = caps.structure(0).map(|s| s.name().to_string()) else {
                 return;
             };
-            let target = if kind.starts_with("video/") {
-                &vpad
+            if kind.starts_with("video/") {
+                // A second video track is left unlinked (ignored).
+                if !vpad.is_linked() {
+                    let _ = pad.link(&vpad);
+                }
             } else if kind.starts_with("audio/") {
-                &apad
-            } else {
-                return;
-            };
-            // A second video or audio track is left unlinked (ignored).
-            if !target.is_linked() {
-                let _ = pad.link(target);
+                let lang = super::tracks::pad_language(pad);
+                audio
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((pad.clone(), lang));
             }
         });
     }
     let weak = pipeline.downgrade();
     let stats = stats.clone();
-    dec.connect_no_more_pads(move |_| {
+    let plan = plan.clone();
+    dec.connect_no_more_pads(move |dec| {
         let Some(pipeline) = weak.upgrade() else {
             return;
         };
-        if !apad.is_linked() {
-            stats.audio_synthetic.store(true, Ordering::Relaxed);
-            let _ = synthetic(&pipeline, Media::Audio, live, &apad);
+        let mut found = std::mem::take(&mut *audio.lock().unwrap_or_else(|e| e.into_inner()));
+        super::tracks::sort_streams(&mut found);
+        let langs: Vec<Option<String>> = found.iter().map(|(_, l)| l.clone()).collect();
+        let assigned = plan.assign(&langs);
+        let mut missing = Vec::new();
+        for (k, (apad, a)) in apads.iter().zip(&assigned).enumerate() {
+            if apad.is_linked() {
+                continue;
+            }
+            // Streams not taken by a track stay unlinked (ignored).
+            let linked = a.is_some_and(|s| found[s].0.link(apad).is_ok());
+            if !linked {
+                stats.set_audio_synthetic(k);
+                let _ = synthetic(&pipeline, Media::Audio, live, apad);
+                if found.is_empty() && plan.tracks.len() == 1 {
+                    continue; // a plain channel, a source without sound
+                }
+                missing.push(k.to_string());
+            }
+        }
+        if plan.tracks.len() > 1 || !missing.is_empty() {
+            let s = gst::Structure::builder(super::tracks::TRACKS_MESSAGE)
+                .field("missing", missing.join(","))
+                .field("streams", found.len() as u32)
+                .field("mapping", super::tracks::describe(&plan, &langs, &assigned))
+                .build();
+            let _ = dec.post_message(gst::message::Element::builder(s).src(dec).build());
         }
         if !vpad.is_linked() {
             stats.video_synthetic.store(true, Ordering::Relaxed);
@@ -244,7 +284,7 @@ pub(super) fn synthetic(
     to: &gst::Pad,
 ) -> anyhow::Result<()> {
     let src = match media {
-        Media::Audio => {
+        Media::Audio | Media::Track(_) => {
             let s = make("audiotestsrc", None)?;
             s.set_property_from_str("wave", "silence");
             s
@@ -271,7 +311,7 @@ pub(super) fn test_source(
     t: &TestSource,
     v: &VideoFormat,
     vin: &gst::Element,
-    ain: &gst::Element,
+    ains: &[gst::Element],
 ) -> anyhow::Result<()> {
     let vsrc = make("videotestsrc", Some("vsrc"))?;
     vsrc.set_property("is-live", true);
@@ -289,19 +329,29 @@ pub(super) fn test_source(
             .build(),
     );
     let overlay = text_overlay(t.label.as_deref(), "top")?;
-    let asrc = make("audiotestsrc", Some("asrc"))?;
-    asrc.set_property("is-live", true);
-    if t.tone > 0.0 {
-        asrc.set_property("freq", t.tone);
-        asrc.set_property("volume", 10f64.powf(t.level / 20.0));
-    } else {
-        asrc.set_property_from_str("wave", "silence");
-    }
-    pipeline.add_many([&vsrc, &vcaps, &overlay, &asrc])?;
+    pipeline.add_many([&vsrc, &vcaps, &overlay])?;
     gst::Element::link_many([&vsrc, &vcaps, &overlay, vin])?;
-    asrc.link(ain)?;
+    let mut srcs = vec![vsrc];
+    // The same tone on every audio track.
+    for (k, ain) in ains.iter().enumerate() {
+        let name = match k {
+            0 => "asrc".to_owned(),
+            k => format!("asrc_{k}"),
+        };
+        let asrc = make("audiotestsrc", Some(&name))?;
+        asrc.set_property("is-live", true);
+        if t.tone > 0.0 {
+            asrc.set_property("freq", t.tone);
+            asrc.set_property("volume", 10f64.powf(t.level / 20.0));
+        } else {
+            asrc.set_property_from_str("wave", "silence");
+        }
+        pipeline.add(&asrc)?;
+        asrc.link(ain)?;
+        srcs.push(asrc);
+    }
     if let Some((every, dur)) = t.stall {
-        for src in [&vsrc, &asrc] {
+        for src in &srcs {
             stall_schedule(src, every, dur);
         }
     }

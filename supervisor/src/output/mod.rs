@@ -2,9 +2,13 @@
 //! stream, isolated so that a failed destination touches nothing else.
 //!
 //! ```text
-//! channel: encoders → appsink ══ Fanout ══► appsrc (video) ┐
-//!                                           appsrc (audio) ┴► parse → mux → sink
+//! channel: encoders → appsink ══ Fanout ══► appsrc (video) ─┐
+//!                                           appsrc (audio) ─┼► parse → mux → sink
+//!                                           appsrc (track 2)┘
 //! ```
+//!
+//! Every audio track goes to every output that can carry several (TS, MP4,
+//! MKV, HLS as alternate renditions); RTMP (FLV) carries the first.
 //!
 //! An output begins on a keyframe. MPEG-TS outputs keep the channel's
 //! timestamps, so they run on continuously across a restart; FLV and file
@@ -23,19 +27,23 @@ use crate::uri::{Container, OutputKind};
 mod fence;
 mod playlist;
 pub mod scte35;
+mod tracks;
 
 pub use fence::{boottime_ns, Fence};
+pub use tracks::AudioOut;
 
 /// Encoded frames an output may hold while its destination is slow; beyond
 /// that the oldest go (this output only; the others never wait for it).
 const QUEUE_BUFFERS: u64 = 250;
 
-/// One rendition in an output: its video and the channel's audio.
+/// One rendition in an output: its video and the channel's audio tracks
+/// (the first, or all of them).
 pub struct Track {
     /// Index of the encoder (rendition) whose video it carries.
     pub rendition: usize,
     video: AppSrc,
-    audio: AppSrc,
+    /// By audio track.
+    audio: Vec<AppSrc>,
     /// Waiting for the first keyframe until set.
     started: AtomicBool,
     /// Subtracted from timestamps (containers that start at zero); set by
@@ -50,7 +58,7 @@ pub struct Track {
     /// Audio that came before the first keyframe: the part at or after it
     /// goes out once video starts (video may be delayed, e.g. by an
     /// active-active encoder's delay line, while audio is not).
-    pending: Mutex<std::collections::VecDeque<(gst::Buffer, Option<gst::Caps>)>>,
+    pending: Mutex<std::collections::VecDeque<(usize, gst::Buffer, Option<gst::Caps>)>>,
     /// SCTE-35 sections waiting for a video frame to pass.
     cues: Mutex<CueGate>,
 }
@@ -180,16 +188,29 @@ impl Track {
         }
     }
 
-    fn push(&self, buffer: &gst::Buffer, caps: Option<&gst::Caps>, video: bool, rebase: bool) {
-        let src = if video { &self.video } else { &self.audio };
+    /// `audio`: the audio track it belongs to; `None`: video.
+    fn push(
+        &self,
+        buffer: &gst::Buffer,
+        caps: Option<&gst::Caps>,
+        audio: Option<usize>,
+        rebase: bool,
+    ) {
+        let src = match audio {
+            None => &self.video,
+            Some(t) => match self.audio.get(t) {
+                Some(s) => s,
+                None => return,
+            },
+        };
         if !self.started.load(Ordering::Acquire) {
             // The start and the held audio go together under this lock, so
             // audio arriving meanwhile queues behind them, in order.
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if !self.started.load(Ordering::Acquire) {
-                if !video {
-                    pending.push_back((buffer.clone(), caps.cloned()));
-                    while pending.len() > PENDING_AUDIO {
+                if let Some(t) = audio {
+                    pending.push_back((t, buffer.clone(), caps.cloned()));
+                    while pending.len() > PENDING_AUDIO * self.audio.len().max(1) {
                         pending.pop_front();
                     }
                     return;
@@ -208,13 +229,13 @@ impl Track {
                 self.base.store(first, Ordering::Relaxed);
                 let key = buffer.pts().map_or(0, |t| t.nseconds());
                 self.first_key.store(key, Ordering::Release);
-                let held: Vec<(gst::Buffer, Option<gst::Caps>)> = pending
+                let held: Vec<(usize, gst::Buffer, Option<gst::Caps>)> = pending
                     .drain(..)
-                    .filter(|(b, _)| b.pts().is_some_and(|t| t.nseconds() >= key))
+                    .filter(|(_, b, _)| b.pts().is_some_and(|t| t.nseconds() >= key))
                     .collect();
                 self.push_now(src, buffer, caps, rebase);
-                for (a, c) in &held {
-                    self.push_now(&self.audio, a, c.as_ref(), rebase);
+                for (t, a, c) in &held {
+                    self.push_now(&self.audio[*t], a, c.as_ref(), rebase);
                 }
                 self.started.store(true, Ordering::Release);
                 return;
@@ -372,13 +393,14 @@ impl Fanout {
         }
         self.each(|f| {
             for t in f.tracks.iter().filter(|t| t.rendition == rendition) {
-                t.push(buffer, caps, true, f.rebase);
+                t.push(buffer, caps, None, f.rebase);
             }
         });
     }
 
-    /// An encoded audio sample of the channel: to every track.
-    pub fn audio(&self, sample: &gst::Sample) {
+    /// An encoded audio sample of the channel's audio track `track`: to
+    /// every output that carries it.
+    pub fn audio(&self, track: usize, sample: &gst::Sample) {
         let Some(buffer) = running_time(sample) else {
             return;
         };
@@ -388,7 +410,7 @@ impl Fanout {
         let caps = sample.caps_owned();
         self.each(|f| {
             for t in &f.tracks {
-                t.push(&buffer, caps.as_ref(), false, f.rebase);
+                t.push(&buffer, caps.as_ref(), Some(track), f.rebase);
             }
         });
     }
@@ -403,11 +425,13 @@ impl Fanout {
         });
     }
 
-    /// The channel's audio ended.
-    pub fn eos_audio(&self) {
+    /// An audio track of the channel ended.
+    pub fn eos_audio(&self, track: usize) {
         self.each(|f| {
             for t in &f.tracks {
-                let _ = t.audio.end_of_stream();
+                if let Some(a) = t.audio.get(track) {
+                    let _ = a.end_of_stream();
+                }
             }
         });
     }
@@ -695,11 +719,14 @@ fn udp_sink(
 
 /// Builds the pipeline for one output carrying `renditions` (one, or
 /// several for HLS: a variant playlist each under `DIR/<encoder id>/` and
-/// `DIR/master.m3u8`). `name` names it in logs (`channel.output.id`).
+/// `DIR/master.m3u8`) and the channel's `audio` tracks (several for HLS:
+/// the first in every variant, the others as alternate renditions under
+/// `DIR/audio-<id>/`). `name` names it in logs (`channel.output.id`).
 pub fn build(
     name: &str,
     kind: &OutputKind,
     renditions: &[Rendition],
+    audio: &[AudioOut],
     fence: Option<&Arc<Fence>>,
     epoch: bool,
 ) -> anyhow::Result<Egress> {
@@ -714,18 +741,36 @@ pub fn build(
     let mut parsed = Vec::new();
     for (k, r) in renditions.iter().enumerate() {
         let vsrc = appsrc(&format!("video_{k}"));
-        let asrc = appsrc(&format!("audio_{k}"));
-        // Audio may run ahead of (delayed) video by seconds: room for it.
-        asrc.set_max_buffers(PENDING_AUDIO as u64);
         let vparse = make(r.parser)?;
-        let aparse = make("aacparse")?;
-        pipeline.add_many([vsrc.upcast_ref(), asrc.upcast_ref(), &vparse, &aparse])?;
+        pipeline.add_many([vsrc.upcast_ref(), &vparse])?;
         vsrc.link(&vparse)?;
-        asrc.link(&aparse)?;
+        // The first rendition carries every audio track the output can
+        // take; the other variants of an HLS ladder, the first.
+        let carried = match kind {
+            _ if k > 0 => 1,
+            OutputKind::Rtmp { .. } => 1,
+            _ => audio.len().max(1),
+        };
+        let mut asrcs = Vec::new();
+        let mut aparses = Vec::new();
+        for a in 0..carried {
+            let asrc = appsrc(&format!("audio_{k}_{a}"));
+            // Audio may run ahead of (delayed) video by seconds: room for it.
+            asrc.set_max_buffers(PENDING_AUDIO as u64);
+            let aparse = make("aacparse")?;
+            pipeline.add_many([asrc.upcast_ref(), &aparse])?;
+            asrc.link(&aparse)?;
+            if let Some(pad) = aparse.static_pad("src") {
+                tracks::tag_language(&pad, audio.get(a).and_then(|t| t.language.as_deref()));
+            }
+            count_bytes(&asrc, &bytes, None);
+            asrcs.push(asrc);
+            aparses.push(aparse);
+        }
         // Before any muxer: HLS and segmented recordings are bins whose
         // last element is out of reach.
         if let Some(f) = fence {
-            for p in [&vparse, &aparse] {
+            for p in std::iter::once(&vparse).chain(&aparses) {
                 if let Some(pad) = p.static_pad("src") {
                     f.guard(&pad);
                 }
@@ -734,11 +779,10 @@ pub fn build(
         // Frames of the first rendition: an output's frame rate is the
         // channel's, whatever number of renditions it carries.
         count_bytes(&vsrc, &bytes, (k == 0).then_some(&frames));
-        count_bytes(&asrc, &bytes, None);
         tracks.push(Track {
             rendition: r.index,
             video: vsrc,
-            audio: asrc,
+            audio: asrcs,
             started: AtomicBool::new(false),
             base: AtomicU64::new(0),
             first_key: Arc::new(AtomicU64::new(u64::MAX)),
@@ -753,7 +797,7 @@ pub fn build(
             pending: Mutex::new(std::collections::VecDeque::new()),
             cues: Mutex::default(),
         });
-        parsed.push((vparse, aparse));
+        parsed.push((vparse, aparses));
     }
     let mut target = None;
     let mut rebase = false;
@@ -763,29 +807,56 @@ pub fn build(
             dir,
             segment,
             playlist,
-        } if renditions.len() > 1 => {
-            for (k, (r, (vparse, aparse))) in renditions.iter().zip(&parsed).enumerate() {
+        } => {
+            let several = renditions.len() > 1;
+            let mut variants = Vec::new();
+            for (k, (r, (vparse, aparses))) in renditions.iter().zip(&parsed).enumerate() {
                 let sub = OutputKind::Hls {
-                    dir: format!("{dir}/{}", r.id),
+                    dir: if several {
+                        format!("{dir}/{}", r.id)
+                    } else {
+                        dir.clone()
+                    },
                     segment: *segment,
                     playlist: *playlist,
                 };
                 let hls = HlsPlaylist::of(&tracks[k], &breaks);
-                let (v, a, _) = sink_for(&pipeline, &sub, &mut None, fence, hls)?;
+                let (v, a, _) = sink_for(&pipeline, &sub, &mut target, fence, hls)?;
                 link_request(vparse, &v, "video")?;
+                link_request(&aparses[0], &a, "audio")?;
+                let uri = if several {
+                    format!("{}/index.m3u8", r.id)
+                } else {
+                    "index.m3u8".to_owned()
+                };
+                variants.push((r, uri));
+            }
+            // The other audio tracks: an audio-only playlist each.
+            for (t, aparse) in audio.iter().zip(&parsed[0].1).skip(1) {
+                let sub = OutputKind::Hls {
+                    dir: tracks::hls_dir(dir, t),
+                    segment: *segment,
+                    playlist: *playlist,
+                };
+                let hls = HlsPlaylist::of(&tracks[0], &breaks);
+                let (_, a, _) = sink_for(&pipeline, &sub, &mut None, fence, hls)?;
                 link_request(aparse, &a, "audio")?;
             }
-            let master = Path::new(dir).join("master.m3u8");
-            write_master(&master, renditions)
-                .with_context(|| format!("cannot write {}", master.display()))?;
-            target = Some(master);
+            if several || audio.len() > 1 {
+                let master = Path::new(dir).join("master.m3u8");
+                tracks::write_master(&master, &variants, audio)
+                    .with_context(|| format!("cannot write {}", master.display()))?;
+                target = Some(master);
+            }
         }
         _ => {
             let hls = HlsPlaylist::of(&tracks[0], &breaks);
             let (v, a, r) = sink_for(&pipeline, kind, &mut target, fence, hls)?;
             rebase = r;
             link_request(&parsed[0].0, &v, "video")?;
-            link_request(&parsed[0].1, &a, "audio")?;
+            for aparse in &parsed[0].1 {
+                link_request(aparse, &a, "audio")?;
+            }
         }
     }
     let feed = Arc::new(Feed {
@@ -800,28 +871,6 @@ pub fn build(
         feed,
         target,
     })
-}
-
-/// The HLS master playlist: one variant per rendition.
-pub fn master_playlist(renditions: &[Rendition]) -> String {
-    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    for r in renditions {
-        s.push_str(&format!(
-            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\"\n{}/index.m3u8\n",
-            r.bandwidth, r.size.0, r.size.1, r.codecs, r.id
-        ));
-    }
-    s
-}
-
-fn write_master(path: &Path, renditions: &[Rendition]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Written whole, then renamed: a player never reads half of it.
-    let tmp = path.with_extension("m3u8.tmp");
-    std::fs::write(&tmp, master_playlist(renditions))?;
-    std::fs::rename(tmp, path)
 }
 
 /// Links `from` to a request pad of `to` whose template fits `media`
@@ -986,7 +1035,7 @@ mod tests {
         let track = Track {
             rendition: 0,
             video: vsrc,
-            audio: asrc,
+            audio: vec![asrc],
             started: AtomicBool::new(false),
             base: AtomicU64::new(0),
             first_key: Arc::new(AtomicU64::new(u64::MAX)),
@@ -1005,8 +1054,10 @@ mod tests {
         let cue = || gst::event::CustomDownstream::new(gst::Structure::new_empty("cue"));
         let frame = |n: u64| {
             let mut b = gst::Buffer::with_size(8).unwrap();
-            b.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * n));
-            feed.tracks[0].push(&b, None, true, false);
+            b.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(40 * n));
+            feed.tracks[0].push(&b, None, None, false);
         };
         frame(0);
         // Three cues in one frame's time: one now, one after each frame.
@@ -1037,6 +1088,16 @@ mod tests {
         }
     }
 
+    fn audio(ids: &[&str]) -> Vec<AudioOut> {
+        ids.iter()
+            .map(|id| AudioOut {
+                id: (*id).into(),
+                language: Some((*id).into()),
+                bitrate: 128_000,
+            })
+            .collect()
+    }
+
     #[test]
     fn hls_with_several_renditions_writes_a_master_playlist() {
         gst::init().unwrap();
@@ -1045,7 +1106,15 @@ mod tests {
         let mut sd = rendition(1, "sd");
         sd.size = (640, 360);
         sd.bandwidth = 1_128_000;
-        let e = build("t", &kind, &[rendition(0, "hd"), sd], None, false).unwrap();
+        let e = build(
+            "t",
+            &kind,
+            &[rendition(0, "hd"), sd],
+            &audio(&["eng"]),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!(e.target, Some(dir.join("master.m3u8")));
         assert_eq!(
             std::fs::read_to_string(dir.join("master.m3u8")).unwrap(),
@@ -1072,9 +1141,43 @@ mod tests {
         ];
         for uri in kinds {
             let kind = crate::uri::output_kind(uri).unwrap();
-            let e = build("t", &kind, &[rendition(0, "hd")], None, false)
-                .unwrap_or_else(|e| panic!("{uri}: {e:#}"));
+            let e = build(
+                "t",
+                &kind,
+                &[rendition(0, "hd")],
+                &audio(&["eng"]),
+                None,
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{uri}: {e:#}"));
             assert!(e.pipeline.children().len() >= 5, "{uri}");
+            // Three tracks: each has its own stream, except in FLV (one);
+            // HLS puts two in playlists of their own.
+            let e = build(
+                "t",
+                &kind,
+                &[rendition(0, "hd")],
+                &audio(&["eng", "spa", "fre"]),
+                None,
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{uri}, three tracks: {e:#}"));
+            let parsers = e
+                .pipeline
+                .iterate_elements()
+                .into_iter()
+                .flatten()
+                .filter(|e| e.factory().is_some_and(|f| f.name() == "aacparse"))
+                .count();
+            let want = if uri.starts_with("rtmp") { 1 } else { 3 };
+            assert_eq!(parsers, want, "{uri}");
+            if uri.starts_with("hls") {
+                for t in ["spa", "fre"] {
+                    assert!(dir.join(format!("hls/audio-{t}")).is_dir(), "{uri}: {t}");
+                }
+                let master = std::fs::read_to_string(dir.join("hls/master.m3u8")).unwrap();
+                assert!(master.contains("URI=\"audio-fre/index.m3u8\""), "{master}");
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1082,7 +1185,14 @@ mod tests {
     /// The udpsink of a built udp:// output.
     fn udpsink_of(uri: &str) -> anyhow::Result<gst::Element> {
         let kind = crate::uri::output_kind(uri).map_err(|e| anyhow!(e))?;
-        let e = build("t", &kind, &[rendition(0, "hd")], None, false)?;
+        let e = build(
+            "t",
+            &kind,
+            &[rendition(0, "hd")],
+            &audio(&["eng"]),
+            None,
+            false,
+        )?;
         let sink = e
             .pipeline
             .iterate_elements()
