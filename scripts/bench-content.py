@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 """What carrying a channel's broadcast content costs (run by `scripts/bench
 --only content`): the same 1080p50 channel with its input's closed
-captions and SCTE-35 cues carried (`captions = "carry"`,
-`pass_scte35 = true`) and without them (`captions = "drop"`, no
-passing), in alternating runs; CPU of nonstopd from /proc per second of
-wall time, and the output's frame rate (a UDP receiver counts video PES).
+captions, SCTE-35 cues and four audio tracks carried (`captions =
+"carry"`, `pass_scte35 = true`, four `[[channel.audio]]`) and without
+them (`captions = "drop"`, no passing, one track), in alternating runs;
+CPU of nonstopd from /proc per second of wall time, and the output's
+frame rate (a UDP receiver counts video PES).
 
 The input is made once: 30 s of 1920x1080 at 50 fps, a moving test
 picture with CEA-608 captions on every frame (a new caption each 2 s) and
-an SCTE-35 splice_insert every 10 s, H.264 (x264 ultrafast) in MPEG-TS;
-nonstopd plays it in a loop as a file input.
+an SCTE-35 splice_insert every 10 s, H.264 (x264 ultrafast), and four
+AAC streams (tones), in MPEG-TS; nonstopd plays it in a loop as a file
+input (decoding its four streams either way).
 
 Prints markdown; `--json FILE` also writes the raw figures.
 usage: bench-content.py [run] --nonstopd BIN [--quick] [--reps N] [--secs S] [--json FILE]
@@ -28,6 +30,8 @@ import time
 from benchlib import cpu_seconds, free_port, start_nonstopd, stop
 
 FPS = 50
+TRACKS = 4
+LANGUAGES = ["eng", "spa", "fre", "ger"]
 
 
 def make_input(path):
@@ -50,7 +54,12 @@ def make_input(path):
         f"videotestsrc is-live=true num-buffers={frames} pattern=ball ! video/x-raw,width=1920,height=1080,framerate=50/1 "
         "! cccombiner name=comb ! x264enc speed-preset=ultrafast bitrate=8000 key-int-max=100 "
         "! h264parse name=vparse ! mux. "
-        f"audiotestsrc is-live=true num-buffers={30 * 48000 // 1024} samplesperbuffer=1024 ! audioconvert ! avenc_aac ! aacparse ! mux. "
+        + "".join(
+            f"audiotestsrc is-live=true num-buffers={30 * 48000 // 1024} samplesperbuffer=1024 freq={440 + 110 * k} "
+            "! audioconvert ! avenc_aac ! aacparse ! mux. "
+            for k in range(TRACKS)
+        )
+        + 
         f"mpegtsmux name=mux scte-35-pid=500 ! filesink location={path}"
     )
     src, mux = p.get_by_name("cc"), p.get_by_name("mux")
@@ -131,13 +140,14 @@ class Counter(threading.Thread):
 
 
 def config(src, port, carried):
+    tracks = "".join(f'\n[[channel.audio]]\nid = "{lang}"\nlanguage = "{lang}"\n' for lang in LANGUAGES) if carried else ""
     return f"""
 [[channel]]
 id = "content"
 video = {{ width = 1920, height = 1080, framerate = {FPS} }}
 captions = "{'carry' if carried else 'drop'}"
 pass_scte35 = {'true' if carried else 'false'}
-
+{tracks}
 [[channel.input]]
 id = "feed"
 uri = "file://{src}?loop=true"
@@ -195,7 +205,8 @@ def main():
                 r = cpu_run(a.nonstopd, src, carried, secs)
                 print("bench-content:", r, file=sys.stderr)
                 runs.append(r)
-    print("#### Captions and SCTE-35 carried (1920x1080 at 50 fps, x264 ultrafast 8 Mbit/s, a looped file input with 608 captions and a cue every 10 s)\n")
+    print("#### Captions, SCTE-35 and four audio tracks carried (1920x1080 at 50 fps, x264 ultrafast 8 Mbit/s, "
+          "a looped file input with 608 captions, a cue every 10 s and four AAC streams)\n")
     print("| channel | runs | CPU (% of a core) | output frames/s | cues placed per run |")
     print("| --- | --- | --- | --- | --- |")
     cpu = {}
@@ -203,7 +214,7 @@ def main():
         rs = [r for r in runs if r["carried"] == carried]
         c = statistics.median(r["cpu"] for r in rs) * 100
         cpu[carried] = c
-        label = 'captions = "carry", pass_scte35 = true' if carried else 'captions = "drop", pass_scte35 = false'
+        label = 'captions = "carry", pass_scte35 = true, 4 tracks' if carried else 'captions = "drop", pass_scte35 = false, 1 track'
         print(f"| {label} | {len(rs)} | {c:.1f} ({min(r['cpu'] for r in rs) * 100:.1f}–{max(r['cpu'] for r in rs) * 100:.1f}) "
               f"| {statistics.median(r['fps'] for r in rs):.1f} | {statistics.median(r['cues'] for r in rs):.0f} |")
     if cpu.get(False):
