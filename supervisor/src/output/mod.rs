@@ -876,6 +876,18 @@ mod tests {
         }
     }
 
+    /// An output of one rendition with these audio tracks.
+    fn build_one(kind: &OutputKind, tracks: &[&str]) -> anyhow::Result<Egress> {
+        build(
+            "t",
+            kind,
+            &[rendition(0, "hd")],
+            &audio(tracks),
+            None,
+            false,
+        )
+    }
+
     fn audio(ids: &[&str]) -> Vec<AudioOut> {
         ids.iter()
             .map(|id| AudioOut {
@@ -929,27 +941,12 @@ mod tests {
         ];
         for uri in kinds {
             let kind = crate::uri::output_kind(uri).unwrap();
-            let e = build(
-                "t",
-                &kind,
-                &[rendition(0, "hd")],
-                &audio(&["eng"]),
-                None,
-                false,
-            )
-            .unwrap_or_else(|e| panic!("{uri}: {e:#}"));
+            let e = build_one(&kind, &["eng"]).unwrap_or_else(|e| panic!("{uri}: {e:#}"));
             assert!(e.pipeline.children().len() >= 5, "{uri}");
             // Three tracks: each has its own stream, except in FLV (one);
             // HLS puts two in playlists of their own.
-            let e = build(
-                "t",
-                &kind,
-                &[rendition(0, "hd")],
-                &audio(&["eng", "spa", "fre"]),
-                None,
-                false,
-            )
-            .unwrap_or_else(|e| panic!("{uri}, three tracks: {e:#}"));
+            let e = build_one(&kind, &["eng", "spa", "fre"])
+                .unwrap_or_else(|e| panic!("{uri}, three tracks: {e:#}"));
             let parsers = e
                 .pipeline
                 .iterate_elements()
@@ -973,14 +970,7 @@ mod tests {
     /// The udpsink of a built udp:// output.
     fn udpsink_of(uri: &str) -> anyhow::Result<gst::Element> {
         let kind = crate::uri::output_kind(uri).map_err(|e| anyhow!(e))?;
-        let e = build(
-            "t",
-            &kind,
-            &[rendition(0, "hd")],
-            &audio(&["eng"]),
-            None,
-            false,
-        )?;
+        let e = build_one(&kind, &["eng"])?;
         let sink = e
             .pipeline
             .iterate_elements()
