@@ -578,3 +578,67 @@ fn audio_streams_go_to_the_tracks_of_their_language_and_a_missing_one_gets_silen
     ch.pipeline.set_state(gst::State::Null).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_slate_image_gives_every_track_silence_and_no_missing_alarm() {
+    gst::init().unwrap();
+    let dir = std::env::temp_dir().join(format!("nonstop-slate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("standby.png");
+    let make = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,width=320,height=180 ! pngenc ! filesink location={}",
+        png.display()
+    ))
+    .unwrap();
+    make.set_state(gst::State::Playing).unwrap();
+    make.bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos])
+        .expect("writing the slate");
+    make.set_state(gst::State::Null).unwrap();
+    let tracks: Vec<AudioTrack> = ["eng", "spa"]
+        .iter()
+        .map(|l| AudioTrack {
+            id: (*l).into(),
+            language: Some((*l).into()),
+            format: AUDIO,
+        })
+        .collect();
+    let ch = channel_with(2);
+    let kind = uri::input_kind(&format!("slate://{}", png.display())).unwrap();
+    let ingest = ingest::build(
+        "t",
+        &kind,
+        &VIDEO,
+        &tracks,
+        &Default::default(),
+        &ch.bridge,
+        &Arc::new(InputStats::default()),
+        Default::default(),
+    )
+    .unwrap();
+    let bus = ingest.pipeline.bus().unwrap();
+    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    pull(&ch.video);
+    for sink in [&ch.audio, &ch.more[0]] {
+        let a = pull(sink);
+        let map = a.buffer().unwrap().map_readable().unwrap();
+        assert!(
+            map.iter().all(|b| *b == 0),
+            "the slate's tracks are silence"
+        );
+    }
+    // By now the decoder has exposed its pads: any tracks message is on
+    // the bus.
+    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Element]) {
+        let name = m.structure().map(|s| s.name().to_string());
+        assert_ne!(
+            name.as_deref(),
+            Some(ingest::TRACKS_MESSAGE),
+            "a slate reports no missing track"
+        );
+    }
+    ingest.pipeline.set_state(gst::State::Null).unwrap();
+    ch.pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

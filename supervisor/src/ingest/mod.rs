@@ -170,13 +170,19 @@ pub fn build(
             let uri = glib::filename_to_uri(path, None)
                 .map_err(|e| anyhow!("slate image {path}: {e}"))?;
             let dec = uri_decoder(&pipeline, &uri, stats, None)?;
+            // A still picture has no sound: silence on every track, and
+            // no alarm for it (a slate is never judged).
+            let quiet = tracks::Plan {
+                report: false,
+                ..plan.clone()
+            };
             decoded(
                 &pipeline,
                 &dec,
                 Some(&freeze),
                 &vin,
                 &ains,
-                &plan,
+                &quiet,
                 true,
                 stats,
             )?;

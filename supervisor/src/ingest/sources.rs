@@ -260,7 +260,7 @@ pub(super) fn decoded(
                 missing.push(k.to_string());
             }
         }
-        if plan.tracks.len() > 1 || !missing.is_empty() {
+        if plan.report && (plan.tracks.len() > 1 || !missing.is_empty()) {
             let s = gst::Structure::builder(super::tracks::TRACKS_MESSAGE)
                 .field("missing", missing.join(","))
                 .field("streams", found.len() as u32)

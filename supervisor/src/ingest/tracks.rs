@@ -20,12 +20,14 @@ pub const TRACKS_MESSAGE: &str = "nonstop-tracks";
 pub type Streams = Vec<(gst::Pad, Option<String>)>;
 
 /// What the input's pipeline needs of the channel's tracks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// Per track: its id and language (ISO 639-2/B).
     pub tracks: Vec<(String, Option<String>)>,
     /// Per track: the input's explicit choice, if any.
     pub chosen: Vec<Option<TrackSource>>,
+    /// Tell the channel which tracks it lacks (not for a slate image).
+    pub report: bool,
 }
 
 impl Plan {
@@ -36,6 +38,7 @@ impl Plan {
                 .map(|t| (t.id.clone(), t.language.as_deref().and_then(iso639_2b)))
                 .collect(),
             chosen: tracks.iter().map(|t| map.get(&t.id).cloned()).collect(),
+            report: true,
         }
     }
 
@@ -169,6 +172,7 @@ mod tests {
                 .map(|(i, l)| (i.to_string(), l.map(str::to_owned)))
                 .collect(),
             chosen: chosen.to_vec(),
+            report: true,
         }
     }
 
