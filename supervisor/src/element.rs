@@ -5,6 +5,15 @@ use anyhow::Context;
 use gst::prelude::*;
 
 /// A new element of `factory`, named `name` if given.
+/// The name of the element of audio track `track`: `base` for the first
+/// (the name a channel with one track always had), `base_k` for the others.
+pub fn track_name(base: &str, track: usize) -> String {
+    match track {
+        0 => base.to_owned(),
+        k => format!("{base}_{k}"),
+    }
+}
+
 pub fn make(factory: &str, name: Option<&str>) -> anyhow::Result<gst::Element> {
     let mut b = gst::ElementFactory::make(factory);
     if let Some(n) = name {

@@ -392,6 +392,29 @@ fn a_live_source_with_neither_video_nor_audio_sends_nothing() {
     assert_eq!(stats.last_data(), 0, "and no data");
 }
 
+/// An input with the channel's `tracks` and its `map`, playing into `ch`.
+fn start_tracks(
+    kind: &uri::InputKind,
+    tracks: &[AudioTrack],
+    map: &std::collections::BTreeMap<String, TrackSource>,
+    ch: &Channel,
+) -> gst::Pipeline {
+    let stats = Arc::new(InputStats::default());
+    let ingest = ingest::build(
+        "t",
+        kind,
+        &VIDEO,
+        tracks,
+        map,
+        &ch.bridge,
+        &stats,
+        Default::default(),
+    )
+    .unwrap();
+    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    ingest.pipeline
+}
+
 /// Zero crossings per second of a stereo S16 sample's left channel: the
 /// frequency of a sine.
 fn frequency(sample: &gst::Sample) -> f64 {
@@ -488,20 +511,8 @@ fn audio_streams_go_to_the_tracks_of_their_language_and_a_missing_one_gets_silen
     ];
     let ch = channel_with(3);
     let kind = uri::input_kind(&format!("file://{}", file.display())).unwrap();
-    let stats = Arc::new(InputStats::default());
-    let ingest = ingest::build(
-        "t",
-        &kind,
-        &VIDEO,
-        &tracks,
-        &Default::default(),
-        &ch.bridge,
-        &stats,
-        Default::default(),
-    )
-    .unwrap();
-    let bus = ingest.pipeline.bus().unwrap();
-    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    let input = start_tracks(&kind, &tracks, &Default::default(), &ch);
+    let bus = input.bus().unwrap();
     // tsdemux posts its tables as element messages too.
     let msg = loop {
         let m = bus
@@ -539,25 +550,14 @@ fn audio_streams_go_to_the_tracks_of_their_language_and_a_missing_one_gets_silen
     let map = fre.buffer().unwrap().map_readable().unwrap();
     assert!(map.iter().all(|b| *b == 0), "French is silence");
     drop(map);
-    ingest.pipeline.set_state(gst::State::Null).unwrap();
+    input.set_state(gst::State::Null).unwrap();
 
     // The input says where its tracks are: by index, overriding language.
     let ch = channel_with(2);
     let map = [("eng".to_owned(), TrackSource::Index(0))]
         .into_iter()
         .collect();
-    let ingest = ingest::build(
-        "t",
-        &kind,
-        &VIDEO,
-        &tracks[..2],
-        &map,
-        &ch.bridge,
-        &Arc::new(InputStats::default()),
-        Default::default(),
-    )
-    .unwrap();
-    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    let input2 = start_tracks(&kind, &tracks[..2], &map, &ch);
     let (eng, spa) = (pull_audio(&ch.audio), pull_audio(&ch.more[0]));
     let (fe, fs) = (frequency(&eng), frequency(&spa));
     assert!(
@@ -574,7 +574,7 @@ fn audio_streams_go_to_the_tracks_of_their_language_and_a_missing_one_gets_silen
         .iter()
         .all(|b| *b == 0);
     assert!(silent, "Spanish reads {fs} Hz, want silence");
-    ingest.pipeline.set_state(gst::State::Null).unwrap();
+    input2.set_state(gst::State::Null).unwrap();
     ch.pipeline.set_state(gst::State::Null).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -606,19 +606,8 @@ fn a_slate_image_gives_every_track_silence_and_no_missing_alarm() {
         .collect();
     let ch = channel_with(2);
     let kind = uri::input_kind(&format!("slate://{}", png.display())).unwrap();
-    let ingest = ingest::build(
-        "t",
-        &kind,
-        &VIDEO,
-        &tracks,
-        &Default::default(),
-        &ch.bridge,
-        &Arc::new(InputStats::default()),
-        Default::default(),
-    )
-    .unwrap();
-    let bus = ingest.pipeline.bus().unwrap();
-    ingest.pipeline.set_state(gst::State::Playing).unwrap();
+    let input = start_tracks(&kind, &tracks, &Default::default(), &ch);
+    let bus = input.bus().unwrap();
     pull(&ch.video);
     for sink in [&ch.audio, &ch.more[0]] {
         let a = pull(sink);
@@ -638,7 +627,7 @@ fn a_slate_image_gives_every_track_silence_and_no_missing_alarm() {
             "a slate reports no missing track"
         );
     }
-    ingest.pipeline.set_state(gst::State::Null).unwrap();
+    input.set_state(gst::State::Null).unwrap();
     ch.pipeline.set_state(gst::State::Null).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -69,10 +69,7 @@ impl Channel {
         let input = self.inputs[i].id.clone();
         info!(channel = %self.id, input = %input, "audio tracks: {mapping}");
         for k in 0..self.cfg.audio.len() {
-            let media = match k {
-                0 => "audio".to_owned(),
-                k => format!("audio-{}", self.cfg.audio[k].id),
-            };
+            let media = super::pipeline::track_label(&self.cfg.audio, k);
             let raised = missing.contains(&k);
             let was = self.alarms[i].contains(&format!("{media}:missing"));
             if raised == was {

@@ -235,7 +235,7 @@ impl Channel {
             .audio
             .iter()
             .enumerate()
-            .map(|(k, _)| make("nonstopswitch", &audio_name("aswitch", k)))
+            .map(|(k, _)| make("nonstopswitch", &crate::element::track_name("aswitch", k)))
             .collect::<anyhow::Result<_>>()?;
         for s in std::iter::once(&vswitch).chain(&aswitches) {
             s.set_property("timeout", ns(cfg.timeout).max(1));
@@ -353,7 +353,7 @@ impl Channel {
     ) -> anyhow::Result<()> {
         let queue = gst::ElementFactory::make("queue").build()?;
         let sink = AppSink::builder()
-            .name(audio_name("audio_out", track))
+            .name(crate::element::track_name("audio_out", track))
             .sync(false)
             .enable_last_sample(false)
             .build();
@@ -503,12 +503,12 @@ pub(super) const PROGRAM_METER: &str = "program_loudness";
 /// Loudness readings for metrics and the status page: once a second.
 const LOUDNESS_EVERY: Duration = Duration::from_secs(1);
 
-/// `base` for the first audio track (the names a channel with one track
-/// always had), `base_k` for the others.
-fn audio_name(base: &str, track: usize) -> String {
-    match track {
-        0 => base.to_owned(),
-        k => format!("{base}_{k}"),
+/// An audio track's word in element names and alarms: `audio` for the
+/// first, `audio-<track id>` for the others.
+pub(super) fn track_label(tracks: &[crate::config::AudioTrack], k: usize) -> String {
+    match k {
+        0 => "audio".into(),
+        k => format!("audio-{}", tracks[k].id),
     }
 }
 
@@ -526,8 +526,7 @@ impl Media {
     fn label(self, tracks: &[crate::config::AudioTrack]) -> String {
         match self {
             Media::Video => "video".into(),
-            Media::Audio(0) => "audio".into(),
-            Media::Audio(k) => format!("audio-{}", tracks[k].id),
+            Media::Audio(k) => track_label(tracks, k),
         }
     }
 

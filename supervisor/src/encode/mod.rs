@@ -305,11 +305,9 @@ pub fn aac_properties(factory: &str, a: &AudioFormat) -> Vec<(&'static str, Valu
 /// (its encoder is `aenc`, `aenc_1`, …).
 pub fn audio_chain(a: &AudioFormat, track: usize) -> anyhow::Result<Vec<gst::Element>> {
     let factory = aac_factory()?;
-    let name = match track {
-        0 => "aenc".to_owned(),
-        k => format!("aenc_{k}"),
-    };
-    let enc = gst::ElementFactory::make(factory).name(name).build()?;
+    let enc = gst::ElementFactory::make(factory)
+        .name(crate::element::track_name("aenc", track))
+        .build()?;
     apply(&enc, &aac_properties(factory, a), &[])?;
     Ok(vec![
         make("audioconvert")?,

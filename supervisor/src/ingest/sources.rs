@@ -76,10 +76,7 @@ pub(super) fn audio_normalizer(
     paced: bool,
     track: usize,
 ) -> anyhow::Result<(gst::Element, AppSink)> {
-    let name = |base: &str| match track {
-        0 => base.to_owned(),
-        k => format!("{base}_{k}"),
-    };
+    let name = |base: &str| crate::element::track_name(base, track);
     let first = make("audioconvert", Some(&name("ain")))?;
     let resample = make("audioresample", None)?;
     let convert = make("audioconvert", None)?;
@@ -334,11 +331,7 @@ pub(super) fn test_source(
     let mut srcs = vec![vsrc];
     // The same tone on every audio track.
     for (k, ain) in ains.iter().enumerate() {
-        let name = match k {
-            0 => "asrc".to_owned(),
-            k => format!("asrc_{k}"),
-        };
-        let asrc = make("audiotestsrc", Some(&name))?;
+        let asrc = make("audiotestsrc", Some(&crate::element::track_name("asrc", k)))?;
         asrc.set_property("is-live", true);
         if t.tone > 0.0 {
             asrc.set_property("freq", t.tone);
